@@ -1,0 +1,27 @@
+"""cyhttp: a fast HTTP/1.1 server core for Python.
+
+A Cython protocol on httptools and uvloop, with a pure-Python twin of the same
+behaviour (forced with ``CYHTTP_NO_EXTENSIONS=1``). ``implementation`` says
+which one is active.
+"""
+
+from ._impl import implementation
+from .config import Config
+from .request import ClientDisconnected, Headers, Request
+from .response import Response, StreamingResponse
+from .server import Handler, Server, run
+
+__all__ = [
+    "ClientDisconnected",
+    "Config",
+    "Handler",
+    "Headers",
+    "Request",
+    "Response",
+    "Server",
+    "StreamingResponse",
+    "implementation",
+    "run",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,469 @@
+"""Pure-Python twin of the compiled core (``_core.pyx``).
+
+Theory of operation
+-------------------
+One ``HttpProtocol`` serves one connection. uvloop (or asyncio) reads straight
+into a buffer the protocol owns (``get_buffer``/``buffer_updated``) and the
+protocol feeds it to an ``httptools.HttpRequestParser``, whose callbacks build
+the request.
+
+* A request is *dispatched* to the handler when its message is complete, or,
+  if its body is still arriving when a read ends, at the end of that read (so
+  the handler can stream the body; ``Expect: 100-continue`` lands here too).
+* A handler's coroutine is stepped once, eagerly. If it finishes, no Task
+  exists; only a coroutine that really suspends is finished inside a Task
+  (``_runner.resume``). Each handler runs in its own ``contextvars`` context.
+* Responses go out strictly in request order. While nothing is waiting, a
+  finished response is serialized straight into the output buffer; otherwise
+  each request gets a slot in ``_pending`` and the head is written as soon as
+  it is ready. Everything produced during one read leaves in one
+  ``transport.write`` at the end of that read.
+* Reading pauses for any of three reasons (a bit each in ``_paused``): the
+  transport asked us to stop writing, a streaming body reader fell behind, or
+  too many pipelined requests are waiting.
+* ``_stop`` means no new request will be accepted (parse error, upgrade,
+  server shutdown); ``_closing`` means close once the output is flushed.
+
+This module must behave byte for byte like the compiled core: the test suite
+runs against both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from contextvars import copy_context
+from functools import partial
+from types import CoroutineType
+from typing import Any, Deque, List, Optional, Tuple, Union
+
+from httptools import (
+    HttpParserCallbackError,
+    HttpParserError,
+    HttpParserUpgrade,
+    HttpRequestParser,
+)
+
+from . import _runner
+from ._wire import (
+    CONTINUE,
+    FLAG_CLOSE,
+    FLAG_CONTENT_LENGTH,
+    FLAG_DATE,
+    FLAG_SERVER,
+    STATUS_LINES,
+    DateBlock,
+    error_response,
+    format_date_block,
+)
+from .request import ClientDisconnected, Request
+from .response import Response, StreamingResponse
+
+READ_BUFFER_SIZE = 64 * 1024
+WRITE_HIGH_WATER = 256 * 1024
+WRITE_LOW_WATER = 64 * 1024
+
+PAUSE_WRITE = 1
+PAUSE_BODY = 2
+PAUSE_PIPELINE = 4
+
+SERVER_LINE = len(format_date_block(0).partition(b"\r\n")[0]) + 2
+
+METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
+
+_date = DateBlock()
+
+
+class _Slot:
+    """A request whose answer is not on the wire yet (only created when one must wait)."""
+
+    __slots__ = ("request", "response", "task")
+
+    def __init__(self, request: Optional[Request], response: Any = None) -> None:
+        self.request = request
+        self.response = response  # Response, StreamingResponse, error bytes, or None
+        self.task: Optional[asyncio.Task[Any]] = None
+
+
+class HttpProtocol(asyncio.BufferedProtocol):
+    """An HTTP/1.1 server connection (pure-Python implementation)."""
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+        self._app = server.app
+        self._max_pipeline: int = server.config.max_pipelined
+        self._parser: Optional[HttpRequestParser] = HttpRequestParser(self)
+        self._buffer = memoryview(bytearray(READ_BUFFER_SIZE))
+        self._out = bytearray()
+        self._transport: Optional[asyncio.Transport] = None
+        self.client: Optional[Tuple[str, int]] = None
+        self._url = b""
+        self._headers: List[Tuple[bytes, bytes]] = []
+        self._expect = False
+        self._req: Optional[Request] = None
+        self._dispatched = False
+        self._pending: Deque[_Slot] = deque()
+        self._in_read = False
+        self._stop = False
+        self._closing = False
+        self._paused = 0
+        self._write_paused = False
+        self._drain_waiter: Optional[asyncio.Future[None]] = None
+        self._stream_task: Optional[asyncio.Task[None]] = None
+        self._requests = 0
+        self._seen = 0
+        self._idle = 0
+
+    # -- asyncio callbacks ---------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self._transport = transport
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self.client = (peer[0], peer[1])
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+        self._server.track(self)
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        self._transport = None
+        self._stop = self._closing = True
+        self._parser = None  # it holds bound methods of ours: break the cycle
+        gone = ClientDisconnected("client disconnected")
+        if self._req is not None:
+            self._req._abort(gone)
+            self._req = None
+        # Nobody is left to read these answers: stop the work behind them.
+        for slot in self._pending:
+            if slot.request is not None:
+                slot.request._abort(gone)
+            if slot.task is not None:
+                slot.task.cancel()
+        self._pending.clear()
+        if self._stream_task is not None:
+            self._stream_task.cancel()
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(gone)
+        self._server.forget(self)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._closing or (self._stop and self._req is None):
+            return  # nothing new is accepted; the rest of the input is dropped
+        parser = self._parser
+        assert parser is not None
+        self._in_read = True
+        try:
+            parser.feed_data(self._buffer[:nbytes])
+        except HttpParserUpgrade:
+            self._stop = True  # no hand-off yet: answer the request, then close
+        except HttpParserCallbackError:
+            _runner.log.exception("internal error in a parser callback")
+            self._fail(500)
+        except HttpParserError:
+            self._fail(400)
+        req = self._req
+        if req is not None and not self._dispatched:
+            self._dispatch(req)  # the body is still coming: let the handler stream it
+        self._in_read = False
+        self._flush()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self._pause(PAUSE_WRITE)
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None:
+            self._drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        self._unpause(PAUSE_WRITE)
+
+    # -- parser callbacks ----------------------------------------------------
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+        if len(name) == 6 and name.lower() == b"expect":
+            self._expect = value.lower() == b"100-continue"
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        assert parser is not None
+        url, headers, expect = self._url, self._headers, self._expect
+        self._url = b""
+        self._headers = []
+        self._expect = False
+        if self._stop:
+            return  # shutting down: requests that start now are not answered
+        method = parser.get_method()
+        req = Request(
+            self,
+            METHODS.get(method) or method.decode("ascii"),
+            url,
+            headers,
+            parser.get_http_version(),
+            parser.should_keep_alive(),
+        )
+        req._expect = expect
+        self._req = req
+        self._dispatched = False
+        self._requests += 1
+
+    def on_body(self, body: bytes) -> None:
+        req = self._req
+        if req is not None and req._feed(body):
+            self._pause(PAUSE_BODY)
+
+    def on_message_complete(self) -> None:
+        req = self._req
+        if req is None:
+            return
+        self._req = None
+        req._finish()
+        if not self._dispatched:
+            self._dispatch(req)
+
+    # -- handlers and responses ----------------------------------------------
+
+    def _dispatch(self, req: Request) -> None:
+        self._dispatched = True
+        ctx = copy_context()
+        result: Any
+        try:
+            result = ctx.run(self._app, req)
+            if not isinstance(result, _runner.RESPONSE_TYPES):
+                it = result if type(result) is CoroutineType else result.__await__()
+                try:
+                    yielded = ctx.run(it.send, None)
+                except StopIteration as stop:
+                    result = _runner.checked(stop.value, req)
+                else:
+                    task = asyncio.get_running_loop().create_task(
+                        _runner.resume(it, yielded), context=ctx
+                    )
+                    slot = _Slot(req)
+                    slot.task = task
+                    task.add_done_callback(partial(self._handler_done, slot))
+                    self._enqueue(slot)
+                    return
+        except Exception as exc:
+            result = _runner.failed(req, exc)
+        if not self._pending and type(result) is Response:
+            self._respond(req, result, True)
+        else:
+            self._enqueue(_Slot(req, result))
+            self._drain()
+
+    def _enqueue(self, slot: _Slot) -> None:
+        self._pending.append(slot)
+        if len(self._pending) > self._max_pipeline:
+            self._pause(PAUSE_PIPELINE)
+
+    def _handler_done(self, slot: _Slot, task: asyncio.Task[Any]) -> None:
+        if self._transport is None or slot.response is not None:
+            return  # the connection is gone, or the server answered in its place
+        assert slot.request is not None
+        slot.response = _runner.outcome(task, slot.request)
+        if self._pending and self._pending[0] is slot:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Write every ready response at the head of the queue, in order."""
+        pending = self._pending
+        while pending and not self._closing and self._stream_task is None:
+            slot = pending[0]
+            response = slot.response
+            if response is None:
+                req = slot.request
+                if req is not None and req._expect is None:
+                    self._continue(req)
+                break
+            if type(response) is StreamingResponse:
+                assert slot.request is not None
+                self._respond(slot.request, response, len(pending) == 1)
+                break  # the slot leaves the queue when the stream ends
+            pending.popleft()
+            if type(response) is bytes:
+                self._out += response
+                self._closing = True
+            else:
+                assert slot.request is not None
+                self._respond(slot.request, response, not pending)
+        if self._paused & PAUSE_PIPELINE and len(pending) <= self._max_pipeline // 2:
+            self._unpause(PAUSE_PIPELINE)
+        if not self._in_read:
+            self._flush()
+
+    def _respond(
+        self, req: Request, response: Union[Response, StreamingResponse], last: bool
+    ) -> None:
+        """Serialize *response* to *req* into the output buffer (head of the line only)."""
+        out = self._out
+        status = response.status
+        flags = response._flags
+        keep = (
+            req.keep_alive
+            and req._body_done
+            and not flags & FLAG_CLOSE
+            and not (self._stop and last and self._req is None)
+        )
+        has_body = status >= 200 and status != 204 and status != 304
+        send_body = has_body and req.method != "HEAD"
+        out += STATUS_LINES[status]
+        block = _date.get()
+        if flags & (FLAG_DATE | FLAG_SERVER):
+            block = b"" if flags & FLAG_DATE and flags & FLAG_SERVER else (
+                block[SERVER_LINE:] if flags & FLAG_SERVER else block[:SERVER_LINE]
+            )
+        out += block
+        out += response._head
+        if type(response) is Response:
+            body = response.body
+            if has_body and not flags & FLAG_CONTENT_LENGTH:
+                out += b"Content-Length: %d\r\n" % len(body)
+            chunked = False
+        else:
+            chunked = has_body and req.http_version != "1.0"
+            if chunked:
+                out += b"Transfer-Encoding: chunked\r\n"
+            elif has_body:
+                keep = False  # HTTP/1.0: the end of the body is the end of the connection
+        if not keep:
+            out += b"Connection: close\r\n\r\n"
+        elif req.http_version == "1.0":
+            out += b"Connection: keep-alive\r\n\r\n"
+        else:
+            out += b"\r\n"
+        if type(response) is Response:
+            if send_body:
+                out += body
+            if not keep:
+                self._closing = True
+        else:
+            task = asyncio.get_running_loop().create_task(
+                _runner.stream_body(self, response, chunked, send_body)
+            )
+            self._stream_task = task
+            task.add_done_callback(partial(self._stream_done, req, keep))
+
+    def _stream_done(self, req: Request, keep: bool, task: asyncio.Task[None]) -> None:
+        self._stream_task = None
+        if self._transport is None:
+            return
+        if not _runner.streamed(req, task):
+            # The head is already out: the only honest signal left is closing.
+            self._closing = True
+            self._flush()
+            return
+        self._pending.popleft()
+        if not keep:
+            self._closing = True
+        self._drain()
+
+    def _fail(self, status: int) -> None:
+        """The input is unusable: answer *status* in turn and close."""
+        self._stop = True
+        req = self._req
+        self._req = None
+        err = error_response(status, _date.get())
+        if req is not None and self._dispatched:
+            # The handler already has this request: answer in its place unless it has answered.
+            req._abort(ClientDisconnected("malformed request body"))
+            for slot in self._pending:
+                if slot.request is req:
+                    if slot.response is None:
+                        slot.response = err  # _handler_done ignores the handler's result
+                        if slot.task is not None:
+                            slot.task.cancel()
+                    return
+            self._closing = True  # its answer is already out
+            return
+        if self._pending:
+            self._enqueue(_Slot(None, err))
+        else:
+            self._out += err
+            self._closing = True
+
+    def _flush(self) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        if self._out:
+            transport.write(bytes(self._out))
+            self._out.clear()
+        if self._closing or (self._stop and not self._pending and self._req is None):
+            transport.close()
+
+    def _pause(self, reason: int) -> None:
+        if not self._paused and self._transport is not None:
+            self._transport.pause_reading()
+        self._paused |= reason
+
+    def _unpause(self, reason: int) -> None:
+        if self._paused & reason:
+            self._paused &= ~reason
+            if not self._paused and self._transport is not None:
+                self._transport.resume_reading()
+
+    def _continue(self, req: Request) -> None:
+        req._expect = False
+        if not req._body_done and not self._closing:
+            self._out += CONTINUE
+
+    # -- what Request and the shared slow paths call -------------------------
+
+    def _send_continue(self, req: Request) -> None:
+        if self._pending and self._pending[0].request is not req:
+            req._expect = None  # owed: _drain sends it when this request's turn comes
+            return
+        self._continue(req)
+        if not self._in_read:
+            self._flush()
+
+    def _resume_body(self) -> None:
+        self._unpause(PAUSE_BODY)
+
+    def _send(self, data: bytes) -> None:
+        self._out += data
+        if not self._in_read:
+            self._flush()
+
+    def _drained(self) -> Optional[asyncio.Future[None]]:
+        if self._transport is None:
+            raise ClientDisconnected("client disconnected")
+        if not self._write_paused:
+            return None
+        if self._drain_waiter is None:
+            self._drain_waiter = asyncio.get_running_loop().create_future()
+        return self._drain_waiter
+
+    # -- what the server calls -----------------------------------------------
+
+    def shutdown(self) -> None:
+        """Accept no new request; close now if idle, else after the last answer."""
+        self._stop = True
+        if not self._in_read:
+            self._flush()
+
+    def tick(self, idle_limit: int) -> None:
+        """Called once per sweep; closes the connection after *idle_limit* idle sweeps."""
+        if self._pending or self._req is not None or self._requests != self._seen:
+            self._seen = self._requests
+            self._idle = 0
+        else:
+            self._idle += 1
+            if self._idle >= idle_limit and self._transport is not None:
+                self._closing = True
+                self._flush()
+
+    def abort(self) -> None:
+        """Drop the connection now (the shutdown timeout ran out)."""
+        if self._transport is not None:
+            self._transport.abort()

@@ -1,0 +1,130 @@
+"""The slow paths both cores share: handlers that suspend, handlers that fail,
+and streaming bodies.
+
+A handler's coroutine is first stepped eagerly by the core, inside the protocol
+callback. Only when that first step suspends does the core hand the coroutine to
+:func:`resume`, which runs inside a real ``asyncio.Task`` and drives it to the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import types
+from typing import TYPE_CHECKING, Any, Generator, Union
+
+from .response import Response, StreamingResponse
+
+if TYPE_CHECKING:
+    from ._impl import Connection
+    from .request import Request
+
+log = logging.getLogger("cyhttp.error")
+
+AnyResponse = Union[Response, StreamingResponse]
+RESPONSE_TYPES = (Response, StreamingResponse)
+
+INTERNAL_ERROR = Response(
+    b"Internal Server Error\n", 500, content_type="text/plain; charset=utf-8"
+)
+
+
+@types.coroutine
+def _yield(value: Any) -> Generator[Any, None, None]:
+    # Re-yield to the Task exactly what the handler's coroutine yielded: a
+    # Future (already flagged as blocking by Future.__await__) or None for a
+    # bare yield such as asyncio.sleep(0).
+    yield value
+
+
+async def resume(it: Any, yielded: Any) -> Any:
+    """Drive the coroutine *it*, whose eager first step yielded *yielded*.
+
+    When the awaited future completes (with a result, an exception or by
+    cancellation) the coroutine is resumed with ``send(None)`` and reads the
+    outcome from the future itself, exactly as under a plain Task. Anything
+    thrown into this Task while it is not waiting on a finished future (a
+    cancellation during a bare yield) is thrown into the coroutine.
+    """
+    while True:
+        try:
+            await _yield(yielded)
+        except BaseException as exc:
+            if isinstance(yielded, asyncio.Future) and yielded.done():
+                step = it.send
+                arg: Any = None
+            else:
+                step = it.throw
+                arg = exc
+        else:
+            step = it.send
+            arg = None
+        try:
+            yielded = step(arg)
+        except StopIteration as stop:
+            return stop.value
+
+
+def checked(result: Any, request: Request) -> AnyResponse:
+    """*result* if it is a response; a logged 500 otherwise."""
+    if isinstance(result, RESPONSE_TYPES):
+        return result
+    return failed(
+        request,
+        TypeError(f"handler returned {type(result).__name__}, expected Response or StreamingResponse"),
+    )
+
+
+def failed(request: Request, exc: BaseException) -> Response:
+    """Log a handler's exception with its traceback and answer 500."""
+    log.error("handler failed for %s %r", request.method, request.raw_path, exc_info=exc)
+    return INTERNAL_ERROR
+
+
+def outcome(task: asyncio.Task[Any], request: Request) -> AnyResponse:
+    """The response a finished handler Task produced (a logged 500 if it failed)."""
+    if task.cancelled():
+        return failed(request, asyncio.CancelledError("handler was cancelled"))
+    exc = task.exception()
+    if exc is not None:
+        return failed(request, exc)
+    return checked(task.result(), request)
+
+
+def streamed(request: Request, task: asyncio.Task[None]) -> bool:
+    """Whether a streaming body went out whole; logs why not."""
+    if task.cancelled():
+        return False
+    exc = task.exception()
+    if exc is not None:
+        log.error("streaming response failed for %s %r", request.method, request.raw_path,
+                  exc_info=exc)
+        return False
+    return True
+
+
+async def stream_body(
+    conn: Connection, response: StreamingResponse, chunked: bool, send: bool
+) -> None:
+    """Send a streaming response's body after its head, waiting for the socket to drain."""
+    content = response.content
+    if not send:
+        # HEAD, 204 or 304: nothing is read from the iterable; let it clean up.
+        aclose = getattr(content, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        return
+    async for chunk in content:
+        if isinstance(chunk, str):
+            chunk = chunk.encode("utf-8")
+        if not chunk:
+            continue  # an empty chunk would end a chunked body early
+        if chunked:
+            conn._send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        else:
+            conn._send(bytes(chunk))
+        drained = conn._drained()
+        if drained is not None:
+            await drained
+    if chunked:
+        conn._send(b"0\r\n\r\n")

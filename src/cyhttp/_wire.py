@@ -1,0 +1,152 @@
+"""Bytes that both cores put on the wire: status lines, the Date/Server block,
+header encoding with response-splitting checks, and the server's own error answers.
+
+Everything here runs once per process, once per second, or once per response
+*object* (not per request served with it), so it stays in plain Python and both
+cores share it.
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Iterable, Mapping, Tuple, Union
+
+HeaderValue = Union[str, bytes]
+HeadersArg = Union[Mapping[str, HeaderValue], Iterable[Tuple[HeaderValue, HeaderValue]], None]
+
+SERVER_NAME = b"cyhttp"
+
+# Flags a response carries so the core does not rescan its headers per request.
+FLAG_CONTENT_LENGTH = 1  # the handler set Content-Length itself
+FLAG_CLOSE = 2  # the handler asked for Connection: close
+FLAG_DATE = 4  # the handler set Date itself
+FLAG_SERVER = 8  # the handler set Server itself
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def _status_line(code: int) -> bytes:
+    try:
+        phrase = HTTPStatus(code).phrase
+    except ValueError:
+        phrase = ""
+    return b"HTTP/1.1 %d %s\r\n" % (code, phrase.encode("latin-1"))
+
+
+STATUS_LINES: dict[int, bytes] = {code: _status_line(code) for code in range(100, 600)}
+
+
+def status_line(code: int) -> bytes:
+    """The pre-encoded status line for *code* (``100 <= code <= 599``)."""
+    try:
+        return STATUS_LINES[code]
+    except KeyError:
+        raise ValueError(f"HTTP status must be between 100 and 599, got {code!r}") from None
+
+
+def status_has_body(code: int) -> bool:
+    """RFC 9110 §6.4.1: 1xx, 204 and 304 answers never carry content."""
+    return code >= 200 and code != 204 and code != 304
+
+
+def format_date_block(now: float) -> bytes:
+    """The ``Server`` and ``Date`` lines for the second *now* falls in."""
+    return b"Server: %s\r\nDate: %s\r\n" % (
+        SERVER_NAME,
+        formatdate(now, usegmt=True).encode("ascii"),
+    )
+
+
+class DateBlock:
+    """Caches :func:`format_date_block`, re-formatting at most once a second."""
+
+    __slots__ = ("_second", "_value")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = b""
+
+    def get(self) -> bytes:
+        """The current block; formats a new one only when the second changed."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._value = format_date_block(now)
+        return self._value
+
+
+_FORBIDDEN = frozenset(b"\r\n\x00")
+# RFC 9110 §5.6.2 token characters, the only ones a field name may hold.
+_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_MANAGED = {
+    b"content-length": FLAG_CONTENT_LENGTH,
+    b"date": FLAG_DATE,
+    b"server": FLAG_SERVER,
+}
+
+
+def _to_bytes(value: HeaderValue, what: str) -> bytes:
+    if isinstance(value, str):
+        try:
+            return value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(f"header {what} {value!r} is not latin-1") from None
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    raise TypeError(f"header {what} must be str or bytes, not {type(value).__name__}")
+
+
+def encode_headers(
+    headers: HeadersArg, content_type: HeaderValue | None
+) -> tuple[bytes, int, int]:
+    """Encode a handler's headers once, when its response object is built.
+
+    Returns the header block, the FLAG_* bits the core needs, and the declared
+    Content-Length (``-1`` if none). Raises ``ValueError`` for names that are not
+    tokens and for CR, LF or NUL anywhere: a handler must never be able to split
+    a response. ``Transfer-Encoding`` and ``Connection: keep-alive`` belong to the
+    server and are refused.
+    """
+    parts: list[bytes] = []
+    flags = 0
+    declared = -1
+    if content_type is not None:
+        parts.append(b"Content-Type: " + _check_value(_to_bytes(content_type, "value")) + b"\r\n")
+    if headers is not None:
+        items = headers.items() if isinstance(headers, Mapping) else headers
+        for raw_name, raw_value in items:
+            name = _to_bytes(raw_name, "name")
+            value = _check_value(_to_bytes(raw_value, "value"))
+            if not name or not _TOKEN.issuperset(name):
+                raise ValueError(f"invalid header name {name!r}")
+            lower = name.lower()
+            if lower == b"transfer-encoding":
+                raise ValueError("Transfer-Encoding is set by the server, not by handlers")
+            if lower == b"connection":
+                if value.strip().lower() != b"close":
+                    raise ValueError("only 'Connection: close' may be set by handlers")
+                flags |= FLAG_CLOSE
+                continue  # the core writes the Connection header itself
+            if lower == b"content-length":
+                if not value.isdigit():
+                    raise ValueError(f"invalid Content-Length {value!r}")
+                declared = int(value)
+            flags |= _MANAGED.get(lower, 0)
+            parts.append(name + b": " + value + b"\r\n")
+    return b"".join(parts), flags, declared
+
+
+def _check_value(value: bytes) -> bytes:
+    if not _FORBIDDEN.isdisjoint(value):
+        raise ValueError(f"header value {value!r} contains CR, LF or NUL")
+    return value
+
+
+def error_response(status: int, date_block: bytes) -> bytes:
+    """A complete answer the server sends on its own, always closing the connection."""
+    body = HTTPStatus(status).phrase.encode("ascii") + b"\n"
+    return b"%s%sContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n" \
+        b"Connection: close\r\n\r\n%s" % (status_line(status), date_block, len(body), body)

@@ -1,0 +1,227 @@
+"""The request object handlers receive, shared by both cores.
+
+The core builds a ``Request`` per request with only what it already has in hand
+(method, raw target, raw header pairs); headers, path and query are decoded on
+first use. The body arrives through ``_feed``/``_finish`` from the core and is
+read by handlers with :meth:`Request.body` or :meth:`Request.stream`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, AsyncIterator, Iterator, List, Mapping, Optional, Tuple
+from urllib.parse import unquote_to_bytes
+
+if TYPE_CHECKING:
+    from ._impl import Connection
+
+__all__ = ["ClientDisconnected", "Headers", "Request"]
+
+# A streaming reader that falls this far behind makes the core stop reading the socket.
+BODY_HIGH_WATER = 256 * 1024
+
+RawHeaders = List[Tuple[bytes, bytes]]
+
+
+class ClientDisconnected(ConnectionError):
+    """The client went away (or sent a malformed body) before the body was complete."""
+
+
+class Headers(Mapping[str, str]):
+    """Case-insensitive, multi-valued, read-only view of request headers.
+
+    ``headers["x"]`` gives the first value, :meth:`getall` every value in order,
+    and :attr:`raw` the ``(name, value)`` byte pairs exactly as received.
+    """
+
+    __slots__ = ("_index", "raw")
+
+    def __init__(self, raw: RawHeaders) -> None:
+        self.raw = raw
+        index: dict[str, list[str]] = {}
+        for name, value in raw:
+            index.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+        self._index = index
+
+    def __getitem__(self, name: str) -> str:
+        return self._index[name.lower()][0]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def getall(self, name: str, default: Optional[List[str]] = None) -> List[str]:
+        """Every value of *name*, in the order received (``default`` or ``[]`` if absent)."""
+        values = self._index.get(name.lower())
+        if values is None:
+            return [] if default is None else default
+        return list(values)
+
+    def __repr__(self) -> str:
+        return f"Headers({self.raw!r})"
+
+
+class Request:
+    """One HTTP request as the handler sees it.
+
+    Attributes: ``method`` (``"GET"``), ``raw_path`` (the request target as
+    received, query included), ``http_version`` (``"1.1"``), ``keep_alive``
+    (whether the client allows the connection to be reused). Everything else is
+    computed on first use.
+    """
+
+    __slots__ = (
+        "_body",
+        "_body_done",
+        "_buffered",
+        "_chunks",
+        "_conn",
+        "_error",
+        "_expect",
+        "_headers",
+        "_path",
+        "_raw_headers",
+        "_waiter",
+        "_want_all",
+        "http_version",
+        "keep_alive",
+        "method",
+        "raw_path",
+    )
+
+    method: str
+    raw_path: bytes
+    http_version: str
+    keep_alive: bool
+
+    def __init__(
+        self,
+        conn: Connection,
+        method: str,
+        raw_path: bytes,
+        raw_headers: RawHeaders,
+        http_version: str,
+        keep_alive: bool,
+    ) -> None:
+        self._conn = conn
+        self.method = method
+        self.raw_path = raw_path
+        self._raw_headers = raw_headers
+        self.http_version = http_version
+        self.keep_alive = keep_alive
+        self._headers: Optional[Headers] = None
+        self._path: Optional[str] = None
+        self._chunks: List[bytes] = []
+        self._buffered = 0
+        self._body: Optional[bytes] = None
+        self._body_done = False
+        self._want_all = False
+        # 100-continue: False, nothing owed; True, owed once the handler reads
+        # the body; None, asked for and waiting for this request's turn.
+        self._expect: Optional[bool] = False
+        self._waiter: Optional[asyncio.Future[None]] = None
+        self._error: Optional[BaseException] = None
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.raw_path!r}>"
+
+    @property
+    def headers(self) -> Headers:
+        """Request headers, decoded on first access."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = Headers(self._raw_headers)
+        return headers
+
+    @property
+    def path(self) -> str:
+        """The percent-decoded path, without the query string."""
+        path = self._path
+        if path is None:
+            raw = self.raw_path.partition(b"?")[0]
+            path = self._path = unquote_to_bytes(raw).decode("utf-8", "surrogateescape")
+        return path
+
+    @property
+    def query_string(self) -> bytes:
+        """Everything after the first ``?`` of the target, still encoded."""
+        return self.raw_path.partition(b"?")[2]
+
+    @property
+    def client(self) -> Optional[Tuple[str, int]]:
+        """``(host, port)`` of the peer, or ``None`` for a non-IP socket."""
+        return self._conn.client
+
+    # -- the core's side --------------------------------------------------
+
+    def _feed(self, data: bytes) -> bool:
+        """Take a piece of body; True asks the core to stop reading for now."""
+        self._chunks.append(data)
+        self._buffered += len(data)
+        self._wake()
+        return self._buffered > BODY_HIGH_WATER and not self._want_all
+
+    def _finish(self) -> None:
+        self._body_done = True
+        self._wake()
+
+    def _abort(self, exc: BaseException) -> None:
+        if not self._body_done:
+            self._error = exc
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _take(self) -> None:
+        self._chunks.clear()
+        self._buffered = 0
+        self._conn._resume_body()
+
+    # -- the handler's side ------------------------------------------------
+
+    async def _next(self) -> bool:
+        """Wait for more body; False once it is complete."""
+        if self._expect:
+            self._expect = False
+            self._conn._send_continue(self)
+        while not self._chunks:
+            if self._error is not None:
+                raise self._error
+            if self._body_done:
+                return False
+            self._conn._resume_body()
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        return True
+
+    async def body(self) -> bytes:
+        """The whole request body (read once, then cached)."""
+        if self._body is None:
+            self._want_all = True
+            parts: List[bytes] = []
+            while await self._next():
+                parts.extend(self._chunks)
+                self._take()
+            self._body = b"".join(parts)
+        return self._body
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """Yield the body piece by piece as it arrives, with backpressure."""
+        if self._body is not None:
+            if self._body:
+                yield self._body
+            return
+        while await self._next():
+            chunk = b"".join(self._chunks)
+            self._take()
+            yield chunk

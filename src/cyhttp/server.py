@@ -1,0 +1,200 @@
+"""Server lifecycle: listening, the periodic sweep, graceful shutdown, and ``run``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import signal
+import socket
+from typing import Any, Awaitable, Callable, List, Optional, Set, Type, Union
+
+from ._impl import protocol_class
+from .config import LOOPS, Config
+from .request import Request
+from .response import Response, StreamingResponse
+
+__all__ = ["Handler", "Server", "run"]
+
+log = logging.getLogger("cyhttp")
+
+AnyResponse = Union[Response, StreamingResponse]
+Handler = Callable[[Request], Union[AnyResponse, Awaitable[AnyResponse]]]
+"""A handler: a plain function or a coroutine function taking a Request."""
+
+
+class Server:
+    """An HTTP/1.1 server bound to one address, on the running event loop.
+
+    ``await start()`` listens (``port=0`` picks a free port, see :attr:`port`);
+    ``await shutdown()`` stops accepting, lets in-flight requests finish within
+    the timeout, closes idle connections, then drops the rest. Also usable as
+    ``async with Server(app, ...) as server:``. Keyword options are the fields
+    of :class:`cyhttp.config.Config`.
+    """
+
+    def __init__(
+        self,
+        app: Handler,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        *,
+        sock: Optional[socket.socket] = None,
+        **options: Any,
+    ) -> None:
+        if not callable(app):
+            raise TypeError(f"app must be callable, got {type(app).__name__}")
+        self.app = app
+        self.config = Config(host=host, port=port, **options)
+        self.connections: Set[Any] = set()
+        self._protocol: Type[asyncio.BufferedProtocol] = protocol_class(self.config.implementation)
+        self._sock = sock
+        self._server: Optional[asyncio.AbstractServer] = None
+        self._sweeper: Optional[asyncio.TimerHandle] = None
+        self._all_closed: Optional[asyncio.Future[None]] = None
+        self._stopped: Optional[asyncio.Future[None]] = None
+        interval = min(1.0, self.config.keepalive_timeout / 4)
+        self._sweep_interval = interval
+        self._idle_sweeps = max(1, math.ceil(self.config.keepalive_timeout / interval))
+
+    @property
+    def implementation(self) -> str:
+        """Which core serves this server's connections: ``"cython"`` or ``"python"``."""
+        return "python" if self._protocol is protocol_class("python") else "cython"
+
+    @property
+    def sockets(self) -> List[socket.socket]:
+        """The listening sockets (empty before :meth:`start`)."""
+        return list(self._server.sockets) if self._server is not None else []
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with ``port=0``)."""
+        for sock in self.sockets:
+            return int(sock.getsockname()[1])
+        raise RuntimeError("the server is not listening")
+
+    async def start(self) -> None:
+        """Listen and start serving on the running loop."""
+        if self._server is not None:
+            raise RuntimeError("server already started")
+        loop = asyncio.get_running_loop()
+        cfg = self.config
+        protocol = self._protocol
+
+        def factory() -> asyncio.BaseProtocol:
+            return protocol(self)
+
+        if self._sock is not None:
+            self._server = await loop.create_server(factory, sock=self._sock, backlog=cfg.backlog)
+        else:
+            self._server = await loop.create_server(
+                factory, cfg.host, cfg.port, backlog=cfg.backlog,
+                reuse_address=True, reuse_port=cfg.reuse_port or None,
+            )
+        self._stopped = loop.create_future()
+        self._sweeper = loop.call_later(self._sweep_interval, self._sweep)
+
+    def _sweep(self) -> None:
+        # One coarse timer for every connection instead of a timer per request.
+        for conn in list(self.connections):
+            conn.tick(self._idle_sweeps)
+        loop = asyncio.get_running_loop()
+        self._sweeper = loop.call_later(self._sweep_interval, self._sweep)
+
+    def track(self, conn: Any) -> None:
+        """Called by a core when a connection opens."""
+        self.connections.add(conn)
+
+    def forget(self, conn: Any) -> None:
+        """Called by a core when a connection is gone."""
+        self.connections.discard(conn)
+        waiter = self._all_closed
+        if waiter is not None and not self.connections and not waiter.done():
+            waiter.set_result(None)
+
+    async def shutdown(self, timeout: Optional[float] = None) -> None:
+        """Stop gracefully; in-flight requests get up to *timeout* seconds (default from config)."""
+        server = self._server
+        if server is None or self._stopped is None or self._stopped.done():
+            return
+        if timeout is None:
+            timeout = self.config.shutdown_timeout
+        loop = asyncio.get_running_loop()
+        server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self._all_closed = loop.create_future()
+        for conn in list(self.connections):
+            conn.shutdown()
+        if self.connections:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._all_closed), timeout)
+            except asyncio.TimeoutError:
+                log.warning("shutdown timeout: dropping %d connection(s)", len(self.connections))
+                for conn in list(self.connections):
+                    conn.abort()
+                await asyncio.sleep(0)  # let connection_lost run
+        await server.wait_closed()
+        self._stopped.set_result(None)
+
+    async def serve_forever(self) -> None:
+        """Start if needed, then wait until :meth:`shutdown` has finished."""
+        if self._server is None:
+            await self.start()
+        assert self._stopped is not None
+        await asyncio.shield(self._stopped)
+
+    async def __aenter__(self) -> "Server":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.shutdown()
+
+
+def _loop_factory(loop: str) -> Optional[Callable[[], asyncio.AbstractEventLoop]]:
+    if loop not in LOOPS:
+        raise ValueError(f"loop must be one of {', '.join(LOOPS)}, got {loop!r}")
+    if loop == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if loop == "uvloop":
+            raise
+        return None
+    return uvloop.new_event_loop  # type: ignore[no-any-return]
+
+
+def run(
+    app: Handler,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    loop: str = "auto",
+    **options: Any,
+) -> None:
+    """Serve *app* until SIGINT or SIGTERM, then shut down gracefully.
+
+    *loop* is ``"auto"`` (uvloop when installed), ``"uvloop"`` or ``"asyncio"``.
+    Other keyword options are the fields of :class:`cyhttp.config.Config`.
+    """
+    server = Server(app, host, port, **options)
+    factory = _loop_factory(loop)
+
+    async def main() -> None:
+        await server.start()
+        running = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            running.add_signal_handler(sig, stop.set)
+        log.info("cyhttp (%s core) serving on http://%s:%d", server.implementation,
+                 server.config.host, server.port)
+        await stop.wait()
+        log.info("shutting down")
+        await server.shutdown()
+
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main())
+

@@ -59,7 +59,6 @@ from ._wire import (
 from .request import ClientDisconnected, Request
 from .response import Response, StreamingResponse
 
-READ_BUFFER_SIZE = 64 * 1024
 WRITE_HIGH_WATER = 256 * 1024
 WRITE_LOW_WATER = 64 * 1024
 
@@ -93,7 +92,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._app = server.app
         self._max_pipeline: int = server.config.max_pipelined
         self._parser: Optional[HttpRequestParser] = HttpRequestParser(self)
-        self._buffer = memoryview(bytearray(READ_BUFFER_SIZE))
+        self._buffer = server.read_buffer
         self._out = bytearray()
         self._transport: Optional[asyncio.Transport] = None
         self.client: Optional[Tuple[str, int]] = None
@@ -128,6 +127,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._transport = None
         self._stop = self._closing = True
         self._parser = None  # it holds bound methods of ours: break the cycle
+        self._out.clear()
         gone = ClientDisconnected("client disconnected")
         if self._req is not None:
             self._req._abort(gone)
@@ -200,8 +200,8 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._url = b""
         self._headers = []
         self._expect = False
-        if self._stop:
-            return  # shutting down: requests that start now are not answered
+        if self._stop or self._closing:
+            return  # closing or shutting down: requests that start now are not answered
         method = parser.get_method()
         req = Request(
             self,
@@ -239,15 +239,13 @@ class HttpProtocol(asyncio.BufferedProtocol):
         try:
             result = ctx.run(self._app, req)
             if not isinstance(result, _runner.RESPONSE_TYPES):
-                it = result if type(result) is CoroutineType else result.__await__()
+                it = result if type(result) is CoroutineType else _runner.awaitable(result)
                 try:
                     yielded = ctx.run(it.send, None)
                 except StopIteration as stop:
                     result = _runner.checked(stop.value, req)
                 else:
-                    task = asyncio.get_running_loop().create_task(
-                        _runner.resume(it, yielded), context=ctx
-                    )
+                    task = _runner.start_task(it, yielded, ctx)
                     slot = _Slot(req)
                     slot.task = task
                     task.add_done_callback(partial(self._handler_done, slot))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import types
+from contextvars import Context
 from typing import TYPE_CHECKING, Any, Generator, Union
 
 from .response import Response, StreamingResponse
@@ -30,11 +31,16 @@ INTERNAL_ERROR = Response(
 
 
 @types.coroutine
-def _yield(value: Any) -> Generator[Any, None, None]:
+def _wait(yielded: Any) -> Generator[Any, None, None]:
     # Re-yield to the Task exactly what the handler's coroutine yielded: a
-    # Future (already flagged as blocking by Future.__await__) or None for a
-    # bare yield such as asyncio.sleep(0).
-    yield value
+    # Future (flagged as blocking by Future.__await__) or None for a bare
+    # yield such as asyncio.sleep(0).
+    yield yielded
+    # The Task's first step resumes a primed runner (see start_task) before the
+    # future is done: hand the same future to the Task, this time for real.
+    while isinstance(yielded, asyncio.Future) and not yielded.done():
+        yielded._asyncio_future_blocking = True
+        yield yielded
 
 
 async def resume(it: Any, yielded: Any) -> Any:
@@ -44,11 +50,12 @@ async def resume(it: Any, yielded: Any) -> Any:
     cancellation) the coroutine is resumed with ``send(None)`` and reads the
     outcome from the future itself, exactly as under a plain Task. Anything
     thrown into this Task while it is not waiting on a finished future (a
-    cancellation during a bare yield) is thrown into the coroutine.
+    cancellation during a bare yield, or before the Task's first step) is
+    thrown into the coroutine.
     """
     while True:
         try:
-            await _yield(yielded)
+            await _wait(yielded)
         except BaseException as exc:
             if isinstance(yielded, asyncio.Future) and yielded.done():
                 step = it.send
@@ -63,6 +70,30 @@ async def resume(it: Any, yielded: Any) -> Any:
             yielded = step(arg)
         except StopIteration as stop:
             return stop.value
+
+
+def start_task(it: Any, yielded: Any, ctx: Context) -> asyncio.Task[Any]:
+    """Finish the suspended handler coroutine *it* in a Task running in *ctx*.
+
+    The runner is first advanced to its first wait, so that even a Task
+    cancelled before its first step delivers the cancellation to the handler
+    (an unstarted coroutine would drop it without running the handler's
+    ``finally`` blocks).
+    """
+    runner = resume(it, yielded)
+    runner.send(None)
+    return asyncio.get_running_loop().create_task(runner, context=ctx)
+
+
+def awaitable(result: Any) -> Any:
+    """The iterator behind an awaitable handler result; TypeError for anything else."""
+    method = getattr(type(result), "__await__", None)
+    if method is None:
+        raise TypeError(
+            f"handler returned {type(result).__name__}, expected Response, "
+            "StreamingResponse or an awaitable of one"
+        )
+    return method(result)
 
 
 def checked(result: Any, request: Request) -> AnyResponse:

@@ -18,6 +18,8 @@ __all__ = ["Handler", "Server", "run"]
 
 log = logging.getLogger("cyhttp")
 
+READ_BUFFER_SIZE = 64 * 1024
+
 AnyResponse = Union[Response, StreamingResponse]
 Handler = Callable[[Request], Union[AnyResponse, Awaitable[AnyResponse]]]
 """A handler: a plain function or a coroutine function taking a Request."""
@@ -47,6 +49,9 @@ class Server:
         self.app = app
         self.config = Config(host=host, port=port, **options)
         self.connections: Set[Any] = set()
+        # Reads are handed to the parser synchronously and nothing keeps a view
+        # of them, so every connection of this server can read into one buffer.
+        self.read_buffer = memoryview(bytearray(READ_BUFFER_SIZE))
         self._protocol: Type[asyncio.BufferedProtocol] = protocol_class(self.config.implementation)
         self._sock = sock
         self._server: Optional[asyncio.AbstractServer] = None

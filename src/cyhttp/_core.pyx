@@ -1,0 +1,551 @@
+# cython: language_level=3
+"""Compiled core: the HTTP/1.1 connection protocol.
+
+This is the hot path; ``_core_py.py`` is its pure-Python twin and the readable
+reference, and its module docstring holds the theory of operation, which this
+module follows line for line. What differs is only how it is paid for:
+
+* connection state lives in typed C fields of a ``cdef class``;
+* responses are serialized into a malloc'ed buffer (status lines from a table,
+  the Date/Server block cached per second with C ``time()``, Content-Length
+  formatted without Python strings) and leave in one ``transport.write`` per read;
+* the eager first step of a coroutine handler uses ``PyIter_Send``, so a
+  handler that returns without suspending costs no StopIteration object and no Task;
+* each handler runs in a fresh ``contextvars`` context entered through the C API.
+"""
+
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.list cimport PyList_GET_ITEM
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_XDECREF
+from libc.string cimport memcpy
+from libc.time cimport time, time_t
+
+import asyncio
+from collections import deque
+from functools import partial
+from types import CoroutineType
+
+from httptools import (
+    HttpParserCallbackError,
+    HttpParserError,
+    HttpParserUpgrade,
+    HttpRequestParser,
+)
+
+from . import _runner, _wire
+from .request import ClientDisconnected, Request
+from .response import Response, StreamingResponse
+
+cdef extern from "Python.h":
+    object PyContext_CopyCurrent()
+    int PyContext_Enter(object ctx) except -1
+    int PyContext_Exit(object ctx) except -1
+    # Returns -1 (exception set), 0 (returned, *presult = value) or 1 (yielded).
+    int PyIter_Send(object iter, object arg, PyObject** presult) except -1
+
+cdef enum:
+    PAUSE_WRITE = 1
+    PAUSE_BODY = 2
+    PAUSE_PIPELINE = 4
+    OUT_MIN = 4096          # first allocation of the output buffer
+    OUT_KEEP = 16384        # larger buffers are released after a flush
+
+cdef int WRITE_HIGH_WATER = 256 * 1024
+cdef int WRITE_LOW_WATER = 64 * 1024
+
+cdef int FLAG_CONTENT_LENGTH = _wire.FLAG_CONTENT_LENGTH
+cdef int FLAG_CLOSE = _wire.FLAG_CLOSE
+cdef int FLAG_DATE = _wire.FLAG_DATE
+cdef int FLAG_SERVER = _wire.FLAG_SERVER
+
+cdef bytes CONTINUE = _wire.CONTINUE
+cdef list STATUS_LINES = [_wire.STATUS_LINES.get(code) for code in range(600)]
+cdef Py_ssize_t SERVER_LINE = len(_wire.format_date_block(0).partition(b"\r\n")[0]) + 2
+cdef dict METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH",
+                                             "OPTIONS")}
+cdef tuple RESPONSE_TYPES = _runner.RESPONSE_TYPES
+
+cdef time_t _date_second = -1
+cdef bytes _date_block = b""
+
+
+cdef bytes date_block():
+    """The Server/Date lines, re-formatted only when the second changes."""
+    global _date_second, _date_block
+    cdef time_t now = time(NULL)
+    if now != _date_second:
+        _date_second = now
+        _date_block = _wire.format_date_block(now)
+    return _date_block
+
+
+@cython.final
+@cython.freelist(16)
+cdef class _Slot:
+    """A request whose answer is not on the wire yet (only created when one must wait)."""
+    cdef object request
+    cdef object response    # Response, StreamingResponse, error bytes, or None
+    cdef object task
+
+    def __cinit__(self, request, response):
+        self.request = request
+        self.response = response
+
+
+cdef class _Connection:
+    """State and logic of one connection; ``HttpProtocol`` adds the asyncio base class."""
+
+    cdef object _server
+    cdef object _app
+    cdef object _parser
+    cdef object _transport
+    cdef object _buffer
+    cdef public object client
+
+    cdef char* _out
+    cdef Py_ssize_t _out_len
+    cdef Py_ssize_t _out_cap
+
+    cdef bytes _url
+    cdef list _headers
+    cdef bint _expect
+    cdef object _req
+    cdef bint _dispatched
+    cdef object _pending
+    cdef bint _in_read
+    cdef bint _stop
+    cdef bint _closing
+    cdef int _paused
+    cdef int _max_pipeline
+    cdef bint _write_paused
+    cdef object _drain_waiter
+    cdef object _stream_task
+    cdef Py_ssize_t _requests
+    cdef Py_ssize_t _seen
+    cdef Py_ssize_t _idle
+
+    def __init__(self, server):
+        self._server = server
+        self._app = server.app
+        self._max_pipeline = server.config.max_pipelined
+        self._buffer = server.read_buffer
+        self._parser = HttpRequestParser(self)
+        self._url = b""
+        self._headers = []
+        self._pending = deque()
+
+    def __dealloc__(self):
+        PyMem_Free(self._out)
+
+    # -- asyncio callbacks ---------------------------------------------------
+
+    def connection_made(self, transport):
+        self._transport = transport
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self.client = (peer[0], peer[1])
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+        self._server.track(self)
+
+    def connection_lost(self, exc):
+        self._transport = None
+        self._stop = self._closing = True
+        self._parser = None  # it holds bound methods of ours: break the cycle
+        self._out_len = 0
+        gone = ClientDisconnected("client disconnected")
+        if self._req is not None:
+            self._req._abort(gone)
+            self._req = None
+        cdef _Slot slot
+        # Nobody is left to read these answers: stop the work behind them.
+        for slot in self._pending:
+            if slot.request is not None:
+                slot.request._abort(gone)
+            if slot.task is not None:
+                slot.task.cancel()
+        self._pending.clear()
+        if self._stream_task is not None:
+            self._stream_task.cancel()
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(gone)
+        self._server.forget(self)
+
+    def get_buffer(self, Py_ssize_t sizehint):
+        return self._buffer
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        if self._closing or (self._stop and self._req is None):
+            return  # nothing new is accepted; the rest of the input is dropped
+        self._in_read = True
+        try:
+            self._parser.feed_data(self._buffer[:nbytes])
+        except HttpParserUpgrade:
+            self._stop = True  # no hand-off yet: answer the request, then close
+        except HttpParserCallbackError:
+            _runner.log.exception("internal error in a parser callback")
+            self._fail(500)
+        except HttpParserError:
+            self._fail(400)
+        if self._req is not None and not self._dispatched:
+            self._dispatch(self._req)  # the body is still coming: let the handler stream it
+        self._in_read = False
+        self._flush()
+
+    def pause_writing(self):
+        self._write_paused = True
+        self._pause(PAUSE_WRITE)
+
+    def resume_writing(self):
+        self._write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None:
+            self._drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        self._unpause(PAUSE_WRITE)
+
+    # -- parser callbacks ----------------------------------------------------
+
+    def on_url(self, bytes url):
+        if self._url:
+            self._url += url
+        else:
+            self._url = url
+
+    def on_header(self, bytes name, bytes value):
+        self._headers.append((name, value))
+        if PyBytes_GET_SIZE(name) == 6 and name.lower() == b"expect":
+            self._expect = value.lower() == b"100-continue"
+
+    def on_headers_complete(self):
+        url = self._url
+        headers = self._headers
+        expect = self._expect
+        self._url = b""
+        self._headers = []
+        self._expect = False
+        if self._stop or self._closing:
+            return  # closing or shutting down: requests that start now are not answered
+        parser = self._parser
+        method = parser.get_method()
+        name = METHODS.get(method)
+        if name is None:
+            name = method.decode("ascii")
+        req = Request(self, name, url, headers, parser.get_http_version(),
+                      parser.should_keep_alive())
+        if expect:
+            req._expect = True
+        self._req = req
+        self._dispatched = False
+        self._requests += 1
+
+    def on_body(self, bytes body):
+        if self._req is not None and self._req._feed(body):
+            self._pause(PAUSE_BODY)
+
+    def on_message_complete(self):
+        req = self._req
+        if req is None:
+            return
+        self._req = None
+        req._finish()
+        if not self._dispatched:
+            self._dispatch(req)
+
+    # -- handlers and responses ----------------------------------------------
+
+    cdef _dispatch(self, req):
+        cdef PyObject* step = NULL
+        cdef int state
+        cdef _Slot slot
+        self._dispatched = True
+        ctx = PyContext_CopyCurrent()
+        try:
+            PyContext_Enter(ctx)
+            try:
+                result = self._app(req)
+                if not isinstance(result, RESPONSE_TYPES):
+                    it = result if type(result) is CoroutineType else _runner.awaitable(result)
+                    state = PyIter_Send(it, None, &step)
+                    value = <object>step
+                    Py_XDECREF(step)
+                    if state == 0:
+                        result = _runner.checked(value, req)
+                    else:
+                        task = _runner.start_task(it, value, ctx)
+                        slot = _Slot(req, None)
+                        slot.task = task
+                        task.add_done_callback(partial(self._handler_done, slot))
+                        self._enqueue(slot)
+                        return
+            finally:
+                PyContext_Exit(ctx)
+        except Exception as exc:
+            result = _runner.failed(req, exc)
+        if not self._pending and type(result) is Response:
+            self._respond(req, result, True)
+        else:
+            self._enqueue(_Slot(req, result))
+            self._drain()
+
+    cdef _enqueue(self, _Slot slot):
+        self._pending.append(slot)
+        if len(self._pending) > self._max_pipeline:
+            self._pause(PAUSE_PIPELINE)
+
+    def _handler_done(self, _Slot slot, task):
+        if self._transport is None or slot.response is not None:
+            return  # the connection is gone, or the server answered in its place
+        slot.response = _runner.outcome(task, slot.request)
+        if self._pending and self._pending[0] is slot:
+            self._drain()
+
+    cdef _drain(self):
+        """Write every ready response at the head of the queue, in order."""
+        cdef _Slot slot
+        pending = self._pending
+        while pending and not self._closing and self._stream_task is None:
+            slot = pending[0]
+            response = slot.response
+            if response is None:
+                req = slot.request
+                if req is not None and req._expect is None:
+                    self._continue(req)
+                break
+            if type(response) is StreamingResponse:
+                self._respond(slot.request, response, len(pending) == 1)
+                break  # the slot leaves the queue when the stream ends
+            pending.popleft()
+            if type(response) is bytes:
+                self._write_bytes(response)
+                self._closing = True
+            else:
+                self._respond(slot.request, response, not pending)
+        if self._paused & PAUSE_PIPELINE and len(pending) <= self._max_pipeline // 2:
+            self._unpause(PAUSE_PIPELINE)
+        if not self._in_read:
+            self._flush()
+
+    cdef _respond(self, req, response, bint last):
+        """Serialize *response* to *req* into the output buffer (head of the line only)."""
+        cdef int status = response.status
+        cdef int flags = response._flags
+        cdef bint is_plain = type(response) is Response
+        cdef bint keep = (
+            req.keep_alive
+            and req._body_done
+            and not flags & FLAG_CLOSE
+            and not (self._stop and last and self._req is None)
+        )
+        cdef bint has_body = status >= 200 and status != 204 and status != 304
+        cdef bint send_body = has_body and req.method != "HEAD"
+        cdef bint chunked = False
+        cdef bytes block
+        cdef bytes body
+        self._write_bytes(<bytes>PyList_GET_ITEM(STATUS_LINES, status))
+        block = date_block()
+        if flags & (FLAG_DATE | FLAG_SERVER) == 0:
+            self._write_bytes(block)
+        elif flags & FLAG_SERVER and not flags & FLAG_DATE:
+            self._write(PyBytes_AS_STRING(block) + SERVER_LINE,
+                        PyBytes_GET_SIZE(block) - SERVER_LINE)
+        elif flags & FLAG_DATE and not flags & FLAG_SERVER:
+            self._write(PyBytes_AS_STRING(block), SERVER_LINE)
+        self._write_bytes(response._head)
+        if is_plain:
+            body = response.body
+            if has_body and not flags & FLAG_CONTENT_LENGTH:
+                self._write(b"Content-Length: ", 16)
+                self._write_int(PyBytes_GET_SIZE(body))
+                self._write(b"\r\n", 2)
+        else:
+            chunked = has_body and req.http_version != "1.0"
+            if chunked:
+                self._write(b"Transfer-Encoding: chunked\r\n", 28)
+            elif has_body:
+                keep = False  # HTTP/1.0: the end of the body is the end of the connection
+        if not keep:
+            self._write(b"Connection: close\r\n\r\n", 21)
+        elif req.http_version == "1.0":
+            self._write(b"Connection: keep-alive\r\n\r\n", 26)
+        else:
+            self._write(b"\r\n", 2)
+        if is_plain:
+            if send_body:
+                self._write_bytes(body)
+            if not keep:
+                self._closing = True
+        else:
+            task = asyncio.get_running_loop().create_task(
+                _runner.stream_body(self, response, chunked, send_body)
+            )
+            self._stream_task = task
+            task.add_done_callback(partial(self._stream_done, req, keep))
+
+    def _stream_done(self, req, bint keep, task):
+        self._stream_task = None
+        if self._transport is None:
+            return
+        if not _runner.streamed(req, task):
+            # The head is already out: the only honest signal left is closing.
+            self._closing = True
+            self._flush()
+            return
+        self._pending.popleft()
+        if not keep:
+            self._closing = True
+        self._drain()
+
+    cdef _fail(self, int status):
+        """The input is unusable: answer *status* in turn and close."""
+        cdef _Slot slot
+        self._stop = True
+        req = self._req
+        self._req = None
+        err = _wire.error_response(status, date_block())
+        if req is not None and self._dispatched:
+            # The handler already has this request: answer in its place unless it has answered.
+            req._abort(ClientDisconnected("malformed request body"))
+            for slot in self._pending:
+                if slot.request is req:
+                    if slot.response is None:
+                        slot.response = err  # _handler_done ignores the handler's result
+                        if slot.task is not None:
+                            slot.task.cancel()
+                    return
+            self._closing = True  # its answer is already out
+            return
+        if self._pending:
+            self._enqueue(_Slot(None, err))
+        else:
+            self._write_bytes(err)
+            self._closing = True
+
+    # -- the output buffer ---------------------------------------------------
+
+    cdef int _write(self, const char* data, Py_ssize_t size) except -1:
+        cdef Py_ssize_t need = self._out_len + size
+        cdef Py_ssize_t cap
+        cdef char* grown
+        if need > self._out_cap:
+            cap = self._out_cap * 2 if self._out_cap else OUT_MIN
+            while cap < need:
+                cap *= 2
+            grown = <char*>PyMem_Realloc(self._out, cap)
+            if grown == NULL:
+                raise MemoryError()
+            self._out = grown
+            self._out_cap = cap
+        memcpy(self._out + self._out_len, data, size)
+        self._out_len = need
+        return 0
+
+    cdef inline int _write_bytes(self, bytes data) except -1:
+        return self._write(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+
+    cdef int _write_int(self, Py_ssize_t value) except -1:
+        cdef char digits[24]
+        cdef int pos = 24
+        while True:
+            pos -= 1
+            digits[pos] = <char>(48 + value % 10)
+            value //= 10
+            if value == 0:
+                break
+        return self._write(digits + pos, 24 - pos)
+
+    cdef _flush(self):
+        transport = self._transport
+        if transport is None:
+            return
+        if self._out_len:
+            data = PyBytes_FromStringAndSize(self._out, self._out_len)
+            self._out_len = 0
+            if self._out_cap > OUT_KEEP:
+                PyMem_Free(self._out)
+                self._out = NULL
+                self._out_cap = 0
+            transport.write(data)
+        if self._closing or (self._stop and not self._pending and self._req is None):
+            transport.close()
+
+    cdef _pause(self, int reason):
+        if not self._paused and self._transport is not None:
+            self._transport.pause_reading()
+        self._paused |= reason
+
+    cdef _unpause(self, int reason):
+        if self._paused & reason:
+            self._paused &= ~reason
+            if not self._paused and self._transport is not None:
+                self._transport.resume_reading()
+
+    cdef _continue(self, req):
+        req._expect = False
+        if not req._body_done and not self._closing:
+            self._write_bytes(CONTINUE)
+
+    # -- what Request and the shared slow paths call -------------------------
+
+    def _send_continue(self, req):
+        if self._pending and (<_Slot>self._pending[0]).request is not req:
+            req._expect = None  # owed: _drain sends it when this request's turn comes
+            return
+        self._continue(req)
+        if not self._in_read:
+            self._flush()
+
+    def _resume_body(self):
+        self._unpause(PAUSE_BODY)
+
+    def _send(self, bytes data):
+        self._write_bytes(data)
+        if not self._in_read:
+            self._flush()
+
+    def _drained(self):
+        if self._transport is None:
+            raise ClientDisconnected("client disconnected")
+        if not self._write_paused:
+            return None
+        if self._drain_waiter is None:
+            self._drain_waiter = asyncio.get_running_loop().create_future()
+        return self._drain_waiter
+
+    # -- what the server calls -----------------------------------------------
+
+    def shutdown(self):
+        """Accept no new request; close now if idle, else after the last answer."""
+        self._stop = True
+        if not self._in_read:
+            self._flush()
+
+    def tick(self, Py_ssize_t idle_limit):
+        """Called once per sweep; closes the connection after *idle_limit* idle sweeps."""
+        if self._pending or self._req is not None or self._requests != self._seen:
+            self._seen = self._requests
+            self._idle = 0
+        else:
+            self._idle += 1
+            if self._idle >= idle_limit and self._transport is not None:
+                self._closing = True
+                self._flush()
+
+    def abort(self):
+        """Drop the connection now (the shutdown timeout ran out)."""
+        if self._transport is not None:
+            self._transport.abort()
+
+
+class HttpProtocol(_Connection, asyncio.BufferedProtocol):
+    """An HTTP/1.1 server connection (compiled implementation).
+
+    Inheriting ``asyncio.BufferedProtocol`` makes the stock asyncio loop read
+    into our buffer as uvloop does; the state stays in the C fields above.
+    """
+
+    __slots__ = ()

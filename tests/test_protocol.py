@@ -1,0 +1,622 @@
+"""Protocol behaviour through a fake transport: the exact bytes each core writes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import re
+
+import pytest
+
+import cyhttp
+from cyhttp._wire import format_date_block
+
+from .conftest import split_responses
+
+DATE = re.compile(rb"Date: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\r\n")
+GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+HELLO = cyhttp.Response(b"Hello, world!", content_type="text/plain")
+HELLO_BYTES = (
+    b"HTTP/1.1 200 OK\r\nServer: cyhttp\r\nDate: D\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: 13\r\n\r\nHello, world!"
+)
+
+
+def norm(data: bytes) -> bytes:
+    """Replace every Date value (checked for its format) with ``D``."""
+    return DATE.sub(b"Date: D\r\n", data)
+
+
+def hello(request: cyhttp.Request) -> cyhttp.Response:
+    return HELLO
+
+
+async def ahello(request: cyhttp.Request) -> cyhttp.Response:
+    return HELLO
+
+
+def test_simple_get_exact_bytes(conn):
+    c = conn(hello)
+    c.feed(GET)
+    assert norm(c.data) == HELLO_BYTES
+    assert not c.transport.closed
+
+
+def test_date_header_is_current_rfc_format(conn):
+    c = conn(hello)
+    c.feed(GET)
+    date = DATE.search(c.data)
+    assert date is not None
+    assert format_date_block(0).startswith(b"Server: cyhttp\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT")
+
+
+def test_coroutine_handler_same_bytes(conn):
+    c = conn(ahello)
+    c.feed(GET)
+    assert norm(c.data) == HELLO_BYTES
+
+
+async def test_eager_coroutine_creates_no_task(conn):
+    seen = []
+
+    async def app(request):
+        seen.append(len(asyncio.all_tasks()))
+        return HELLO
+
+    c = conn(app)
+    before = len(asyncio.all_tasks())
+    c.feed(GET * 3)
+    assert seen == [before] * 3  # no task existed while the handlers ran
+    assert len(asyncio.all_tasks()) == before
+    assert norm(c.data) == HELLO_BYTES * 3
+
+
+def test_pipelined_requests_one_write(conn):
+    c = conn(hello)
+    c.feed(GET * 16)
+    assert len(c.transport.writes) == 1
+    assert norm(c.data) == HELLO_BYTES * 16
+
+
+async def test_pipelined_order_kept_when_later_finishes_first(conn):
+    gate = asyncio.Event()
+
+    async def app(request):
+        if request.path == "/slow":
+            await gate.wait()
+        return cyhttp.Response(request.path.encode())
+
+    c = conn(app)
+    c.feed(b"GET /slow HTTP/1.1\r\n\r\nGET /fast HTTP/1.1\r\n\r\nGET /fast2 HTTP/1.1\r\n\r\n")
+    await c.settle()
+    assert c.data == b""  # /fast is ready but must wait for /slow
+    gate.set()
+    await c.settle()
+    bodies = [r.partition(b"\r\n\r\n")[2] for r in split_responses(c.data)]
+    assert bodies == [b"/slow", b"/fast", b"/fast2"]
+
+
+async def test_suspending_handler_runs_in_task_with_current_task(conn):
+    async def app(request):
+        await asyncio.sleep(0)
+        assert asyncio.current_task() is not None
+        async with asyncio.timeout(5):  # needs a current task
+            await asyncio.sleep(0.001)
+        return HELLO
+
+    c = conn(app)
+    c.feed(GET)
+    await asyncio.sleep(0.05)
+    assert norm(c.data) == HELLO_BYTES
+
+
+async def test_handler_awaiting_failed_future_sees_exception(conn):
+    async def app(request):
+        fut = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(fut.set_exception, KeyError("k"))
+        try:
+            await fut
+        except KeyError:
+            return cyhttp.Response(b"caught")
+        return cyhttp.Response(b"missed")
+
+    c = conn(app)
+    c.feed(GET)
+    await c.settle()
+    assert c.data.endswith(b"\r\n\r\ncaught")
+
+
+async def test_contextvars_isolated_per_request(conn):
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("v", default="unset")
+    seen = []
+
+    async def app(request):
+        seen.append(var.get())
+        var.set(request.path)
+        if request.path == "/a":
+            await asyncio.sleep(0)
+            seen.append(var.get())
+        return HELLO
+
+    c = conn(app)
+    c.feed(b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n")
+    await c.settle()
+    assert seen == ["unset", "unset", "/a"]
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "connection_header", "closes"),
+    [
+        (b"GET / HTTP/1.1\r\n\r\n", None, False),
+        (b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", b"close", True),
+        (b"GET / HTTP/1.0\r\n\r\n", b"close", True),
+        (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", b"keep-alive", False),
+    ],
+    ids=["http11-default", "http11-close", "http10-default", "http10-keep-alive"],
+)
+async def test_keep_alive_rules(conn, request_bytes, connection_header, closes):
+    c = conn(hello)
+    c.feed(request_bytes)
+    head = c.data.partition(b"\r\n\r\n")[0]
+    headers = dict(line.split(b": ", 1) for line in head.split(b"\r\n")[1:])
+    assert headers.get(b"Connection") == connection_header
+    await c.settle()
+    assert c.transport.closed is closes
+
+
+async def test_data_after_connection_close_is_ignored(conn):
+    c = conn(hello)
+    c.feed(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n" + GET)
+    await c.settle()
+    assert norm(c.data).count(b"HTTP/1.1 200") == 1
+    assert c.transport.closed
+
+
+async def test_handler_connection_close_closes(conn):
+    closing = cyhttp.Response(b"bye", headers={"Connection": "close"})
+    c = conn(lambda r: closing)
+    c.feed(GET + GET)
+    assert norm(c.data).count(b"HTTP/1.1 200") == 1
+    assert b"Connection: close\r\n" in c.data
+    assert c.transport.closed
+
+
+def test_head_has_get_headers_and_no_body(conn):
+    c = conn(hello)
+    c.feed(b"HEAD / HTTP/1.1\r\n\r\n")
+    assert norm(c.data) == HELLO_BYTES[: -len(b"Hello, world!")]
+
+
+@pytest.mark.parametrize("status", [204, 304, 101, 103])
+def test_no_body_statuses(conn, status):
+    resp = cyhttp.Response(b"ignored", status=status)
+    c = conn(lambda r: resp)
+    c.feed(GET)
+    head, _, body = c.data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d " % status)
+    assert b"Content-Length" not in head
+    assert body == b""
+
+
+def test_user_headers_and_overrides(conn):
+    resp = cyhttp.Response(
+        b"x",
+        headers=[("X-A", "1"), ("X-A", "2"), ("Server", "mine"), ("Date", "yesterday")],
+    )
+    c = conn(lambda r: resp)
+    c.feed(GET)
+    assert c.data == (
+        b"HTTP/1.1 200 OK\r\nX-A: 1\r\nX-A: 2\r\nServer: mine\r\nDate: yesterday\r\n"
+        b"Content-Length: 1\r\n\r\nx"
+    )
+
+
+def test_user_content_length_for_head(conn):
+    resp = cyhttp.Response(headers={"Content-Length": "1000"})
+    c = conn(lambda r: resp)
+    c.feed(b"HEAD / HTTP/1.1\r\n\r\n")
+    assert norm(c.data) == b"HTTP/1.1 200 OK\r\nServer: cyhttp\r\nDate: D\r\nContent-Length: 1000\r\n\r\n"
+
+
+def test_content_length_body(conn):
+    async def echo(request):
+        return cyhttp.Response(await request.body())
+
+    c = conn(echo)
+    c.feed(b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world" + GET)
+    first, second = c.data.split(b"HTTP/1.1 200 OK")[1:]
+    assert first.endswith(b"Content-Length: 11\r\n\r\nhello world")
+    assert second.endswith(b"Content-Length: 0\r\n\r\n")
+
+
+async def test_chunked_body_split_across_reads(conn):
+    async def echo(request):
+        return cyhttp.Response(await request.body())
+
+    c = conn(echo)
+    data = (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    for i in range(len(data)):
+        c.feed(data[i : i + 1])
+        await c.settle(2)
+    await c.settle()
+    assert c.data.endswith(b"Content-Length: 11\r\n\r\nhello world")
+
+
+async def test_stream_request_body(conn):
+    pieces = []
+
+    async def app(request):
+        async for chunk in request.stream():
+            pieces.append(chunk)
+        return cyhttp.Response(b"%d" % sum(map(len, pieces)))
+
+    c = conn(app)
+    c.feed(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n01234")
+    await c.settle()
+    assert c.data == b""
+    c.feed(b"56789")
+    await c.settle()
+    assert b"".join(pieces) == b"0123456789"
+    assert len(pieces) == 2
+    assert c.data.endswith(b"\r\n\r\n10")
+
+
+async def test_streaming_body_reader_backpressure(conn):
+    release = asyncio.Event()
+
+    async def app(request):
+        await release.wait()
+        total = 0
+        async for chunk in request.stream():
+            total += len(chunk)
+        return cyhttp.Response(b"%d" % total)
+
+    c = conn(app)
+    size = 1024 * 1024
+    c.feed(b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % size)
+    sent = 0
+    block = b"x" * 65536
+    while c.transport.reading and sent < size:
+        c.feed(block)
+        sent += len(block)
+        await c.settle(2)
+    assert not c.transport.reading  # the reader fell behind: the core stopped reading
+    assert sent < size
+    release.set()
+    while sent < size:
+        await c.settle()
+        if c.transport.reading:
+            c.feed(block)
+            sent += len(block)
+    await c.settle()
+    assert c.data.endswith(b"\r\n\r\n%d" % size)
+
+
+async def test_expect_100_continue(conn):
+    async def echo(request):
+        return cyhttp.Response(await request.body())
+
+    c = conn(echo)
+    c.feed(b"POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    await c.settle()
+    assert c.data == b"HTTP/1.1 100 Continue\r\n\r\n"
+    c.feed(b"hello")
+    await c.settle()
+    assert c.data.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n")
+    assert c.data.endswith(b"\r\n\r\nhello")
+    assert not c.transport.closed
+
+
+async def test_expect_rejected_without_reading_closes(conn):
+    c = conn(lambda r: cyhttp.Response(b"no", status=413))
+    c.feed(b"POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    await c.settle()
+    assert b"100 Continue" not in c.data
+    assert c.data.startswith(b"HTTP/1.1 413 ")
+    assert b"Connection: close\r\n" in c.data
+    assert c.transport.closed
+
+
+async def test_bad_request_400_and_close(conn):
+    c = conn(hello)
+    c.feed(GET + b"NOT HTTP\r\n\r\n")
+    await c.settle()
+    first, second = c.data.split(b"HTTP/1.1 ")[1:]
+    assert first.startswith(b"200 OK")
+    assert norm(b"HTTP/1.1 " + second) == (
+        b"HTTP/1.1 400 Bad Request\r\nServer: cyhttp\r\nDate: D\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 12\r\n"
+        b"Connection: close\r\n\r\nBad Request\n"
+    )
+    assert c.transport.closed
+
+
+async def test_bad_request_waits_for_earlier_answers(conn):
+    gate = asyncio.Event()
+
+    async def app(request):
+        await gate.wait()
+        return HELLO
+
+    c = conn(app)
+    c.feed(GET + b"\x00garbage\r\n\r\n")
+    await c.settle()
+    assert c.data == b""
+    gate.set()
+    await c.settle()
+    assert norm(c.data).startswith(HELLO_BYTES + b"HTTP/1.1 400 Bad Request")
+    assert c.transport.closed
+
+
+async def test_handler_exception_500_and_connection_survives(conn, caplog):
+    def app(request):
+        if request.path == "/boom":
+            raise RuntimeError("kaboom")
+        return HELLO
+
+    c = conn(app)
+    with caplog.at_level(logging.ERROR, logger="cyhttp.error"):
+        c.feed(b"GET /boom HTTP/1.1\r\n\r\n" + GET)
+    responses = norm(c.data).split(b"HTTP/1.1 ")[1:]
+    assert responses[0].startswith(b"500 Internal Server Error")
+    assert responses[0].endswith(b"Internal Server Error\n")
+    assert b"HTTP/1.1 " + responses[1] == HELLO_BYTES
+    assert not c.transport.closed
+    assert "kaboom" in caplog.text
+    assert any(r.exc_info for r in caplog.records)
+
+
+async def test_async_handler_exception_after_suspend_500(conn, caplog):
+    async def app(request):
+        await asyncio.sleep(0)
+        raise ValueError("late")
+
+    c = conn(app)
+    with caplog.at_level(logging.ERROR, logger="cyhttp.error"):
+        c.feed(GET + GET)
+        await c.settle()
+    assert norm(c.data).count(b"HTTP/1.1 500 Internal Server Error") == 2
+    assert "late" in caplog.text
+
+
+def test_wrong_return_type_500(conn, caplog):
+    c = conn(lambda r: "not a response")
+    with caplog.at_level(logging.ERROR, logger="cyhttp.error"):
+        c.feed(GET)
+    assert c.data.startswith(b"HTTP/1.1 500 ")
+    assert "expected Response" in caplog.text
+
+
+async def _chunks():
+    yield b"ab"
+    yield ""
+    yield "cd"
+
+
+async def test_streaming_response_chunked(conn):
+    c = conn(lambda r: cyhttp.StreamingResponse(_chunks(), content_type="text/plain"))
+    c.feed(GET + GET)
+    await c.settle()
+    one = (b"HTTP/1.1 200 OK\r\nServer: cyhttp\r\nDate: D\r\nContent-Type: text/plain\r\n"
+           b"Transfer-Encoding: chunked\r\n\r\n2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n")
+    assert norm(c.data) == one * 2
+    assert not c.transport.closed
+
+
+async def test_streaming_response_http10_close_delimited(conn):
+    c = conn(lambda r: cyhttp.StreamingResponse(_chunks()))
+    c.feed(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    await c.settle()
+    assert norm(c.data) == (b"HTTP/1.1 200 OK\r\nServer: cyhttp\r\nDate: D\r\n"
+                            b"Connection: close\r\n\r\nabcd")
+    assert c.transport.closed
+
+
+async def test_streaming_head_sends_no_body(conn):
+    closed = []
+
+    async def gen():
+        try:
+            yield b"never"
+        finally:
+            closed.append(True)
+
+    c = conn(lambda r: cyhttp.StreamingResponse(gen()))
+    c.feed(b"HEAD / HTTP/1.1\r\n\r\n" + GET)
+    await c.settle()
+    first, second = norm(c.data).split(b"HTTP/1.1 200 OK")[1:]
+    assert first.endswith(b"Transfer-Encoding: chunked\r\n\r\n")
+    assert second.endswith(b"\r\n\r\n5\r\nnever\r\n0\r\n\r\n")
+
+
+async def test_streaming_failure_closes_connection(conn, caplog):
+    async def gen():
+        yield b"part"
+        raise RuntimeError("stream broke")
+
+    c = conn(lambda r: cyhttp.StreamingResponse(gen()))
+    with caplog.at_level(logging.ERROR, logger="cyhttp.error"):
+        c.feed(GET + GET)
+        await c.settle()
+    assert c.data.endswith(b"4\r\npart\r\n")  # no terminating chunk: the client sees truncation
+    assert c.transport.closed
+    assert "stream broke" in caplog.text
+
+
+async def test_streaming_waits_for_drain(conn):
+    produced = []
+
+    async def gen():
+        for i in range(3):
+            produced.append(i)
+            yield b"x"
+
+    c = conn(lambda r: cyhttp.StreamingResponse(gen()))
+    c.protocol.pause_writing()
+    assert not c.transport.reading  # writing paused: stop reading too
+    c.feed(GET)
+    await c.settle()
+    assert produced == [0]
+    c.protocol.resume_writing()
+    await c.settle()
+    assert produced == [0, 1, 2]
+    assert c.data.endswith(b"0\r\n\r\n")
+    assert c.transport.reading
+
+
+async def test_upgrade_request_answered_then_closed(conn):
+    c = conn(lambda r: cyhttp.Response(b"no upgrade", headers={"X-Up": r.headers["upgrade"]}))
+    c.feed(b"GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x00")
+    await c.settle()
+    assert b"X-Up: websocket\r\n" in c.data
+    assert c.data.endswith(b"no upgrade")
+    assert c.transport.closed
+
+
+def test_request_attributes(conn):
+    seen = {}
+
+    def app(request):
+        seen.update(
+            method=request.method,
+            path=request.path,
+            raw_path=request.raw_path,
+            query=request.query_string,
+            version=request.http_version,
+            keep=request.keep_alive,
+            client=request.client,
+            host=request.headers["HOST"],
+            multi=request.headers.getall("x-m"),
+            has=("x-m" in request.headers, "nope" in request.headers),
+            raw=request.headers.raw,
+        )
+        return HELLO
+
+    c = conn(app)
+    c.feed(b"PATCH /a%20b/c?x=1&y=%20 HTTP/1.1\r\nHost: h\r\nX-M: 1\r\nx-m: 2\r\n\r\n")
+    assert seen == {
+        "method": "PATCH",
+        "path": "/a b/c",
+        "raw_path": b"/a%20b/c?x=1&y=%20",
+        "query": b"x=1&y=%20",
+        "version": "1.1",
+        "keep": True,
+        "client": ("127.0.0.1", 50000),
+        "host": "h",
+        "multi": ["1", "2"],
+        "has": (True, False),
+        "raw": [(b"Host", b"h"), (b"X-M", b"1"), (b"x-m", b"2")],
+    }
+
+
+def test_url_split_across_reads(conn):
+    paths = []
+    c = conn(lambda r: paths.append(r.raw_path) or HELLO)
+    for piece in (b"GET /abc", b"def?q", b"=1 HTTP/1.1\r\nHo", b"st: x\r\n\r\n"):
+        c.feed(piece)
+    assert paths == [b"/abcdef?q=1"]
+
+
+async def test_disconnect_cancels_suspended_handler(conn):
+    started = asyncio.Event()
+    cancelled = []
+
+    async def app(request):
+        started.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+        return HELLO
+
+    c = conn(app)
+    c.feed(GET)
+    await started.wait()
+    c.protocol.connection_lost(None)
+    await c.settle()
+    assert cancelled == [True]
+    assert c.server.connections == set()
+
+
+async def test_disconnect_wakes_body_reader(conn):
+    errors = []
+
+    async def app(request):
+        try:
+            await request.body()
+        except cyhttp.ClientDisconnected as exc:
+            errors.append(exc)
+        return HELLO
+
+    c = conn(app)
+    c.feed(b"POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\npartial")
+    await c.settle()
+    c.protocol.connection_lost(None)
+    await c.settle()
+    assert len(errors) == 1 or c.data == b""  # cancelled before or after seeing the error
+
+
+async def test_shutdown_idle_closes_now(conn):
+    c = conn(hello)
+    c.feed(GET)
+    c.protocol.shutdown()
+    await c.settle()
+    assert c.transport.closed
+
+
+async def test_shutdown_lets_in_flight_finish_with_close(conn):
+    gate = asyncio.Event()
+
+    async def app(request):
+        await gate.wait()
+        return HELLO
+
+    c = conn(app)
+    c.feed(GET)
+    await c.settle()
+    c.protocol.shutdown()
+    c.feed(GET)  # a new request after shutdown is not answered
+    await c.settle()
+    assert not c.transport.closed
+    gate.set()
+    await c.settle()
+    assert norm(c.data) == HELLO_BYTES.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+    assert c.transport.closed
+
+
+async def test_idle_sweep_closes_keepalive_connection(conn):
+    c = conn(hello)
+    c.feed(GET)
+    c.protocol.tick(2)  # the first sweep notices the request
+    c.protocol.tick(2)
+    assert not c.transport.closed
+    c.protocol.tick(2)
+    await c.settle()
+    assert c.transport.closed
+
+
+async def test_pipeline_limit_pauses_reading(conn):
+    gate = asyncio.Event()
+
+    async def app(request):
+        await gate.wait()
+        return HELLO
+
+    c = conn(app, max_pipelined=4)
+    c.feed(GET * 6)
+    await c.settle()
+    assert not c.transport.reading
+    gate.set()
+    await c.settle()
+    assert c.transport.reading
+    assert norm(c.data) == HELLO_BYTES * 6
+
+
+def test_write_buffer_limits_set(conn):
+    c = conn(hello)
+    assert c.transport.limits is not None
+    high, low = c.transport.limits
+    assert high > low >= 16 * 1024

@@ -216,7 +216,10 @@ def test_user_content_length_for_head(conn):
     resp = cyhttp.Response(headers={"Content-Length": "1000"})
     c = conn(lambda r: resp)
     c.feed(b"HEAD / HTTP/1.1\r\n\r\n")
-    assert norm(c.data) == b"HTTP/1.1 200 OK\r\nServer: cyhttp\r\nDate: D\r\nContent-Length: 1000\r\n\r\n"
+    assert (
+        norm(c.data)
+        == b"HTTP/1.1 200 OK\r\nServer: cyhttp\r\nDate: D\r\nContent-Length: 1000\r\n\r\n"
+    )
 
 
 def test_content_length_body(conn):
@@ -235,8 +238,10 @@ async def test_chunked_body_split_across_reads(conn):
         return cyhttp.Response(await request.body())
 
     c = conn(echo)
-    data = (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-            b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    data = (
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    )
     for i in range(len(data)):
         c.feed(data[i : i + 1])
         await c.settle(2)
@@ -399,8 +404,10 @@ async def test_streaming_response_chunked(conn):
     c = conn(lambda r: cyhttp.StreamingResponse(_chunks(), content_type="text/plain"))
     c.feed(GET + GET)
     await c.settle()
-    one = (b"HTTP/1.1 200 OK\r\nServer: cyhttp\r\nDate: D\r\nContent-Type: text/plain\r\n"
-           b"Transfer-Encoding: chunked\r\n\r\n2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n")
+    one = (
+        b"HTTP/1.1 200 OK\r\nServer: cyhttp\r\nDate: D\r\nContent-Type: text/plain\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n"
+    )
     assert norm(c.data) == one * 2
     assert not c.transport.closed
 
@@ -409,8 +416,9 @@ async def test_streaming_response_http10_close_delimited(conn):
     c = conn(lambda r: cyhttp.StreamingResponse(_chunks()))
     c.feed(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
     await c.settle()
-    assert norm(c.data) == (b"HTTP/1.1 200 OK\r\nServer: cyhttp\r\nDate: D\r\n"
-                            b"Connection: close\r\n\r\nabcd")
+    assert norm(c.data) == (
+        b"HTTP/1.1 200 OK\r\nServer: cyhttp\r\nDate: D\r\nConnection: close\r\n\r\nabcd"
+    )
     assert c.transport.closed
 
 

@@ -92,7 +92,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._app = server.app
         self._max_pipeline: int = server.config.max_pipelined
         self._parser: Optional[HttpRequestParser] = HttpRequestParser(self)
-        self._buffer = server.read_buffer
+        self._buffer: memoryview = server.read_buffer
         self._out = bytearray()
         self._transport: Optional[asyncio.Transport] = None
         self.client: Optional[Tuple[str, int]] = None
@@ -317,8 +317,10 @@ class HttpProtocol(asyncio.BufferedProtocol):
         out += STATUS_LINES[status]
         block = _date.get()
         if flags & (FLAG_DATE | FLAG_SERVER):
-            block = b"" if flags & FLAG_DATE and flags & FLAG_SERVER else (
-                block[SERVER_LINE:] if flags & FLAG_SERVER else block[:SERVER_LINE]
+            block = (
+                b""
+                if flags & FLAG_DATE and flags & FLAG_SERVER
+                else (block[SERVER_LINE:] if flags & FLAG_SERVER else block[:SERVER_LINE])
             )
         out += block
         out += response._head
@@ -345,6 +347,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
             if not keep:
                 self._closing = True
         else:
+            assert isinstance(response, StreamingResponse)
             task = asyncio.get_running_loop().create_task(
                 _runner.stream_body(self, response, chunked, send_body)
             )

@@ -25,9 +25,7 @@ log = logging.getLogger("cyhttp.error")
 AnyResponse = Union[Response, StreamingResponse]
 RESPONSE_TYPES = (Response, StreamingResponse)
 
-INTERNAL_ERROR = Response(
-    b"Internal Server Error\n", 500, content_type="text/plain; charset=utf-8"
-)
+INTERNAL_ERROR = Response(b"Internal Server Error\n", 500, content_type="text/plain; charset=utf-8")
 
 
 @types.coroutine
@@ -102,7 +100,9 @@ def checked(result: Any, request: Request) -> AnyResponse:
         return result
     return failed(
         request,
-        TypeError(f"handler returned {type(result).__name__}, expected Response or StreamingResponse"),
+        TypeError(
+            f"handler returned {type(result).__name__}, expected Response or StreamingResponse"
+        ),
     )
 
 
@@ -128,8 +128,9 @@ def streamed(request: Request, task: asyncio.Task[None]) -> bool:
         return False
     exc = task.exception()
     if exc is not None:
-        log.error("streaming response failed for %s %r", request.method, request.raw_path,
-                  exc_info=exc)
+        log.error(
+            "streaming response failed for %s %r", request.method, request.raw_path, exc_info=exc
+        )
         return False
     return True
 

@@ -99,9 +99,7 @@ def _to_bytes(value: HeaderValue, what: str) -> bytes:
     raise TypeError(f"header {what} must be str or bytes, not {type(value).__name__}")
 
 
-def encode_headers(
-    headers: HeadersArg, content_type: HeaderValue | None
-) -> tuple[bytes, int, int]:
+def encode_headers(headers: HeadersArg, content_type: HeaderValue | None) -> tuple[bytes, int, int]:
     """Encode a handler's headers once, when its response object is built.
 
     Returns the header block, the FLAG_* bits the core needs, and the declared
@@ -148,5 +146,7 @@ def _check_value(value: bytes) -> bytes:
 def error_response(status: int, date_block: bytes) -> bytes:
     """A complete answer the server sends on its own, always closing the connection."""
     body = HTTPStatus(status).phrase.encode("ascii") + b"\n"
-    return b"%s%sContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n" \
+    return (
+        b"%s%sContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
         b"Connection: close\r\n\r\n%s" % (status_line(status), date_block, len(body), body)
+    )

@@ -46,17 +46,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=_DEFAULTS.host, help="address to bind (default %(default)s)")
     p.add_argument("--port", type=int, default=_DEFAULTS.port, help="port (default %(default)s)")
     p.add_argument("--loop", choices=LOOPS, default="auto", help="event loop (default %(default)s)")
-    p.add_argument("--implementation", choices=("cython", "python"), default=None,
-                   help="force a core (default: the compiled one when built)")
+    p.add_argument(
+        "--implementation",
+        choices=("cython", "python"),
+        default=None,
+        help="force a core (default: the compiled one when built)",
+    )
     p.add_argument("--backlog", type=int, default=_DEFAULTS.backlog)
-    p.add_argument("--keepalive-timeout", type=float, default=_DEFAULTS.keepalive_timeout,
-                   metavar="SECONDS")
-    p.add_argument("--shutdown-timeout", type=float, default=_DEFAULTS.shutdown_timeout,
-                   metavar="SECONDS")
+    p.add_argument(
+        "--keepalive-timeout", type=float, default=_DEFAULTS.keepalive_timeout, metavar="SECONDS"
+    )
+    p.add_argument(
+        "--shutdown-timeout", type=float, default=_DEFAULTS.shutdown_timeout, metavar="SECONDS"
+    )
     p.add_argument("--max-pipelined", type=int, default=_DEFAULTS.max_pipelined, metavar="N")
     p.add_argument("--reuse-port", action="store_true")
-    p.add_argument("--log-level", default="info",
-                   choices=("debug", "info", "warning", "error", "critical"))
+    p.add_argument(
+        "--log-level", default="info", choices=("debug", "info", "warning", "error", "critical")
+    )
     return p
 
 

@@ -31,17 +31,42 @@ class Config:
     reuse_port: bool = False
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.host, str) and bool(self.host), "host", self.host, "a host name or address")
-        _check(_is_int(self.port) and 0 <= self.port <= 65535, "port", self.port, "an int in 0..65535")
-        _check(_is_int(self.backlog) and self.backlog > 0, "backlog", self.backlog, "a positive int")
-        _check(_is_seconds(self.keepalive_timeout), "keepalive_timeout", self.keepalive_timeout,
-               "a positive number of seconds")
-        _check(_is_seconds(self.shutdown_timeout, zero=True), "shutdown_timeout",
-               self.shutdown_timeout, "a number of seconds >= 0")
-        _check(_is_int(self.max_pipelined) and self.max_pipelined >= 1, "max_pipelined",
-               self.max_pipelined, "an int >= 1")
-        _check(self.implementation in (None, "cython", "python"), "implementation",
-               self.implementation, "'cython', 'python' or None")
+        _check(
+            isinstance(self.host, str) and bool(self.host),
+            "host",
+            self.host,
+            "a host name or address",
+        )
+        _check(
+            _is_int(self.port) and 0 <= self.port <= 65535, "port", self.port, "an int in 0..65535"
+        )
+        _check(
+            _is_int(self.backlog) and self.backlog > 0, "backlog", self.backlog, "a positive int"
+        )
+        _check(
+            _is_seconds(self.keepalive_timeout),
+            "keepalive_timeout",
+            self.keepalive_timeout,
+            "a positive number of seconds",
+        )
+        _check(
+            _is_seconds(self.shutdown_timeout, zero=True),
+            "shutdown_timeout",
+            self.shutdown_timeout,
+            "a number of seconds >= 0",
+        )
+        _check(
+            _is_int(self.max_pipelined) and self.max_pipelined >= 1,
+            "max_pipelined",
+            self.max_pipelined,
+            "an int >= 1",
+        )
+        _check(
+            self.implementation in (None, "cython", "python"),
+            "implementation",
+            self.implementation,
+            "'cython', 'python' or None",
+        )
 
 
 def _is_int(value: object) -> bool:

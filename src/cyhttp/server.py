@@ -7,7 +7,7 @@ import logging
 import math
 import signal
 import socket
-from typing import Any, Awaitable, Callable, List, Optional, Set, Type, Union
+from typing import Any, Awaitable, Callable, List, Optional, Set, Union
 
 from ._impl import protocol_class
 from .config import LOOPS, Config
@@ -52,9 +52,11 @@ class Server:
         # Reads are handed to the parser synchronously and nothing keeps a view
         # of them, so every connection of this server can read into one buffer.
         self.read_buffer = memoryview(bytearray(READ_BUFFER_SIZE))
-        self._protocol: Type[asyncio.BufferedProtocol] = protocol_class(self.config.implementation)
+        self._protocol: Callable[[Server], asyncio.BaseProtocol] = protocol_class(
+            self.config.implementation
+        )
         self._sock = sock
-        self._server: Optional[asyncio.AbstractServer] = None
+        self._server: Optional[asyncio.Server] = None
         self._sweeper: Optional[asyncio.TimerHandle] = None
         self._all_closed: Optional[asyncio.Future[None]] = None
         self._stopped: Optional[asyncio.Future[None]] = None
@@ -94,8 +96,12 @@ class Server:
             self._server = await loop.create_server(factory, sock=self._sock, backlog=cfg.backlog)
         else:
             self._server = await loop.create_server(
-                factory, cfg.host, cfg.port, backlog=cfg.backlog,
-                reuse_address=True, reuse_port=cfg.reuse_port or None,
+                factory,
+                cfg.host,
+                cfg.port,
+                backlog=cfg.backlog,
+                reuse_address=True,
+                reuse_port=cfg.reuse_port or None,
             )
         self._stopped = loop.create_future()
         self._sweeper = loop.call_later(self._sweep_interval, self._sweep)
@@ -135,7 +141,7 @@ class Server:
         if self.connections:
             try:
                 await asyncio.wait_for(asyncio.shield(self._all_closed), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("shutdown timeout: dropping %d connection(s)", len(self.connections))
                 for conn in list(self.connections):
                     conn.abort()
@@ -150,7 +156,7 @@ class Server:
         assert self._stopped is not None
         await asyncio.shield(self._stopped)
 
-    async def __aenter__(self) -> "Server":
+    async def __aenter__(self) -> Server:
         await self.start()
         return self
 
@@ -169,7 +175,7 @@ def _loop_factory(loop: str) -> Optional[Callable[[], asyncio.AbstractEventLoop]
         if loop == "uvloop":
             raise
         return None
-    return uvloop.new_event_loop  # type: ignore[no-any-return]
+    return uvloop.new_event_loop
 
 
 def run(
@@ -194,12 +200,15 @@ def run(
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             running.add_signal_handler(sig, stop.set)
-        log.info("cyhttp (%s core) serving on http://%s:%d", server.implementation,
-                 server.config.host, server.port)
+        log.info(
+            "cyhttp (%s core) serving on http://%s:%d",
+            server.implementation,
+            server.config.host,
+            server.port,
+        )
         await stop.wait()
         log.info("shutting down")
         await server.shutdown()
 
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(main())
-

@@ -1,0 +1,27 @@
+PYTHON ?= python3
+
+.PHONY: dev test test-pure lint debug annotate dist clean
+
+dev:
+	$(PYTHON) -m pip install -e '.[test]'
+
+test:
+	$(PYTHON) -m pytest
+
+test-pure:
+	CYHTTP_NO_EXTENSIONS=1 $(PYTHON) -m pytest
+
+lint:
+	ruff check . && ruff format --check . && mypy
+
+debug:
+	CYHTTP_DEBUG=1 $(PYTHON) -m pip install -e '.[test]'
+
+annotate:
+	CYHTTP_ANNOTATE=1 $(PYTHON) -m pip install -e '.[test]'
+
+dist:
+	$(PYTHON) -m pip install build && $(PYTHON) -m build
+
+clean:
+	rm -rf build dist src/*.egg-info src/cyhttp/*.c src/cyhttp/*.so src/cyhttp/*.html

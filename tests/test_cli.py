@@ -1,0 +1,110 @@
+"""``python -m cyhttp``: serving, signals, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _serve(impl: str, *args: str) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cyhttp",
+            "examples.hello:app",
+            "--port",
+            "0",
+            "--implementation",
+            impl,
+            *args,
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        match = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
+        if match:
+            assert f"({impl} core)" in line
+            return proc, int(match.group(1))
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_cli_serves_and_stops_on_signal(impl, sig):
+    proc, port = _serve(impl)
+    try:
+        r = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert (r.status_code, r.text) == (200, "Hello, world!")
+        assert (
+            requests.post(f"http://127.0.0.1:{port}/echo", data=b"hi", timeout=10).content == b"hi"
+        )
+    finally:
+        proc.send_signal(sig)
+        assert proc.wait(timeout=20) == 0
+        assert proc.stderr is not None
+        with proc.stderr:
+            assert "shutting down" in proc.stderr.read()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nocolon"], "MODULE:ATTR"),
+        (["no_such_module_xyz:app"], "cannot import module"),
+        (["examples.hello:missing"], "has no attribute"),
+        (["examples.hello:HELLO"], "is not callable"),
+        (["examples.hello:app", "--port", "99999"], "port must be"),
+        (["examples.hello:app", "--keepalive-timeout", "0"], "keepalive_timeout"),
+        (["examples.hello:app", "--loop", "tokio"], "invalid choice"),
+    ],
+)
+def test_cli_bad_input_gives_clear_message(args, message):
+    proc = subprocess.run(
+        [sys.executable, "-m", "cyhttp", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_port_in_use(impl):
+    proc, port = _serve(impl)
+    try:
+        clash = subprocess.run(
+            [sys.executable, "-m", "cyhttp", "examples.hello:app", "--port", str(port)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=dict(os.environ),
+        )
+        assert clash.returncode == 1
+        assert f"cannot listen on 127.0.0.1:{port}" in clash.stderr
+        assert "Traceback" not in clash.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        assert proc.stderr is not None
+        proc.stderr.close()

@@ -88,7 +88,7 @@ async def test_pipelined_order_kept_when_later_finishes_first(conn):
         return cyhttp.Response(request.path.encode())
 
     c = conn(app)
-    c.feed(b"GET /slow HTTP/1.1\r\n\r\nGET /fast HTTP/1.1\r\n\r\nGET /fast2 HTTP/1.1\r\n\r\n")
+    c.feed(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /fast2 HTTP/1.1\r\nHost: x\r\n\r\n")
     await c.settle()
     assert c.data == b""  # /fast is ready but must wait for /slow
     gate.set()
@@ -140,7 +140,7 @@ async def test_contextvars_isolated_per_request(conn):
         return HELLO
 
     c = conn(app)
-    c.feed(b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n")
+    c.feed(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
     await c.settle()
     assert seen == ["unset", "unset", "/a"]
 
@@ -148,8 +148,8 @@ async def test_contextvars_isolated_per_request(conn):
 @pytest.mark.parametrize(
     ("request_bytes", "connection_header", "closes"),
     [
-        (b"GET / HTTP/1.1\r\n\r\n", None, False),
-        (b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", b"close", True),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", None, False),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"close", True),
         (b"GET / HTTP/1.0\r\n\r\n", b"close", True),
         (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", b"keep-alive", False),
     ],
@@ -167,7 +167,7 @@ async def test_keep_alive_rules(conn, request_bytes, connection_header, closes):
 
 async def test_data_after_connection_close_is_ignored(conn):
     c = conn(hello)
-    c.feed(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n" + GET)
+    c.feed(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" + GET)
     await c.settle()
     assert norm(c.data).count(b"HTTP/1.1 200") == 1
     assert c.transport.closed
@@ -184,7 +184,7 @@ async def test_handler_connection_close_closes(conn):
 
 def test_head_has_get_headers_and_no_body(conn):
     c = conn(hello)
-    c.feed(b"HEAD / HTTP/1.1\r\n\r\n")
+    c.feed(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert norm(c.data) == HELLO_BYTES[: -len(b"Hello, world!")]
 
 
@@ -215,7 +215,7 @@ def test_user_headers_and_overrides(conn):
 def test_user_content_length_for_head(conn):
     resp = cyhttp.Response(headers={"Content-Length": "1000"})
     c = conn(lambda r: resp)
-    c.feed(b"HEAD / HTTP/1.1\r\n\r\n")
+    c.feed(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert (
         norm(c.data)
         == b"HTTP/1.1 200 OK\r\nServer: cyhttp\r\nDate: D\r\nContent-Length: 1000\r\n\r\n"
@@ -227,7 +227,7 @@ def test_content_length_body(conn):
         return cyhttp.Response(await request.body())
 
     c = conn(echo)
-    c.feed(b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world" + GET)
+    c.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world" + GET)
     first, second = c.data.split(b"HTTP/1.1 200 OK")[1:]
     assert first.endswith(b"Content-Length: 11\r\n\r\nhello world")
     assert second.endswith(b"Content-Length: 0\r\n\r\n")
@@ -239,7 +239,7 @@ async def test_chunked_body_split_across_reads(conn):
 
     c = conn(echo)
     data = (
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
     )
     for i in range(len(data)):
@@ -258,7 +258,7 @@ async def test_stream_request_body(conn):
         return cyhttp.Response(b"%d" % sum(map(len, pieces)))
 
     c = conn(app)
-    c.feed(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n01234")
+    c.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234")
     await c.settle()
     assert c.data == b""
     c.feed(b"56789")
@@ -280,7 +280,7 @@ async def test_streaming_body_reader_backpressure(conn):
 
     c = conn(app)
     size = 1024 * 1024
-    c.feed(b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % size)
+    c.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size)
     sent = 0
     block = b"x" * 65536
     while c.transport.reading and sent < size:
@@ -304,7 +304,7 @@ async def test_expect_100_continue(conn):
         return cyhttp.Response(await request.body())
 
     c = conn(echo)
-    c.feed(b"POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    c.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
     await c.settle()
     assert c.data == b"HTTP/1.1 100 Continue\r\n\r\n"
     c.feed(b"hello")
@@ -316,7 +316,7 @@ async def test_expect_100_continue(conn):
 
 async def test_expect_rejected_without_reading_closes(conn):
     c = conn(lambda r: cyhttp.Response(b"no", status=413))
-    c.feed(b"POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    c.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
     await c.settle()
     assert b"100 Continue" not in c.data
     assert c.data.startswith(b"HTTP/1.1 413 ")
@@ -363,7 +363,7 @@ async def test_handler_exception_500_and_connection_survives(conn, caplog):
 
     c = conn(app)
     with caplog.at_level(logging.ERROR, logger="cyhttp.error"):
-        c.feed(b"GET /boom HTTP/1.1\r\n\r\n" + GET)
+        c.feed(b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n" + GET)
     responses = norm(c.data).split(b"HTTP/1.1 ")[1:]
     assert responses[0].startswith(b"500 Internal Server Error")
     assert responses[0].endswith(b"Internal Server Error\n")
@@ -432,7 +432,7 @@ async def test_streaming_head_sends_no_body(conn):
             closed.append(True)
 
     c = conn(lambda r: cyhttp.StreamingResponse(gen()))
-    c.feed(b"HEAD / HTTP/1.1\r\n\r\n" + GET)
+    c.feed(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n" + GET)
     await c.settle()
     first, second = norm(c.data).split(b"HTTP/1.1 200 OK")[1:]
     assert first.endswith(b"Transfer-Encoding: chunked\r\n\r\n")
@@ -476,7 +476,7 @@ async def test_streaming_waits_for_drain(conn):
 
 async def test_upgrade_request_answered_then_closed(conn):
     c = conn(lambda r: cyhttp.Response(b"no upgrade", headers={"X-Up": r.headers["upgrade"]}))
-    c.feed(b"GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x00")
+    c.feed(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x00")
     await c.settle()
     assert b"X-Up: websocket\r\n" in c.data
     assert c.data.endswith(b"no upgrade")
@@ -560,7 +560,7 @@ async def test_disconnect_wakes_body_reader(conn):
         return HELLO
 
     c = conn(app)
-    c.feed(b"POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\npartial")
+    c.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial")
     await c.settle()
     c.protocol.connection_lost(None)
     await c.settle()
@@ -596,12 +596,14 @@ async def test_shutdown_lets_in_flight_finish_with_close(conn):
 
 
 async def test_idle_sweep_closes_keepalive_connection(conn):
-    c = conn(hello)
+    c = conn(hello, keepalive_timeout=2)
+    limit = c.server.sweeps[0]
     c.feed(GET)
-    c.protocol.tick(2)  # the first sweep notices the request
-    c.protocol.tick(2)
+    c.protocol.tick()  # the first sweep notices the request
+    for _ in range(limit - 1):
+        c.protocol.tick()
     assert not c.transport.closed
-    c.protocol.tick(2)
+    c.protocol.tick()
     await c.settle()
     assert c.transport.closed
 

@@ -73,18 +73,18 @@ def test_raw_socket_http10(live):
 
 def test_raw_socket_bad_request(live):
     with live(app) as srv, srv.connect() as sock:
-        sock.sendall(b"BROKEN\x01 / HTTP/1.1\r\n\r\n")
+        sock.sendall(b"BROKEN\x01 / HTTP/1.1\r\nHost: x\r\n\r\n")
         data = read_until_closed(sock)
         assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n")
         assert b"Connection: close\r\n" in data
     with live(app) as srv, srv.connect() as sock:  # the server keeps serving others
-        sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert sock.recv(65536).endswith(b"Hello, world!")
 
 
 def test_raw_socket_streaming_response(live):
     with live(app) as srv, srv.connect() as sock:
-        sock.sendall(b"GET /stream HTTP/1.1\r\nConnection: close\r\n\r\n")
+        sock.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         data = read_until_closed(sock)
         head, _, body = data.partition(b"\r\n\r\n")
         assert b"Transfer-Encoding: chunked" in head
@@ -188,7 +188,7 @@ def test_plain_asyncio_loop(impl):
 
 def test_keepalive_timeout_closes_idle_connection(live):
     with live(app, keepalive_timeout=0.4) as srv, srv.connect() as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert sock.recv(65536).endswith(b"Hello, world!")
         start = time.monotonic()
         assert sock.recv(100) == b""  # the server closed the idle connection
@@ -199,11 +199,11 @@ def test_client_disconnect_mid_request_is_harmless(live):
     with live(app) as srv:
         for _ in range(20):
             with srv.connect() as sock:
-                sock.sendall(b"POST /echo HTTP/1.1\r\nContent-Length: 1000\r\n\r\npartial")
+                sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npartial")
             with srv.connect() as sock:
-                sock.sendall(b"GET /slow?0.05 HTTP/1.1\r\n\r\n")
+                sock.sendall(b"GET /slow?0.05 HTTP/1.1\r\nHost: x\r\n\r\n")
         with srv.connect() as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             assert sock.recv(65536).endswith(b"Hello, world!")
         deadline = time.monotonic() + 5
         while srv.server.connections and time.monotonic() < deadline:
@@ -215,9 +215,9 @@ def test_graceful_shutdown_finishes_in_flight(live):
     srv = live(app).__enter__()
     port = srv.port
     with srv.connect() as busy, srv.connect() as idle:
-        idle.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert idle.recv(65536).endswith(b"Hello, world!")
-        busy.sendall(b"GET /slow?0.5 HTTP/1.1\r\n\r\n")
+        busy.sendall(b"GET /slow?0.5 HTTP/1.1\r\nHost: x\r\n\r\n")
         time.sleep(0.1)
         started = time.monotonic()
         srv.shutdown(timeout=5)
@@ -233,7 +233,7 @@ def test_graceful_shutdown_finishes_in_flight(live):
 def test_shutdown_timeout_drops_stragglers(live):
     srv = live(app).__enter__()
     with srv.connect() as busy:
-        busy.sendall(b"GET /slow?30 HTTP/1.1\r\n\r\n")
+        busy.sendall(b"GET /slow?30 HTTP/1.1\r\nHost: x\r\n\r\n")
         time.sleep(0.1)
         started = time.monotonic()
         srv.shutdown(timeout=0.3)

@@ -36,6 +36,7 @@ from httptools import (
 )
 
 from . import _runner, _wire
+from ._wire import Reject
 from .request import ClientDisconnected, Request
 from .response import Response, StreamingResponse
 
@@ -98,6 +99,15 @@ cdef class _Slot:
 cdef class _Connection:
     """State and logic of one connection; ``HttpProtocol`` adds the asyncio base class."""
 
+    cdef Py_ssize_t _max_url
+    cdef Py_ssize_t _max_head
+    cdef Py_ssize_t _max_headers
+    cdef Py_ssize_t _max_body
+    cdef Py_ssize_t _idle_limit
+    cdef Py_ssize_t _head_limit
+    cdef Py_ssize_t _body_limit
+    cdef Py_ssize_t _write_limit
+
     cdef object _server
     cdef object _app
     cdef object _parser
@@ -112,6 +122,15 @@ cdef class _Connection:
     cdef bytes _url
     cdef list _headers
     cdef bint _expect
+    cdef bint _in_head          # a request has begun and its head is not complete
+    cdef bint _head_fresh       # ... and began in the current read
+    cdef Py_ssize_t _head_fed   # bytes of reads that held nothing but that head
+    cdef Py_ssize_t _head_size
+    cdef int _hosts
+    cdef bint _chunked
+    cdef long long _content_length
+    cdef long long _body_size
+    cdef bint _body_progress
     cdef object _req
     cdef bint _dispatched
     cdef object _pending
@@ -126,11 +145,20 @@ cdef class _Connection:
     cdef Py_ssize_t _requests
     cdef Py_ssize_t _seen
     cdef Py_ssize_t _idle
+    cdef Py_ssize_t _head_ticks
+    cdef Py_ssize_t _body_ticks
+    cdef Py_ssize_t _write_ticks
 
     def __init__(self, server):
         self._server = server
         self._app = server.app
-        self._max_pipeline = server.config.max_pipelined
+        cfg = server.config
+        self._max_pipeline = cfg.max_pipelined
+        self._max_url = cfg.max_url_size
+        self._max_head = cfg.max_header_size
+        self._max_headers = cfg.max_headers
+        self._max_body = cfg.max_body_size
+        self._idle_limit, self._head_limit, self._body_limit, self._write_limit = server.sweeps
         self._buffer = server.read_buffer
         self._parser = HttpRequestParser(self)
         self._url = b""
@@ -144,11 +172,14 @@ cdef class _Connection:
 
     def connection_made(self, transport):
         self._transport = transport
+        if not self._server.track(self):
+            self._closing = True
+            transport.close()
+            return
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
             self.client = (peer[0], peer[1])
         transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
-        self._server.track(self)
 
     def connection_lost(self, exc):
         self._transport = None
@@ -185,11 +216,18 @@ cdef class _Connection:
             self._parser.feed_data(self._buffer[:nbytes])
         except HttpParserUpgrade:
             self._stop = True  # no hand-off yet: answer the request, then close
-        except HttpParserCallbackError:
-            _runner.log.exception("internal error in a parser callback")
-            self._fail(500)
+        except HttpParserCallbackError as exc:
+            self._callback_failed(exc)
         except HttpParserError:
             self._fail(400)
+        if self._in_head:
+            # httptools holds a header's pieces until it is whole: bound what it may hold.
+            if self._head_fresh:
+                self._head_fresh = False
+            else:
+                self._head_fed += nbytes
+                if self._head_fed > self._max_url + self._max_head:
+                    self._fail(431)
         if self._req is not None and not self._dispatched:
             self._dispatch(self._req)  # the body is still coming: let the handler stream it
         self._in_read = False
@@ -210,33 +248,64 @@ cdef class _Connection:
 
     # -- parser callbacks ----------------------------------------------------
 
+    def on_message_begin(self):
+        self._in_head = self._head_fresh = True
+        self._head_fed = self._head_ticks = 0
+
     def on_url(self, bytes url):
         if self._url:
             self._url += url
         else:
             self._url = url
+        if PyBytes_GET_SIZE(self._url) > self._max_url:
+            raise Reject(414)
 
     def on_header(self, bytes name, bytes value):
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(name)
         self._headers.append((name, value))
-        if PyBytes_GET_SIZE(name) == 6 and name.lower() == b"expect":
-            self._expect = value.lower() == b"100-continue"
+        self._head_size += size + PyBytes_GET_SIZE(value) + 4
+        if self._head_size > self._max_head or len(self._headers) > self._max_headers:
+            raise Reject(431)
+        # Only the few headers the core acts on are looked at, by length first.
+        if size == 4:
+            if name.lower() == b"host":
+                self._hosts += 1
+        elif size == 6:
+            if name.lower() == b"expect":
+                self._expect = value.lower() == b"100-continue"
+        elif size == 14:
+            if name.lower() == b"content-length":
+                self._content_length = int(value)  # llhttp has checked the digits
+        elif size == 17 and name.lower() == b"transfer-encoding":
+            self._chunked = True
 
     def on_headers_complete(self):
         url = self._url
         headers = self._headers
-        expect = self._expect
+        cdef bint expect = self._expect
+        cdef bint chunked = self._chunked
+        cdef int hosts = self._hosts
+        cdef long long length = self._content_length
         self._url = b""
         self._headers = []
-        self._expect = False
+        self._expect = self._in_head = self._chunked = self._body_progress = False
+        self._head_size = self._hosts = self._content_length = self._body_size = 0
+        self._body_ticks = 0
         if self._stop or self._closing:
             return  # closing or shutting down: requests that start now are not answered
         parser = self._parser
+        version = parser.get_http_version()
+        if hosts > 1 or (hosts == 0 and version == "1.1"):
+            raise Reject(400)  # RFC 9112 §3.2: exactly one Host in HTTP/1.1
+        if chunked and version == "1.0":
+            raise Reject(400)  # RFC 9112 §6.1: faulty framing, never guess
+        if length > self._max_body:
+            raise Reject(413)  # refused before a byte of the body is read
         method = parser.get_method()
         name = METHODS.get(method)
         if name is None:
             name = method.decode("ascii")
-        req = Request(self, name, url, headers, parser.get_http_version(),
-                      parser.should_keep_alive())
+        req = Request(self, name, url, headers, version, parser.should_keep_alive())
         if expect:
             req._expect = True
         self._req = req
@@ -244,6 +313,10 @@ cdef class _Connection:
         self._requests += 1
 
     def on_body(self, bytes body):
+        self._body_size += PyBytes_GET_SIZE(body)
+        self._body_progress = True
+        if self._body_size > self._max_body:
+            raise Reject(413)  # a chunked body ran over
         if self._req is not None and self._req._feed(body):
             self._pause(PAUSE_BODY)
 
@@ -400,10 +473,19 @@ cdef class _Connection:
             self._closing = True
         self._drain()
 
+    cdef _callback_failed(self, exc):
+        cause = exc.__context__
+        if isinstance(cause, Reject):
+            self._fail(cause.status)
+        else:
+            _runner.log.error("internal error in a parser callback", exc_info=cause or exc)
+            self._fail(500)
+
     cdef _fail(self, int status):
         """The input is unusable: answer *status* in turn and close."""
         cdef _Slot slot
         self._stop = True
+        self._in_head = False
         req = self._req
         self._req = None
         err = _wire.error_response(status, date_block())
@@ -524,16 +606,41 @@ cdef class _Connection:
         if not self._in_read:
             self._flush()
 
-    def tick(self, Py_ssize_t idle_limit):
-        """Called once per sweep; closes the connection after *idle_limit* idle sweeps."""
-        if self._pending or self._req is not None or self._requests != self._seen:
+    def tick(self):
+        """Called once per sweep of the server: enforces every timeout of this connection."""
+        transport = self._transport
+        if transport is None:
+            return
+        if self._write_paused:
+            self._write_ticks += 1
+            if self._write_ticks >= self._write_limit:
+                transport.abort()  # the client stopped reading
+            return
+        self._write_ticks = 0
+        if self._in_head:
+            self._head_ticks += 1
+            if self._head_ticks >= self._head_limit:
+                self._expire()
+        elif self._req is not None:
+            if self._body_progress:
+                self._body_progress = False
+                self._body_ticks = 0
+            else:
+                self._body_ticks += 1
+                if self._body_ticks >= self._body_limit:
+                    self._expire()
+        elif self._pending or self._requests != self._seen:
             self._seen = self._requests
             self._idle = 0
         else:
             self._idle += 1
-            if self._idle >= idle_limit and self._transport is not None:
+            if self._idle >= self._idle_limit:
                 self._closing = True
                 self._flush()
+
+    cdef _expire(self):
+        self._fail(408)
+        self._flush()
 
     def abort(self):
         """Drop the connection now (the shutdown timeout ran out)."""

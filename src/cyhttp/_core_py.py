@@ -53,6 +53,7 @@ from ._wire import (
     FLAG_SERVER,
     STATUS_LINES,
     DateBlock,
+    Reject,
     error_response,
     format_date_block,
 )
@@ -90,7 +91,13 @@ class HttpProtocol(asyncio.BufferedProtocol):
     def __init__(self, server: Any) -> None:
         self._server = server
         self._app = server.app
-        self._max_pipeline: int = server.config.max_pipelined
+        cfg = server.config
+        self._max_pipeline: int = cfg.max_pipelined
+        self._max_url: int = cfg.max_url_size
+        self._max_head: int = cfg.max_header_size
+        self._max_headers: int = cfg.max_headers
+        self._max_body: int = cfg.max_body_size
+        self._idle_limit, self._head_limit, self._body_limit, self._write_limit = server.sweeps
         self._parser: Optional[HttpRequestParser] = HttpRequestParser(self)
         self._buffer: memoryview = server.read_buffer
         self._out = bytearray()
@@ -99,6 +106,15 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._url = b""
         self._headers: List[Tuple[bytes, bytes]] = []
         self._expect = False
+        self._in_head = False  # a request has begun and its head is not complete
+        self._head_fresh = False  # ... and began in the current read
+        self._head_fed = 0  # bytes of reads that held nothing but that head
+        self._head_size = 0
+        self._hosts = 0
+        self._chunked = False
+        self._content_length = 0
+        self._body_size = 0
+        self._body_progress = False
         self._req: Optional[Request] = None
         self._dispatched = False
         self._pending: Deque[_Slot] = deque()
@@ -112,16 +128,22 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._requests = 0
         self._seen = 0
         self._idle = 0
+        self._head_ticks = 0
+        self._body_ticks = 0
+        self._write_ticks = 0
 
     # -- asyncio callbacks ---------------------------------------------------
 
     def connection_made(self, transport: Any) -> None:
         self._transport = transport
+        if not self._server.track(self):
+            self._closing = True
+            transport.close()
+            return
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
             self.client = (peer[0], peer[1])
         transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
-        self._server.track(self)
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self._transport = None
@@ -159,11 +181,18 @@ class HttpProtocol(asyncio.BufferedProtocol):
             parser.feed_data(self._buffer[:nbytes])
         except HttpParserUpgrade:
             self._stop = True  # no hand-off yet: answer the request, then close
-        except HttpParserCallbackError:
-            _runner.log.exception("internal error in a parser callback")
-            self._fail(500)
+        except HttpParserCallbackError as exc:
+            self._callback_failed(exc)
         except HttpParserError:
             self._fail(400)
+        if self._in_head:
+            # httptools holds a header's pieces until it is whole: bound what it may hold.
+            if self._head_fresh:
+                self._head_fresh = False
+            else:
+                self._head_fed += nbytes
+                if self._head_fed > self._max_url + self._max_head:
+                    self._fail(431)
         req = self._req
         if req is not None and not self._dispatched:
             self._dispatch(req)  # the body is still coming: let the handler stream it
@@ -185,30 +214,61 @@ class HttpProtocol(asyncio.BufferedProtocol):
 
     # -- parser callbacks ----------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        self._in_head = self._head_fresh = True
+        self._head_fed = self._head_ticks = 0
+
     def on_url(self, url: bytes) -> None:
         self._url += url
+        if len(self._url) > self._max_url:
+            raise Reject(414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name, value))
-        if len(name) == 6 and name.lower() == b"expect":
-            self._expect = value.lower() == b"100-continue"
+        headers = self._headers
+        headers.append((name, value))
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > self._max_head or len(headers) > self._max_headers:
+            raise Reject(431)
+        # Only the few headers the core acts on are looked at, by length first.
+        size = len(name)
+        if size == 4:
+            if name.lower() == b"host":
+                self._hosts += 1
+        elif size == 6:
+            if name.lower() == b"expect":
+                self._expect = value.lower() == b"100-continue"
+        elif size == 14:
+            if name.lower() == b"content-length":
+                self._content_length = int(value)  # llhttp has checked the digits
+        elif size == 17 and name.lower() == b"transfer-encoding":
+            self._chunked = True
 
     def on_headers_complete(self) -> None:
         parser = self._parser
         assert parser is not None
         url, headers, expect = self._url, self._headers, self._expect
+        hosts, chunked, length = self._hosts, self._chunked, self._content_length
         self._url = b""
         self._headers = []
-        self._expect = False
+        self._expect = self._in_head = self._chunked = self._body_progress = False
+        self._head_size = self._hosts = self._content_length = self._body_size = 0
+        self._body_ticks = 0
         if self._stop or self._closing:
             return  # closing or shutting down: requests that start now are not answered
+        version = parser.get_http_version()
+        if hosts > 1 or (hosts == 0 and version == "1.1"):
+            raise Reject(400)  # RFC 9112 §3.2: exactly one Host in HTTP/1.1
+        if chunked and version == "1.0":
+            raise Reject(400)  # RFC 9112 §6.1: faulty framing, never guess
+        if length > self._max_body:
+            raise Reject(413)  # refused before a byte of the body is read
         method = parser.get_method()
         req = Request(
             self,
             METHODS.get(method) or method.decode("ascii"),
             url,
             headers,
-            parser.get_http_version(),
+            version,
             parser.should_keep_alive(),
         )
         req._expect = expect
@@ -217,6 +277,10 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._requests += 1
 
     def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        self._body_progress = True
+        if self._body_size > self._max_body:
+            raise Reject(413)  # a chunked body ran over
         req = self._req
         if req is not None and req._feed(body):
             self._pause(PAUSE_BODY)
@@ -368,9 +432,18 @@ class HttpProtocol(asyncio.BufferedProtocol):
             self._closing = True
         self._drain()
 
+    def _callback_failed(self, exc: HttpParserCallbackError) -> None:
+        cause = exc.__context__
+        if isinstance(cause, Reject):
+            self._fail(cause.status)
+        else:
+            _runner.log.error("internal error in a parser callback", exc_info=cause or exc)
+            self._fail(500)
+
     def _fail(self, status: int) -> None:
         """The input is unusable: answer *status* in turn and close."""
         self._stop = True
+        self._in_head = False
         req = self._req
         self._req = None
         err = error_response(status, _date.get())
@@ -453,16 +526,41 @@ class HttpProtocol(asyncio.BufferedProtocol):
         if not self._in_read:
             self._flush()
 
-    def tick(self, idle_limit: int) -> None:
-        """Called once per sweep; closes the connection after *idle_limit* idle sweeps."""
-        if self._pending or self._req is not None or self._requests != self._seen:
+    def tick(self) -> None:
+        """Called once per sweep of the server: enforces every timeout of this connection."""
+        transport = self._transport
+        if transport is None:
+            return
+        if self._write_paused:
+            self._write_ticks += 1
+            if self._write_ticks >= self._write_limit:
+                transport.abort()  # the client stopped reading
+            return
+        self._write_ticks = 0
+        if self._in_head:
+            self._head_ticks += 1
+            if self._head_ticks >= self._head_limit:
+                self._expire()
+        elif self._req is not None:
+            if self._body_progress:
+                self._body_progress = False
+                self._body_ticks = 0
+            else:
+                self._body_ticks += 1
+                if self._body_ticks >= self._body_limit:
+                    self._expire()
+        elif self._pending or self._requests != self._seen:
             self._seen = self._requests
             self._idle = 0
         else:
             self._idle += 1
-            if self._idle >= idle_limit and self._transport is not None:
+            if self._idle >= self._idle_limit:
                 self._closing = True
                 self._flush()
+
+    def _expire(self) -> None:
+        self._fail(408)
+        self._flush()
 
     def abort(self) -> None:
         """Drop the connection now (the shutdown timeout ran out)."""

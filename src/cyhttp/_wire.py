@@ -27,6 +27,14 @@ FLAG_SERVER = 8  # the handler set Server itself
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
+class Reject(Exception):
+    """Raised in a parser callback: answer *status* in turn and close the connection."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
 def _status_line(code: int) -> bytes:
     try:
         phrase = HTTPStatus(code).phrase

@@ -14,6 +14,10 @@ LOOPS = ("auto", "uvloop", "asyncio")
 class Config:
     """Every tunable of a :class:`cyhttp.Server`, with its default.
 
+    Sizes are in bytes, times in seconds. Timeouts are enforced by one sweep
+    per server, so they fire up to a quarter of the shortest timeout (at most
+    one second) late.
+
     Raises ``ValueError`` on construction for any value out of range.
     """
 
@@ -26,6 +30,22 @@ class Config:
     """Seconds a graceful shutdown waits for in-flight requests."""
     max_pipelined: int = 64
     """Requests waiting for their answer on one connection before reading pauses."""
+    max_connections: int = 10_000
+    """Open connections beyond this are closed as soon as they are accepted."""
+    max_url_size: int = 8 * 1024
+    """Longest request target in bytes; longer gets 414."""
+    max_header_size: int = 32 * 1024
+    """Total bytes of header lines; more gets 431."""
+    max_headers: int = 100
+    """Most header lines in a request; more gets 431."""
+    max_body_size: int = 1024 * 1024
+    """Largest request body in bytes (Content-Length or chunked); larger gets 413."""
+    header_timeout: float = 10.0
+    """Seconds a client may take to send a request's head (slowloris guard); then 408."""
+    body_timeout: float = 30.0
+    """Seconds a request body may stall between two reads; then 408."""
+    write_timeout: float = 30.0
+    """Seconds a client may leave the server unable to write (not reading); then it is dropped."""
     implementation: Optional[str] = None
     """``"cython"`` or ``"python"``; None picks the active core (see ``cyhttp.implementation``)."""
     reuse_port: bool = False
@@ -61,6 +81,13 @@ class Config:
             self.max_pipelined,
             "an int >= 1",
         )
+        for name in ("max_connections", "max_url_size", "max_header_size", "max_headers",
+                     "max_body_size"):
+            value = getattr(self, name)
+            _check(_is_int(value) and value >= 1, name, value, "an int >= 1")
+        for name in ("header_timeout", "body_timeout", "write_timeout"):
+            value = getattr(self, name)
+            _check(_is_seconds(value), name, value, "a positive number of seconds")
         _check(
             self.implementation in (None, "cython", "python"),
             "implementation",

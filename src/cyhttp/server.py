@@ -60,9 +60,12 @@ class Server:
         self._sweeper: Optional[asyncio.TimerHandle] = None
         self._all_closed: Optional[asyncio.Future[None]] = None
         self._stopped: Optional[asyncio.Future[None]] = None
-        interval = min(1.0, self.config.keepalive_timeout / 4)
+        cfg = self.config
+        timeouts = (cfg.keepalive_timeout, cfg.header_timeout, cfg.body_timeout, cfg.write_timeout)
+        interval = min(1.0, min(timeouts) / 4)
         self._sweep_interval = interval
-        self._idle_sweeps = max(1, math.ceil(self.config.keepalive_timeout / interval))
+        #: Each timeout counted in sweeps, in the order of ``timeouts``; the cores read it.
+        self.sweeps = tuple(max(1, math.ceil(t / interval)) for t in timeouts)
 
     @property
     def implementation(self) -> str:
@@ -109,13 +112,16 @@ class Server:
     def _sweep(self) -> None:
         # One coarse timer for every connection instead of a timer per request.
         for conn in list(self.connections):
-            conn.tick(self._idle_sweeps)
+            conn.tick()
         loop = asyncio.get_running_loop()
         self._sweeper = loop.call_later(self._sweep_interval, self._sweep)
 
-    def track(self, conn: Any) -> None:
-        """Called by a core when a connection opens."""
+    def track(self, conn: Any) -> bool:
+        """Called by a core when a connection opens; False: over the limit, close it."""
+        if len(self.connections) >= self.config.max_connections:
+            return False
         self.connections.add(conn)
+        return True
 
     def forget(self, conn: Any) -> None:
         """Called by a core when a connection is gone."""

@@ -54,6 +54,9 @@ class FakeTransport:
         self.protocol = protocol
         self.writes: list[bytes] = []
         self.closed = False
+        self.eof = False
+        self.pause_on_write = False
+        self.write_paused = False
         self.reading = True
         self.pause_calls = 0
         self.limits: tuple[int, int] | None = None
@@ -63,8 +66,18 @@ class FakeTransport:
         return b"".join(self.writes)
 
     def write(self, data: bytes) -> None:
-        assert not self.closed, "write after close"
+        assert not self.closed and not self.eof, "write after close"
         self.writes.append(bytes(data))
+        if self.pause_on_write and not self.write_paused:
+            self.write_paused = True  # as a real transport over its high-water mark
+            self.protocol.pause_writing()
+
+    def drain(self) -> None:
+        """The peer read everything: resume writing as a real transport would."""
+        self.pause_on_write = False
+        if self.write_paused:
+            self.write_paused = False
+            self.protocol.resume_writing()
 
     def close(self) -> None:
         if not self.closed:
@@ -72,6 +85,18 @@ class FakeTransport:
             asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
 
     abort = close
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        assert not self.eof, "write_eof twice"
+        self.eof = True
+
+    @property
+    def ended(self) -> bool:
+        """The server is done with this connection: closed, or half-closed to linger."""
+        return self.closed or self.eof
 
     def is_closing(self) -> bool:
         return self.closed

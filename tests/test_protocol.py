@@ -88,7 +88,9 @@ async def test_pipelined_order_kept_when_later_finishes_first(conn):
         return cyhttp.Response(request.path.encode())
 
     c = conn(app)
-    c.feed(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /fast2 HTTP/1.1\r\nHost: x\r\n\r\n")
+    c.feed(
+        b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p for p in (b"/slow", b"/fast", b"/fast2"))
+    )
     await c.settle()
     assert c.data == b""  # /fast is ready but must wait for /slow
     gate.set()
@@ -170,7 +172,7 @@ async def test_data_after_connection_close_is_ignored(conn):
     c.feed(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" + GET)
     await c.settle()
     assert norm(c.data).count(b"HTTP/1.1 200") == 1
-    assert c.transport.closed
+    assert c.transport.ended
 
 
 async def test_handler_connection_close_closes(conn):
@@ -179,7 +181,7 @@ async def test_handler_connection_close_closes(conn):
     c.feed(GET + GET)
     assert norm(c.data).count(b"HTTP/1.1 200") == 1
     assert b"Connection: close\r\n" in c.data
-    assert c.transport.closed
+    assert c.transport.ended
 
 
 def test_head_has_get_headers_and_no_body(conn):
@@ -321,7 +323,7 @@ async def test_expect_rejected_without_reading_closes(conn):
     assert b"100 Continue" not in c.data
     assert c.data.startswith(b"HTTP/1.1 413 ")
     assert b"Connection: close\r\n" in c.data
-    assert c.transport.closed
+    assert c.transport.ended
 
 
 async def test_bad_request_400_and_close(conn):
@@ -335,6 +337,22 @@ async def test_bad_request_400_and_close(conn):
         b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 12\r\n"
         b"Connection: close\r\n\r\nBad Request\n"
     )
+    assert c.transport.ended
+
+
+async def test_error_close_lingers_then_closes(conn):
+    c = conn(hello)
+    c.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n")
+    assert c.data.startswith(b"HTTP/1.1 400 ")
+    assert c.transport.eof and not c.transport.closed  # half-closed: the answer is safe
+    before = c.data
+    c.feed(b"more body the client was still sending" * 100)
+    assert c.data == before  # read and discarded
+    for _ in range(c.server.sweeps[4] - 1):
+        c.protocol.tick()
+        assert not c.transport.closed
+    c.protocol.tick()
+    await c.settle()
     assert c.transport.closed
 
 
@@ -352,7 +370,7 @@ async def test_bad_request_waits_for_earlier_answers(conn):
     gate.set()
     await c.settle()
     assert norm(c.data).startswith(HELLO_BYTES + b"HTTP/1.1 400 Bad Request")
-    assert c.transport.closed
+    assert c.transport.ended
 
 
 async def test_handler_exception_500_and_connection_survives(conn, caplog):
@@ -419,7 +437,7 @@ async def test_streaming_response_http10_close_delimited(conn):
     assert norm(c.data) == (
         b"HTTP/1.1 200 OK\r\nServer: cyhttp\r\nDate: D\r\nConnection: close\r\n\r\nabcd"
     )
-    assert c.transport.closed
+    assert c.transport.ended
 
 
 async def test_streaming_head_sends_no_body(conn):
@@ -449,7 +467,7 @@ async def test_streaming_failure_closes_connection(conn, caplog):
         c.feed(GET + GET)
         await c.settle()
     assert c.data.endswith(b"4\r\npart\r\n")  # no terminating chunk: the client sees truncation
-    assert c.transport.closed
+    assert c.transport.ended
     assert "stream broke" in caplog.text
 
 
@@ -462,25 +480,40 @@ async def test_streaming_waits_for_drain(conn):
             yield b"x"
 
     c = conn(lambda r: cyhttp.StreamingResponse(gen()))
-    c.protocol.pause_writing()
-    assert not c.transport.reading  # writing paused: stop reading too
+    c.transport.pause_on_write = True
     c.feed(GET)
     await c.settle()
-    assert produced == [0]
-    c.protocol.resume_writing()
+    assert produced == [0]  # the head and first chunk filled the transport: wait
+    assert not c.transport.reading  # writing paused: stop reading too
+    c.transport.drain()
     await c.settle()
     assert produced == [0, 1, 2]
     assert c.data.endswith(b"0\r\n\r\n")
     assert c.transport.reading
 
 
+async def test_requests_while_write_paused_are_deferred(conn):
+    calls = []
+    c = conn(lambda r: calls.append(r.raw_path) or HELLO)
+    c.transport.pause_on_write = True
+    c.feed(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    c.feed(b"GET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert calls == [b"/1"]  # /2 waits: the client is not reading what we write
+    c.transport.drain()
+    await c.settle()
+    assert calls == [b"/1", b"/2"]
+    assert norm(c.data) == HELLO_BYTES * 2
+
+
 async def test_upgrade_request_answered_then_closed(conn):
     c = conn(lambda r: cyhttp.Response(b"no upgrade", headers={"X-Up": r.headers["upgrade"]}))
-    c.feed(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x00")
+    c.feed(
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x00"
+    )
     await c.settle()
     assert b"X-Up: websocket\r\n" in c.data
     assert c.data.endswith(b"no upgrade")
-    assert c.transport.closed
+    assert c.transport.ended
 
 
 def test_request_attributes(conn):
@@ -572,7 +605,7 @@ async def test_shutdown_idle_closes_now(conn):
     c.feed(GET)
     c.protocol.shutdown()
     await c.settle()
-    assert c.transport.closed
+    assert c.transport.ended
 
 
 async def test_shutdown_lets_in_flight_finish_with_close(conn):
@@ -592,7 +625,7 @@ async def test_shutdown_lets_in_flight_finish_with_close(conn):
     gate.set()
     await c.settle()
     assert norm(c.data) == HELLO_BYTES.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
-    assert c.transport.closed
+    assert c.transport.ended
 
 
 async def test_idle_sweep_closes_keepalive_connection(conn):
@@ -605,7 +638,7 @@ async def test_idle_sweep_closes_keepalive_connection(conn):
     assert not c.transport.closed
     c.protocol.tick()
     await c.settle()
-    assert c.transport.closed
+    assert c.transport.ended
 
 
 async def test_pipeline_limit_pauses_reading(conn):

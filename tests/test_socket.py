@@ -199,7 +199,9 @@ def test_client_disconnect_mid_request_is_harmless(live):
     with live(app) as srv:
         for _ in range(20):
             with srv.connect() as sock:
-                sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npartial")
+                sock.sendall(
+                    b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npartial"
+                )
             with srv.connect() as sock:
                 sock.sendall(b"GET /slow?0.05 HTTP/1.1\r\nHost: x\r\n\r\n")
         with srv.connect() as sock:

@@ -90,6 +90,7 @@ cdef class _Slot:
     cdef object request
     cdef object response    # Response, StreamingResponse, error bytes, or None
     cdef object task
+    cdef bint deferred      # the handler has not been called yet
 
     def __cinit__(self, request, response):
         self.request = request
@@ -137,6 +138,9 @@ cdef class _Connection:
     cdef bint _in_read
     cdef bint _stop
     cdef bint _closing
+    cdef bint _linger           # close by half-closing and draining input (see _close)
+    cdef Py_ssize_t _lingering  # sweeps spent lingering; 0 when not lingering
+    cdef Py_ssize_t _linger_limit
     cdef int _paused
     cdef int _max_pipeline
     cdef bint _write_paused
@@ -158,7 +162,13 @@ cdef class _Connection:
         self._max_head = cfg.max_header_size
         self._max_headers = cfg.max_headers
         self._max_body = cfg.max_body_size
-        self._idle_limit, self._head_limit, self._body_limit, self._write_limit = server.sweeps
+        (
+            self._idle_limit,
+            self._head_limit,
+            self._body_limit,
+            self._write_limit,
+            self._linger_limit,
+        ) = server.sweeps
         self._buffer = server.read_buffer
         self._parser = HttpRequestParser(self)
         self._url = b""
@@ -245,6 +255,8 @@ cdef class _Connection:
             if not waiter.done():
                 waiter.set_result(None)
         self._unpause(PAUSE_WRITE)
+        if self._pending and self._transport is not None:
+            self._drain()  # backlogged requests may run now
 
     # -- parser callbacks ----------------------------------------------------
 
@@ -332,38 +344,54 @@ cdef class _Connection:
     # -- handlers and responses ----------------------------------------------
 
     cdef _dispatch(self, req):
-        cdef PyObject* step = NULL
-        cdef int state
         cdef _Slot slot
         self._dispatched = True
+        if self._write_paused or len(self._pending) >= self._max_pipeline:
+            # Backlogged: keep the request, run its handler when the queue drains.
+            slot = _Slot(req, None)
+            slot.deferred = True
+            self._enqueue(slot)
+            return
+        result = self._call(req)
+        if not self._pending and type(result) is Response:
+            self._respond(req, result, True)
+            if self._out_len > WRITE_HIGH_WATER:
+                self._flush()  # let the transport's flow control see it before the next one
+            return
+        slot = _Slot(req, None)
+        self._enqueue(slot)
+        self._settle(slot, result)
+        self._drain()
+
+    cdef _call(self, req):
+        """Run the handler, its first step eagerly: the response, or the Task finishing it."""
+        cdef PyObject* step = NULL
+        cdef int state
         ctx = PyContext_CopyCurrent()
         try:
             PyContext_Enter(ctx)
             try:
                 result = self._app(req)
-                if not isinstance(result, RESPONSE_TYPES):
-                    it = result if type(result) is CoroutineType else _runner.awaitable(result)
-                    state = PyIter_Send(it, None, &step)
-                    value = <object>step
-                    Py_XDECREF(step)
-                    if state == 0:
-                        result = _runner.checked(value, req)
-                    else:
-                        task = _runner.start_task(it, value, ctx)
-                        slot = _Slot(req, None)
-                        slot.task = task
-                        task.add_done_callback(partial(self._handler_done, slot))
-                        self._enqueue(slot)
-                        return
+                if isinstance(result, RESPONSE_TYPES):
+                    return result
+                it = result if type(result) is CoroutineType else _runner.awaitable(result)
+                state = PyIter_Send(it, None, &step)
+                value = <object>step
+                Py_XDECREF(step)
+                if state == 0:
+                    return _runner.checked(value, req)
+                return _runner.start_task(it, value, ctx)
             finally:
                 PyContext_Exit(ctx)
         except Exception as exc:
-            result = _runner.failed(req, exc)
-        if not self._pending and type(result) is Response:
-            self._respond(req, result, True)
+            return _runner.failed(req, exc)
+
+    cdef _settle(self, _Slot slot, result):
+        if isinstance(result, RESPONSE_TYPES):
+            slot.response = result
         else:
-            self._enqueue(_Slot(req, result))
-            self._drain()
+            slot.task = result
+            result.add_done_callback(partial(self._handler_done, slot))
 
     cdef _enqueue(self, _Slot slot):
         self._pending.append(slot)
@@ -383,6 +411,11 @@ cdef class _Connection:
         pending = self._pending
         while pending and not self._closing and self._stream_task is None:
             slot = pending[0]
+            if slot.deferred:
+                if self._write_paused:
+                    break
+                slot.deferred = False
+                self._settle(slot, self._call(slot.request))
             response = slot.response
             if response is None:
                 req = slot.request
@@ -398,6 +431,8 @@ cdef class _Connection:
                 self._closing = True
             else:
                 self._respond(slot.request, response, not pending)
+                if self._out_len > WRITE_HIGH_WATER:
+                    self._flush()
         if self._paused & PAUSE_PIPELINE and len(pending) <= self._max_pipeline // 2:
             self._unpause(PAUSE_PIPELINE)
         if not self._in_read:
@@ -452,6 +487,7 @@ cdef class _Connection:
                 self._write_bytes(body)
             if not keep:
                 self._closing = True
+                self._linger = not req._body_done
         else:
             task = asyncio.get_running_loop().create_task(
                 _runner.stream_body(self, response, chunked, send_body)
@@ -486,6 +522,7 @@ cdef class _Connection:
         cdef _Slot slot
         self._stop = True
         self._in_head = False
+        self._linger = True  # the client may still be sending: let it read our answer
         req = self._req
         self._req = None
         err = _wire.error_response(status, date_block())
@@ -496,8 +533,10 @@ cdef class _Connection:
                 if slot.request is req:
                     if slot.response is None:
                         slot.response = err  # _handler_done ignores the handler's result
+                        slot.deferred = False
                         if slot.task is not None:
                             slot.task.cancel()
+                        self._drain()
                     return
             self._closing = True  # its answer is already out
             return
@@ -553,6 +592,21 @@ cdef class _Connection:
                 self._out_cap = 0
             transport.write(data)
         if self._closing or (self._stop and not self._pending and self._req is None):
+            self._close(transport)
+
+    cdef _close(self, transport):
+        if not self._linger:
+            transport.close()
+        elif not self._lingering and transport.can_write_eof():
+            # Closing outright while the client still sends would make the kernel
+            # reset the connection and destroy our answer in flight (RFC 9112 §9.6).
+            self._closing = True
+            self._lingering = 1
+            transport.write_eof()
+            if self._paused:
+                self._paused = 0
+                transport.resume_reading()
+        elif not self._lingering:
             transport.close()
 
     cdef _pause(self, int reason):
@@ -610,6 +664,11 @@ cdef class _Connection:
         """Called once per sweep of the server: enforces every timeout of this connection."""
         transport = self._transport
         if transport is None:
+            return
+        if self._lingering:
+            self._lingering += 1
+            if self._lingering > self._linger_limit:
+                transport.close()
             return
         if self._write_paused:
             self._write_ticks += 1

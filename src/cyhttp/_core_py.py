@@ -77,12 +77,13 @@ _date = DateBlock()
 class _Slot:
     """A request whose answer is not on the wire yet (only created when one must wait)."""
 
-    __slots__ = ("request", "response", "task")
+    __slots__ = ("deferred", "request", "response", "task")
 
     def __init__(self, request: Optional[Request], response: Any = None) -> None:
         self.request = request
         self.response = response  # Response, StreamingResponse, error bytes, or None
         self.task: Optional[asyncio.Task[Any]] = None
+        self.deferred = False  # the handler has not been called yet
 
 
 class HttpProtocol(asyncio.BufferedProtocol):
@@ -97,7 +98,13 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._max_head: int = cfg.max_header_size
         self._max_headers: int = cfg.max_headers
         self._max_body: int = cfg.max_body_size
-        self._idle_limit, self._head_limit, self._body_limit, self._write_limit = server.sweeps
+        (
+            self._idle_limit,
+            self._head_limit,
+            self._body_limit,
+            self._write_limit,
+            self._linger_limit,
+        ) = server.sweeps
         self._parser: Optional[HttpRequestParser] = HttpRequestParser(self)
         self._buffer: memoryview = server.read_buffer
         self._out = bytearray()
@@ -121,6 +128,8 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._in_read = False
         self._stop = False
         self._closing = False
+        self._linger = False  # close by half-closing and draining input (see _flush)
+        self._lingering = 0  # sweeps spent lingering; 0 when not lingering
         self._paused = 0
         self._write_paused = False
         self._drain_waiter: Optional[asyncio.Future[None]] = None
@@ -211,6 +220,8 @@ class HttpProtocol(asyncio.BufferedProtocol):
             if not waiter.done():
                 waiter.set_result(None)
         self._unpause(PAUSE_WRITE)
+        if self._pending and self._transport is not None:
+            self._drain()  # backlogged requests may run now
 
     # -- parser callbacks ----------------------------------------------------
 
@@ -298,30 +309,45 @@ class HttpProtocol(asyncio.BufferedProtocol):
 
     def _dispatch(self, req: Request) -> None:
         self._dispatched = True
-        ctx = copy_context()
-        result: Any
-        try:
-            result = ctx.run(self._app, req)
-            if not isinstance(result, _runner.RESPONSE_TYPES):
-                it = result if type(result) is CoroutineType else _runner.awaitable(result)
-                try:
-                    yielded = ctx.run(it.send, None)
-                except StopIteration as stop:
-                    result = _runner.checked(stop.value, req)
-                else:
-                    task = _runner.start_task(it, yielded, ctx)
-                    slot = _Slot(req)
-                    slot.task = task
-                    task.add_done_callback(partial(self._handler_done, slot))
-                    self._enqueue(slot)
-                    return
-        except Exception as exc:
-            result = _runner.failed(req, exc)
+        if self._write_paused or len(self._pending) >= self._max_pipeline:
+            # Backlogged: keep the request, run its handler when the queue drains.
+            slot = _Slot(req)
+            slot.deferred = True
+            self._enqueue(slot)
+            return
+        result = self._call(req)
         if not self._pending and type(result) is Response:
             self._respond(req, result, True)
+            if len(self._out) > WRITE_HIGH_WATER:
+                self._flush()  # let the transport's flow control see it before the next one
+            return
+        slot = _Slot(req)
+        self._enqueue(slot)
+        self._settle(slot, result)
+        self._drain()
+
+    def _call(self, req: Request) -> Any:
+        """Run the handler, its first step eagerly: the response, or the Task finishing it."""
+        ctx = copy_context()
+        try:
+            result = ctx.run(self._app, req)
+            if isinstance(result, _runner.RESPONSE_TYPES):
+                return result
+            it = result if type(result) is CoroutineType else _runner.awaitable(result)
+            try:
+                yielded = ctx.run(it.send, None)
+            except StopIteration as stop:
+                return _runner.checked(stop.value, req)
+            return _runner.start_task(it, yielded, ctx)
+        except Exception as exc:
+            return _runner.failed(req, exc)
+
+    def _settle(self, slot: _Slot, result: Any) -> None:
+        if isinstance(result, asyncio.Task):
+            slot.task = result
+            result.add_done_callback(partial(self._handler_done, slot))
         else:
-            self._enqueue(_Slot(req, result))
-            self._drain()
+            slot.response = result
 
     def _enqueue(self, slot: _Slot) -> None:
         self._pending.append(slot)
@@ -341,6 +367,12 @@ class HttpProtocol(asyncio.BufferedProtocol):
         pending = self._pending
         while pending and not self._closing and self._stream_task is None:
             slot = pending[0]
+            if slot.deferred:
+                if self._write_paused:
+                    break
+                slot.deferred = False
+                assert slot.request is not None
+                self._settle(slot, self._call(slot.request))
             response = slot.response
             if response is None:
                 req = slot.request
@@ -358,6 +390,8 @@ class HttpProtocol(asyncio.BufferedProtocol):
             else:
                 assert slot.request is not None
                 self._respond(slot.request, response, not pending)
+                if len(self._out) > WRITE_HIGH_WATER:
+                    self._flush()
         if self._paused & PAUSE_PIPELINE and len(pending) <= self._max_pipeline // 2:
             self._unpause(PAUSE_PIPELINE)
         if not self._in_read:
@@ -410,6 +444,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
                 out += body
             if not keep:
                 self._closing = True
+                self._linger = not req._body_done
         else:
             assert isinstance(response, StreamingResponse)
             task = asyncio.get_running_loop().create_task(
@@ -444,6 +479,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         """The input is unusable: answer *status* in turn and close."""
         self._stop = True
         self._in_head = False
+        self._linger = True  # the client may still be sending: let it read our answer
         req = self._req
         self._req = None
         err = error_response(status, _date.get())
@@ -454,8 +490,10 @@ class HttpProtocol(asyncio.BufferedProtocol):
                 if slot.request is req:
                     if slot.response is None:
                         slot.response = err  # _handler_done ignores the handler's result
+                        slot.deferred = False
                         if slot.task is not None:
                             slot.task.cancel()
+                        self._drain()
                     return
             self._closing = True  # its answer is already out
             return
@@ -473,6 +511,21 @@ class HttpProtocol(asyncio.BufferedProtocol):
             transport.write(bytes(self._out))
             self._out.clear()
         if self._closing or (self._stop and not self._pending and self._req is None):
+            self._close(transport)
+
+    def _close(self, transport: Any) -> None:
+        if not self._linger:
+            transport.close()
+        elif not self._lingering and transport.can_write_eof():
+            # Closing outright while the client still sends would make the kernel
+            # reset the connection and destroy our answer in flight (RFC 9112 §9.6).
+            self._closing = True
+            self._lingering = 1
+            transport.write_eof()
+            if self._paused:
+                self._paused = 0
+                transport.resume_reading()
+        elif not self._lingering:
             transport.close()
 
     def _pause(self, reason: int) -> None:
@@ -530,6 +583,11 @@ class HttpProtocol(asyncio.BufferedProtocol):
         """Called once per sweep of the server: enforces every timeout of this connection."""
         transport = self._transport
         if transport is None:
+            return
+        if self._lingering:
+            self._lingering += 1
+            if self._lingering > self._linger_limit:
+                transport.close()
             return
         if self._write_paused:
             self._write_ticks += 1

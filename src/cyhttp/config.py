@@ -46,6 +46,8 @@ class Config:
     """Seconds a request body may stall between two reads; then 408."""
     write_timeout: float = 30.0
     """Seconds a client may leave the server unable to write (not reading); then it is dropped."""
+    linger_timeout: float = 2.0
+    """After an error answer, seconds to keep reading (and discarding) so the client sees it."""
     implementation: Optional[str] = None
     """``"cython"`` or ``"python"``; None picks the active core (see ``cyhttp.implementation``)."""
     reuse_port: bool = False
@@ -81,11 +83,16 @@ class Config:
             self.max_pipelined,
             "an int >= 1",
         )
-        for name in ("max_connections", "max_url_size", "max_header_size", "max_headers",
-                     "max_body_size"):
+        for name in (
+            "max_connections",
+            "max_url_size",
+            "max_header_size",
+            "max_headers",
+            "max_body_size",
+        ):
             value = getattr(self, name)
             _check(_is_int(value) and value >= 1, name, value, "an int >= 1")
-        for name in ("header_timeout", "body_timeout", "write_timeout"):
+        for name in ("header_timeout", "body_timeout", "write_timeout", "linger_timeout"):
             value = getattr(self, name)
             _check(_is_seconds(value), name, value, "a positive number of seconds")
         _check(

@@ -61,7 +61,13 @@ class Server:
         self._all_closed: Optional[asyncio.Future[None]] = None
         self._stopped: Optional[asyncio.Future[None]] = None
         cfg = self.config
-        timeouts = (cfg.keepalive_timeout, cfg.header_timeout, cfg.body_timeout, cfg.write_timeout)
+        timeouts = (
+            cfg.keepalive_timeout,
+            cfg.header_timeout,
+            cfg.body_timeout,
+            cfg.write_timeout,
+            cfg.linger_timeout,
+        )
         interval = min(1.0, min(timeouts) / 4)
         self._sweep_interval = interval
         #: Each timeout counted in sweeps, in the order of ``timeouts``; the cores read it.

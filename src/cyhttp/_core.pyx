@@ -129,7 +129,7 @@ cdef class _Connection:
     cdef Py_ssize_t _head_size
     cdef int _hosts
     cdef bint _chunked
-    cdef long long _content_length
+    cdef unsigned long long _content_length  # llhttp refuses more than 64 bits
     cdef long long _body_size
     cdef bint _body_progress
     cdef object _req
@@ -297,7 +297,7 @@ cdef class _Connection:
         cdef bint expect = self._expect
         cdef bint chunked = self._chunked
         cdef int hosts = self._hosts
-        cdef long long length = self._content_length
+        cdef unsigned long long length = self._content_length
         self._url = b""
         self._headers = []
         self._expect = self._in_head = self._chunked = self._body_progress = False
@@ -400,7 +400,9 @@ cdef class _Connection:
 
     def _handler_done(self, _Slot slot, task):
         if self._transport is None or slot.response is not None:
-            return  # the connection is gone, or the server answered in its place
+            # The connection is gone, or the server answered in its place.
+            _runner.discard(task, slot.request)
+            return
         slot.response = _runner.outcome(task, slot.request)
         if self._pending and self._pending[0] is slot:
             self._drain()

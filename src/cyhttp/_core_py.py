@@ -355,9 +355,11 @@ class HttpProtocol(asyncio.BufferedProtocol):
             self._pause(PAUSE_PIPELINE)
 
     def _handler_done(self, slot: _Slot, task: asyncio.Task[Any]) -> None:
-        if self._transport is None or slot.response is not None:
-            return  # the connection is gone, or the server answered in its place
         assert slot.request is not None
+        if self._transport is None or slot.response is not None:
+            # The connection is gone, or the server answered in its place.
+            _runner.discard(task, slot.request)
+            return
         slot.response = _runner.outcome(task, slot.request)
         if self._pending and self._pending[0] is slot:
             self._drain()

@@ -14,6 +14,7 @@ import types
 from contextvars import Context
 from typing import TYPE_CHECKING, Any, Generator, Union
 
+from .request import ClientDisconnected
 from .response import Response, StreamingResponse
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ async def resume(it: Any, yielded: Any) -> Any:
         try:
             await _wait(yielded)
         except BaseException as exc:
-            if isinstance(yielded, asyncio.Future) and yielded.done():
+            if _outcome_of(yielded, exc):
                 step = it.send
                 arg: Any = None
             else:
@@ -68,6 +69,20 @@ async def resume(it: Any, yielded: Any) -> Any:
             yielded = step(arg)
         except StopIteration as stop:
             return stop.value
+
+
+def _outcome_of(fut: Any, exc: BaseException) -> bool:
+    """Whether *exc*, thrown into the Task, is just *fut* finishing with it.
+
+    Then the handler is resumed normally and reads the outcome from the future
+    itself. A cancellation that races with the future completing is not the
+    future's outcome: it must reach the handler as a cancellation.
+    """
+    if not isinstance(fut, asyncio.Future) or not fut.done():
+        return False
+    if fut.cancelled():
+        return isinstance(exc, asyncio.CancelledError)
+    return fut.exception() is exc
 
 
 def start_task(it: Any, yielded: Any, ctx: Context) -> asyncio.Task[Any]:
@@ -120,6 +135,14 @@ def outcome(task: asyncio.Task[Any], request: Request) -> AnyResponse:
     if exc is not None:
         return failed(request, exc)
     return checked(task.result(), request)
+
+
+def discard(task: asyncio.Task[Any], request: Request) -> None:
+    """Consume the outcome of a handler whose client is gone; log only real failures."""
+    if not task.cancelled():
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, ClientDisconnected):
+            failed(request, exc)
 
 
 def streamed(request: Request, task: asyncio.Task[None]) -> bool:

@@ -1,0 +1,143 @@
+"""Differential fuzzing: random and mutated request bytes, split at random points.
+
+Both cores must survive anything (no exception, no hang, no task left behind)
+and answer byte for byte the same. The bounded run here is part of the suite;
+set ``CYHTTP_FUZZ_EXAMPLES`` (for example to 20000) for a longer one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import cyhttp
+from cyhttp import _impl
+
+from .conftest import Conn
+from .test_smuggling import VECTORS
+
+EXAMPLES = int(os.environ.get("CYHTTP_FUZZ_EXAMPLES", "300"))
+DATE = re.compile(rb"Date: [^\r\n]*\r\n")
+
+SEEDS = [
+    b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /p?q=1 HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nX-A: 2\r\n\r\n" * 3,
+    b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET /stream HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+    b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nxyz",
+    b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /boom HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    *VECTORS.values(),
+]
+ALPHABET = b"\r\n :;,\t\x00\x7f0123456789abcdefABCDEF/?%-HTTP"
+
+
+async def app(request: cyhttp.Request) -> cyhttp.Response | cyhttp.StreamingResponse:
+    if request.path == "/boom":
+        raise RuntimeError("fuzz")
+    if request.path == "/stream":
+        return cyhttp.StreamingResponse(_two())
+    body = await request.body() if request.path == "/echo" else b""
+    summary = b"%s %s %d %d %s" % (
+        request.method.encode(),
+        request.raw_path,
+        len(request.headers.raw),
+        len(body),
+        request.http_version.encode(),
+    )
+    return cyhttp.Response(summary)
+
+
+async def _two():
+    yield b"one"
+    yield b"two"
+
+
+@st.composite
+def inputs(draw: st.DrawFn) -> tuple[bytes, list[int]]:
+    data = bytearray(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(0, 4))):
+        pos = draw(st.integers(0, len(data)))
+        kind = draw(st.sampled_from(["insert", "delete", "replace", "duplicate"]))
+        byte = draw(st.sampled_from(ALPHABET)) if draw(st.booleans()) else draw(st.integers(0, 255))
+        if kind == "insert":
+            data[pos:pos] = bytes([byte])
+        elif kind == "delete" and data:
+            del data[pos : pos + draw(st.integers(1, 8))]
+        elif kind == "replace" and pos < len(data):
+            data[pos] = byte
+        else:
+            data[pos:pos] = data[max(0, pos - 16) : pos]
+    if draw(st.booleans()):
+        data += draw(st.binary(max_size=64))
+    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=6)))
+    return bytes(data), cuts
+
+
+async def _run(impl: str, data: bytes, cuts: list[int]) -> tuple[bytes, bool, bool]:
+    c = Conn(app, impl, max_url_size=64, max_header_size=256, max_body_size=64)
+    before = asyncio.all_tasks()
+    for start, end in zip([0, *cuts], [*cuts, len(data)]):
+        if c.transport.ended:
+            break
+        if start < end:
+            c.feed(data[start:end])
+        await c.settle(5)
+    await c.settle(10)
+    ended = c.transport.ended
+    c.protocol.connection_lost(None)
+    await c.settle(10)
+    leftover = asyncio.all_tasks() - before
+    assert not leftover, leftover
+    assert not c.server.connections
+    return DATE.sub(b"Date: D\r\n", c.data), ended, c.transport.eof
+
+
+def _compare(data: bytes, cuts: list[int], impls: list[str]) -> None:
+    import logging
+
+    logging.getLogger("cyhttp.error").disabled = True  # /boom is expected
+    try:
+        with asyncio.Runner() as runner:
+            results = [runner.run(_run(impl, data, cuts)) for impl in impls]
+    finally:
+        logging.getLogger("cyhttp.error").disabled = False
+    for other in results[1:]:
+        assert other == results[0], (data, cuts)
+
+
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    database=None,
+)
+
+
+@pytest.mark.skipif(_impl.HttpProtocolC is None, reason="needs the compiled core")
+@FUZZ
+@given(inputs())
+def test_differential_cython_vs_python(case):
+    data, cuts = case
+    _compare(data, cuts, ["cython", "python"])
+
+
+@FUZZ
+@given(inputs())
+def test_pure_python_survives(case):
+    data, cuts = case
+    _compare(data, cuts, ["python"])
+
+
+@pytest.mark.skipif(_impl.HttpProtocolC is None, reason="needs the compiled core")
+@settings(max_examples=EXAMPLES // 3, deadline=None, database=None)
+@given(st.binary(max_size=512), st.lists(st.integers(0, 512), max_size=5))
+def test_random_bytes_differential(data, cuts):
+    _compare(data, sorted(c for c in cuts if c <= len(data)), ["cython", "python"])

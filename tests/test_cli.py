@@ -64,6 +64,21 @@ def test_cli_serves_and_stops_on_signal(impl, sig):
             assert "shutting down" in proc.stderr.read()
 
 
+def test_cli_limit_options_take_effect(impl):
+    proc, port = _serve(impl, "--max-url-size", "16", "--max-body-size", "4")
+    try:
+        r = requests.get(f"http://127.0.0.1:{port}/" + "a" * 40, timeout=10)
+        assert r.status_code == 414
+        r = requests.post(f"http://127.0.0.1:{port}/echo", data=b"12345", timeout=10)
+        assert r.status_code == 413
+        assert requests.post(f"http://127.0.0.1:{port}/echo", data=b"1234", timeout=10).ok
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -74,6 +89,8 @@ def test_cli_serves_and_stops_on_signal(impl, sig):
         (["examples.hello:app", "--port", "99999"], "port must be"),
         (["examples.hello:app", "--keepalive-timeout", "0"], "keepalive_timeout"),
         (["examples.hello:app", "--loop", "tokio"], "invalid choice"),
+        (["examples.hello:app", "--max-body-size", "0"], "max_body_size must be"),
+        (["examples.hello:app", "--header-timeout", "abc"], "invalid float value"),
     ],
 )
 def test_cli_bad_input_gives_clear_message(args, message):

@@ -84,7 +84,7 @@ def inputs(draw: st.DrawFn) -> tuple[bytes, list[int]]:
 async def _run(impl: str, data: bytes, cuts: list[int]) -> tuple[bytes, bool, bool]:
     c = Conn(app, impl, max_url_size=64, max_header_size=256, max_body_size=64)
     before = asyncio.all_tasks()
-    for start, end in zip([0, *cuts], [*cuts, len(data)]):
+    for start, end in zip([0, *cuts], [*cuts, len(data)], strict=True):
         if c.transport.ended:
             break
         if start < end:

@@ -86,14 +86,19 @@ def _churn(port: int, count: int) -> None:
                 sock.sendall(GET)
                 assert sock.recv(65536).startswith(b"HTTP/1.1 200")
             elif kind == 1:  # gone mid-request (head, then body)
-                sock.sendall(GET[:10] if i % 8 == 1 else
-                             b"POST /echo HTTP/1.1\r\nHost: s\r\nContent-Length: 99\r\n\r\nabc")
+                sock.sendall(
+                    GET[:10]
+                    if i % 8 == 1
+                    else b"POST /echo HTTP/1.1\r\nHost: s\r\nContent-Length: 99\r\n\r\nabc"
+                )
             elif kind == 2:  # gone mid-response
                 sock.sendall(b"GET /big HTTP/1.1\r\nHost: s\r\n\r\n")
                 assert sock.recv(4096)
             # kind 3: connects and leaves without a word
         finally:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            sock.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
             sock.close()  # RST, as a vanished client
 
 
@@ -128,10 +133,12 @@ def test_soak(impl):
         after = _settle(port, proc)
         rss, fds = _rss_kib(proc.pid), _fds(proc.pid)
 
-        report = (f"{impl}: {REQUESTS} requests in {load_s:.1f}s "
-                  f"({REQUESTS / load_s:,.0f}/s), {CONNECTIONS} connections; "
-                  f"RSS {base_rss} -> peak {peak_rss} -> {rss} KiB, fds {base_fds} -> {fds}, "
-                  f"tasks {base['tasks']} -> {after['tasks']}")
+        report = (
+            f"{impl}: {REQUESTS} requests in {load_s:.1f}s "
+            f"({REQUESTS / load_s:,.0f}/s), {CONNECTIONS} connections; "
+            f"RSS {base_rss} -> peak {peak_rss} -> {rss} KiB, fds {base_fds} -> {fds}, "
+            f"tasks {base['tasks']} -> {after['tasks']}"
+        )
         print(report)
         assert after["served"] - base["served"] >= REQUESTS
         assert after["connections"] <= 1  # only the stats request's own

@@ -7,14 +7,13 @@ import importlib
 import logging
 import os
 import sys
+from dataclasses import fields
 from typing import Any, List, Optional
 
 from .config import LOOPS, Config
 from .server import run
 
 __all__ = ["load_app", "main"]
-
-_DEFAULTS = Config()
 
 
 def load_app(spec: str) -> Any:
@@ -43,27 +42,28 @@ def load_app(spec: str) -> Any:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cyhttp", description="Serve a cyhttp handler.")
     p.add_argument("app", help="the handler, as MODULE:ATTR (e.g. examples.hello:app)")
-    p.add_argument("--host", default=_DEFAULTS.host, help="address to bind (default %(default)s)")
-    p.add_argument("--port", type=int, default=_DEFAULTS.port, help="port (default %(default)s)")
     p.add_argument("--loop", choices=LOOPS, default="auto", help="event loop (default %(default)s)")
-    p.add_argument(
-        "--implementation",
-        choices=("cython", "python"),
-        default=None,
-        help="force a core (default: the compiled one when built)",
-    )
-    p.add_argument("--backlog", type=int, default=_DEFAULTS.backlog)
-    p.add_argument(
-        "--keepalive-timeout", type=float, default=_DEFAULTS.keepalive_timeout, metavar="SECONDS"
-    )
-    p.add_argument(
-        "--shutdown-timeout", type=float, default=_DEFAULTS.shutdown_timeout, metavar="SECONDS"
-    )
-    p.add_argument("--max-pipelined", type=int, default=_DEFAULTS.max_pipelined, metavar="N")
-    p.add_argument("--reuse-port", action="store_true")
     p.add_argument(
         "--log-level", default="info", choices=("debug", "info", "warning", "error", "critical")
     )
+    # One option per Config field, so the CLI can never miss a setting.
+    for f in fields(Config):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default
+        help_text = f"{f.metadata['help']} (default: {default})"
+        if f.name == "implementation":
+            p.add_argument(flag, choices=("cython", "python"), default=None, help=help_text)
+        elif isinstance(default, bool):
+            p.add_argument(flag, action="store_true", help=help_text)
+        else:
+            kind = type(default) if default is not None else str
+            p.add_argument(
+                flag,
+                type=kind,
+                default=default,
+                help=help_text,
+                metavar=f.name.split("_")[-1].upper(),
+            )
     return p
 
 
@@ -74,20 +74,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if os.getcwd() not in sys.path:  # the `cyhttp` script does not add it; `python -m` does
         sys.path.insert(0, os.getcwd())
+    options = {f.name: getattr(args, f.name) for f in fields(Config)}
     try:
         app = load_app(args.app)
-        options = dict(
-            backlog=args.backlog,
-            keepalive_timeout=args.keepalive_timeout,
-            shutdown_timeout=args.shutdown_timeout,
-            max_pipelined=args.max_pipelined,
-            implementation=args.implementation,
-            reuse_port=args.reuse_port,
-        )
-        Config(host=args.host, port=args.port, **options)  # report bad values before starting
+        Config(**options)  # report bad values before anything starts
     except ValueError as exc:
         parser.error(str(exc))
+    host, port = options.pop("host"), options.pop("port")
     try:
-        run(app, args.host, args.port, loop=args.loop, **options)
+        run(app, host, port, loop=args.loop, **options)
     except OSError as exc:
-        parser.exit(1, f"cyhttp: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}\n")
+        parser.exit(1, f"cyhttp: cannot listen on {host}:{port}: {exc.strerror or exc}\n")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
 __all__ = ["Config"]
 
 LOOPS = ("auto", "uvloop", "asyncio")
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)
@@ -16,74 +20,35 @@ class Config:
 
     Sizes are in bytes, times in seconds. Timeouts are enforced by one sweep
     per server, so they fire up to a quarter of the shortest timeout (at most
-    one second) late.
-
-    Raises ``ValueError`` on construction for any value out of range.
+    one second) late. Raises ``ValueError`` on construction for any value out
+    of range. The CLI offers each field as ``--dashed-name``.
     """
 
-    host: str = "127.0.0.1"
-    port: int = 8000
-    backlog: int = 1024
-    keepalive_timeout: float = 5.0
-    """Seconds an idle keep-alive connection is kept open."""
-    shutdown_timeout: float = 10.0
-    """Seconds a graceful shutdown waits for in-flight requests."""
-    max_pipelined: int = 64
-    """Requests waiting for their answer on one connection before reading pauses."""
-    max_connections: int = 10_000
-    """Open connections beyond this are closed as soon as they are accepted."""
-    max_url_size: int = 8 * 1024
-    """Longest request target in bytes; longer gets 414."""
-    max_header_size: int = 32 * 1024
-    """Total bytes of header lines; more gets 431."""
-    max_headers: int = 100
-    """Most header lines in a request; more gets 431."""
-    max_body_size: int = 1024 * 1024
-    """Largest request body in bytes (Content-Length or chunked); larger gets 413."""
-    header_timeout: float = 10.0
-    """Seconds a client may take to send a request's head (slowloris guard); then 408."""
-    body_timeout: float = 30.0
-    """Seconds a request body may stall between two reads; then 408."""
-    write_timeout: float = 30.0
-    """Seconds a client may leave the server unable to write (not reading); then it is dropped."""
-    linger_timeout: float = 2.0
-    """After an error answer, seconds to keep reading (and discarding) so the client sees it."""
-    implementation: Optional[str] = None
-    """``"cython"`` or ``"python"``; None picks the active core (see ``cyhttp.implementation``)."""
-    reuse_port: bool = False
+    host: str = _setting("127.0.0.1", "address to bind")
+    port: int = _setting(8000, "port to bind (0 picks a free one)")
+    backlog: int = _setting(1024, "listen backlog")
+    keepalive_timeout: float = _setting(5.0, "close a connection idle this long")
+    shutdown_timeout: float = _setting(10.0, "graceful shutdown waits this long for requests")
+    max_pipelined: int = _setting(64, "answers waiting on one connection before reading pauses")
+    max_connections: int = _setting(10_000, "close connections accepted beyond this many")
+    max_url_size: int = _setting(8 * 1024, "longest request target; longer gets 414")
+    max_header_size: int = _setting(32 * 1024, "total header bytes; more gets 431")
+    max_headers: int = _setting(100, "most header lines; more gets 431")
+    max_body_size: int = _setting(1024 * 1024, "largest request body; larger gets 413")
+    header_timeout: float = _setting(10.0, "a request head must arrive within this; else 408")
+    body_timeout: float = _setting(30.0, "a body may stall this long between reads; else 408")
+    write_timeout: float = _setting(30.0, "drop a client that does not read for this long")
+    linger_timeout: float = _setting(2.0, "drain input this long after an error answer")
+    implementation: Optional[str] = _setting(None, "'cython' or 'python' (default: active core)")
+    reuse_port: bool = _setting(False, "set SO_REUSEPORT on the listening socket")
 
     def __post_init__(self) -> None:
-        _check(
-            isinstance(self.host, str) and bool(self.host),
-            "host",
-            self.host,
-            "a host name or address",
-        )
-        _check(
-            _is_int(self.port) and 0 <= self.port <= 65535, "port", self.port, "an int in 0..65535"
-        )
-        _check(
-            _is_int(self.backlog) and self.backlog > 0, "backlog", self.backlog, "a positive int"
-        )
-        _check(
-            _is_seconds(self.keepalive_timeout),
-            "keepalive_timeout",
-            self.keepalive_timeout,
-            "a positive number of seconds",
-        )
-        _check(
-            _is_seconds(self.shutdown_timeout, zero=True),
-            "shutdown_timeout",
-            self.shutdown_timeout,
-            "a number of seconds >= 0",
-        )
-        _check(
-            _is_int(self.max_pipelined) and self.max_pipelined >= 1,
-            "max_pipelined",
-            self.max_pipelined,
-            "an int >= 1",
-        )
+        host, port = self.host, self.port
+        _check(isinstance(host, str) and bool(host), "host", "a host name or address", host)
+        _check(_is_int(port) and 0 <= port <= 65535, "port", "an int in 0..65535", port)
         for name in (
+            "backlog",
+            "max_pipelined",
             "max_connections",
             "max_url_size",
             "max_header_size",
@@ -91,26 +56,31 @@ class Config:
             "max_body_size",
         ):
             value = getattr(self, name)
-            _check(_is_int(value) and value >= 1, name, value, "an int >= 1")
-        for name in ("header_timeout", "body_timeout", "write_timeout", "linger_timeout"):
+            _check(_is_int(value) and value >= 1, name, "an int >= 1", value)
+        for name in (
+            "keepalive_timeout",
+            "header_timeout",
+            "body_timeout",
+            "write_timeout",
+            "linger_timeout",
+        ):
             value = getattr(self, name)
-            _check(_is_seconds(value), name, value, "a positive number of seconds")
-        _check(
-            self.implementation in (None, "cython", "python"),
-            "implementation",
-            self.implementation,
-            "'cython', 'python' or None",
-        )
+            _check(_is_number(value) and value > 0, name, "a positive number of seconds", value)
+        value = self.shutdown_timeout
+        _check(_is_number(value) and value >= 0, "shutdown_timeout", "seconds >= 0", value)
+        impl = self.implementation
+        _check(impl in (None, "cython", "python"), "implementation", "'cython' or 'python'", impl)
+        _check(type(self.reuse_port) is bool, "reuse_port", "True or False", self.reuse_port)
 
 
 def _is_int(value: object) -> bool:
     return type(value) is int
 
 
-def _is_seconds(value: object, zero: bool = False) -> bool:
-    return type(value) in (int, float) and (value >= 0 if zero else value > 0)  # type: ignore[operator]
+def _is_number(value: object) -> bool:
+    return type(value) in (int, float)
 
 
-def _check(ok: bool, name: str, value: object, expected: str) -> None:
+def _check(ok: bool, name: str, expected: str, value: object) -> None:
     if not ok:
         raise ValueError(f"{name} must be {expected}, got {value!r}")

@@ -141,3 +141,31 @@ def test_pure_python_survives(case):
 @given(st.binary(max_size=512), st.lists(st.integers(0, 512), max_size=5))
 def test_random_bytes_differential(data, cuts):
     _compare(data, sorted(c for c in cuts if c <= len(data)), ["cython", "python"])
+
+
+_names = st.sampled_from(["X-A", "x-b", "Cache-Control", "Set-Cookie", "Server", "Date", "ETag"])
+_values = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=20)
+
+
+@pytest.mark.skipif(_impl.HttpProtocolC is None, reason="needs the compiled core")
+@settings(max_examples=EXAMPLES, deadline=None, database=None)
+@given(
+    status=st.sampled_from([100, 101, 200, 201, 204, 206, 301, 304, 404, 418, 500, 599]),
+    headers=st.lists(st.tuples(_names, _values), max_size=5),
+    body=st.binary(max_size=64),
+    content_type=st.none() | st.just("text/plain"),
+    method=st.sampled_from(["GET", "HEAD", "POST"]),
+    version=st.sampled_from(["1.0", "1.1"]),
+    keep=st.booleans(),
+)
+def test_serialization_differential(status, headers, body, content_type, method, version, keep):
+    response = cyhttp.Response(body, status, headers, content_type)
+    outputs = []
+    for impl in ("cython", "python"):
+        conn = Conn(lambda r: response, impl)
+        out = conn.protocol.serialize(response, method, version, keep)
+        outputs.append(DATE.sub(b"Date: D\r\n", out))
+        assert out.startswith(b"HTTP/1.1 %d" % status)
+        has_body = status >= 200 and status not in (204, 304) and method != "HEAD"
+        assert out.endswith(b"\r\n\r\n" + (body if has_body else b""))
+    assert outputs[0] == outputs[1]

@@ -654,6 +654,26 @@ cdef class _Connection:
             self._drain_waiter = asyncio.get_running_loop().create_future()
         return self._drain_waiter
 
+    def serialize(self, response, str method="GET", str http_version="1.1",
+                  bint keep_alive=True):
+        """The exact bytes this connection would send for *response* (no I/O).
+
+        For tests and benchmarks: the answer to a complete request of *method*
+        and *http_version* from a client that does (or does not) keep alive.
+        """
+        if type(response) is not Response:
+            raise TypeError("serialize takes a Response")
+        req = Request(self, method, b"/", [], http_version, keep_alive)
+        req._body_done = True
+        cdef Py_ssize_t start = self._out_len
+        cdef bint closing = self._closing
+        try:
+            self._respond(req, response, True)
+            return PyBytes_FromStringAndSize(self._out + start, self._out_len - start)
+        finally:
+            self._out_len = start
+            self._closing = closing
+
     # -- what the server calls -----------------------------------------------
 
     def shutdown(self):

@@ -573,6 +573,30 @@ class HttpProtocol(asyncio.BufferedProtocol):
             self._drain_waiter = asyncio.get_running_loop().create_future()
         return self._drain_waiter
 
+    def serialize(
+        self,
+        response: Response,
+        method: str = "GET",
+        http_version: str = "1.1",
+        keep_alive: bool = True,
+    ) -> bytes:
+        """The exact bytes this connection would send for *response* (no I/O).
+
+        For tests and benchmarks: the answer to a complete request of *method*
+        and *http_version* from a client that does (or does not) keep alive.
+        """
+        if type(response) is not Response:
+            raise TypeError("serialize takes a Response")
+        req = Request(self, method, b"/", [], http_version, keep_alive)
+        req._body_done = True
+        out, closing = self._out, self._closing
+        self._out = bytearray()
+        try:
+            self._respond(req, response, True)
+            return bytes(self._out)
+        finally:
+            self._out, self._closing = out, closing
+
     # -- what the server calls -----------------------------------------------
 
     def shutdown(self) -> None:

@@ -1,0 +1,598 @@
+"""Load suite: ``python -m benchmarks.load [--rounds N] [--duration S] [--servers a,b]``.
+
+Every server runs pinned to one core (``taskset -c 1``) and ``wrk`` drives it
+from the other (``taskset -c 0``), on 127.0.0.1 only. All servers are started
+once, checked with a real client, then measured in interleaved rounds (each
+round visits every server, in a rotated order), and the medians are reported.
+Besides wrk's throughput and latency, the server's own CPU time per request
+(from ``/proc``, children included) keeps results comparable when the single
+wrk core is the limit, and its peak RSS shows what it costs in memory.
+
+Writes ``benchmarks/results/load.json``, ``load.md`` and ``load.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SERVER_CORE = "1"
+CLIENT_CORE = "0"
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Scenario:
+    name: str
+    connections: int
+    path: str = "/"
+    script: str | None = None
+    needs: str = "hello"  # which pre-check the server must pass
+
+
+SCENARIOS = [
+    Scenario("c64", 64),
+    Scenario("pipe16", 64, script="pipeline.lua"),
+    Scenario("c1", 1),
+    Scenario("post1k", 64, script="post.lua", needs="echo"),
+    Scenario("get64k", 64, path="/64k", needs="big"),
+]
+
+
+def _py(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+@dataclass
+class Server:
+    name: str
+    kind: str  # "cyhttp", "baseline", "ceiling" or "peer"
+    command: Any  # callable(port, workdir) -> argv
+    available: bool = True
+    why: str = ""
+    process: subprocess.Popen[bytes] | None = None
+    port: int = 0
+    checks: dict[str, bool] = field(default_factory=dict)
+
+
+def _nginx(port: int, workdir: Path) -> list[str]:
+    (workdir / "64k").write_bytes(b"x" * 65536)
+    conf = workdir / "nginx.conf"
+    # Started as root, nginx's worker would drop to "nobody" and lose the private temp dir.
+    user = "user root;" if os.geteuid() == 0 else ""
+    conf.write_text(
+        f"""
+{user}
+worker_processes 1;
+daemon off;
+pid {workdir}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {workdir}/body;
+  proxy_temp_path {workdir}/proxy;
+  fastcgi_temp_path {workdir}/fastcgi;
+  uwsgi_temp_path {workdir}/uwsgi;
+  scgi_temp_path {workdir}/scgi;
+  keepalive_requests 1000000;
+  server {{
+    listen 127.0.0.1:{port};
+    location = / {{ default_type text/plain; return 200 "Hello, world!"; }}
+    location = /64k {{ default_type text/plain; alias {workdir}/64k; }}
+  }}
+}}
+"""
+    )
+    return ["nginx", "-c", str(conf), "-p", str(workdir)]
+
+
+def all_servers() -> list[Server]:
+    """Every server the suite knows, marked unavailable when its software is missing."""
+    s = "benchmarks.servers."
+    servers = [
+        Server("cyhttp-cython", "cyhttp", lambda p, w: _py(s + "cyhttp_app", "cython", str(p))),
+        Server("cyhttp-python", "cyhttp", lambda p, w: _py(s + "cyhttp_app", "python", str(p))),
+        Server("httptools-protocol", "baseline", lambda p, w: _py(s + "httptools_proto", str(p))),
+        Server("asyncio-streams", "baseline", lambda p, w: _py(s + "streams", str(p))),
+        Server("asynchat", "baseline", lambda p, w: _py(s + "asynchat_server", str(p))),
+        Server("raw-uvloop", "ceiling", lambda p, w: _py(s + "raw_uvloop", str(p))),
+        Server(
+            "uvicorn",
+            "peer",
+            lambda p, w: _py(
+                "uvicorn",
+                s + "asgi_app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(p),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "--lifespan",
+                "off",
+            ),
+        ),
+        Server(
+            "granian-rsgi",
+            "peer",
+            lambda p, w: [
+                "granian",
+                "--interface",
+                "rsgi",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(p),
+                "--workers",
+                "1",
+                "--runtime-threads",
+                "1",
+                "--no-ws",
+                "--log-level",
+                "warning",
+                s + "rsgi_app:app",
+            ],
+        ),
+        Server(
+            "granian-asgi",
+            "peer",
+            lambda p, w: [
+                "granian",
+                "--interface",
+                "asgi",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(p),
+                "--workers",
+                "1",
+                "--runtime-threads",
+                "1",
+                "--no-ws",
+                "--loop",
+                "uvloop",
+                "--log-level",
+                "warning",
+                s + "asgi_app:app",
+            ],
+        ),
+        Server("socketify", "peer", lambda p, w: _py(s + "socketify_app", str(p))),
+        Server("aiohttp", "peer", lambda p, w: _py(s + "aiohttp_app", str(p))),
+        Server("nginx", "peer", _nginx),
+    ]
+    needs = {"uvicorn": "uvicorn", "socketify": "socketify", "aiohttp": "aiohttp"}
+    for server in servers:
+        module = needs.get(server.name)
+        if module and not _has(module):
+            server.available, server.why = (
+                False,
+                f"{module} is not installed (pip install '.[bench]')",
+            )
+        if server.name.startswith("granian") and shutil.which("granian") is None:
+            server.available, server.why = (
+                False,
+                "granian is not installed (pip install '.[bench]')",
+            )
+        if server.name == "nginx" and shutil.which("nginx") is None:
+            server.available, server.why = False, "nginx is not on PATH (apt-get install nginx)"
+        if server.name == "asynchat" and sys.version_info >= (3, 12) and not _has("asynchat"):
+            server.available, server.why = (
+                False,
+                "asynchat backport missing (pip install pyasynchat)",
+            )
+    return servers
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _request(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request(method, path, body=body)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def start(server: Server, workdir: Path) -> None:
+    """Start *server* pinned to the server core and wait until it answers."""
+    server.port = _free_port()
+    own = workdir / server.name
+    own.mkdir()
+    argv = ["taskset", "-c", SERVER_CORE, *server.command(server.port, own)]
+    log = open(own / "log", "wb")  # the child holds it; closed when we exit
+    server.process = subprocess.Popen(
+        argv, cwd=HERE.parent, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited: {(own / 'log').read_text()[-2000:]}")
+        try:
+            _request(server.port, "GET", "/")
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        raise RuntimeError(f"{server.name} did not answer on port {server.port}")
+    payload = b"e" * 1024
+    server.checks = {
+        "hello": _request(server.port, "GET", "/") == (200, b"Hello, world!"),
+        "echo": _request(server.port, "POST", "/echo", payload) == (200, payload),
+        "big": _request(server.port, "GET", "/64k") == (200, b"x" * 65536),
+    }
+
+
+def stop(server: Server) -> None:
+    """End the server we started: its process group, by the PID we hold."""
+    proc = server.process
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def _tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo.extend(int(c) for c in task.read_text().split())
+            except OSError:
+                pass
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of *pid* and all its descendants."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / HZ
+
+
+def peak_rss_kib(pid: int) -> int:
+    """Sum of the peak resident sets (VmHWM) of *pid* and its descendants."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    """Throughput, latency percentiles and error counts from wrk's report."""
+    result: dict[str, float] = {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "requests": float(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+        "errors": 0.0,
+    }
+    for pct in ("50", "99"):
+        match = re.search(rf"^\s+{pct}%\s+(\S+)", out, re.M)
+        if match:
+            result[f"p{pct}_ms"] = _ms(match.group(1))
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if errors:
+        result["errors"] += sum(int(x) for x in errors.groups())
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        result["errors"] += int(non2xx.group(1))
+    return result
+
+
+def measure(server: Server, scenario: Scenario, duration: int) -> dict[str, float]:
+    """One wrk run against *server*; adds the server's CPU time per request."""
+    assert server.process is not None
+    argv = [
+        "taskset",
+        "-c",
+        CLIENT_CORE,
+        "wrk",
+        "-t1",
+        f"-c{scenario.connections}",
+        f"-d{duration}s",
+        "--latency",
+    ]  # wrk takes whole seconds
+    if scenario.script:
+        argv += ["-s", str(HERE / scenario.script)]
+    argv.append(f"http://127.0.0.1:{server.port}{scenario.path}")
+    env = dict(os.environ, PIPELINE_DEPTH="16")
+    before = cpu_seconds(server.process.pid)
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=duration + 60)
+    used = cpu_seconds(server.process.pid) - before
+    if done.returncode != 0 or "Requests/sec" not in done.stdout:
+        print(f"  wrk failed against {server.name}: {done.stderr.strip()[:200]}")
+        return {
+            "rps": 0.0,
+            "requests": 0.0,
+            "errors": 1.0,
+            "cpu_us_per_req": 0.0,
+            "server_cpu_pct": used / duration * 100,
+        }
+    result = parse_wrk(done.stdout)
+    result["cpu_us_per_req"] = used / result["requests"] * 1e6 if result["requests"] else 0.0
+    result["server_cpu_pct"] = used / duration * 100
+    return result
+
+
+def idle_cpu_pct(server: Server, seconds: float = 1.0) -> float:
+    """CPU the server burns while nobody talks to it (busy-polling shows here)."""
+    assert server.process is not None
+    before = cpu_seconds(server.process.pid)
+    time.sleep(seconds)
+    return (cpu_seconds(server.process.pid) - before) / seconds * 100
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()
+    return {
+        "cpu": model,
+        "cores": str(os.cpu_count()),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "wrk": wrk[0] if wrk else "?",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+METRICS = [
+    ("rps", "req/s", "throughput"),
+    ("cpu_us_per_req", "µs CPU/req", "server CPU per request"),
+    ("p50_ms", "p50 ms", "median latency"),
+    ("p99_ms", "p99 ms", "99th percentile latency"),
+]
+
+
+def summarize(runs: dict[str, dict[str, list[dict[str, float]]]]) -> dict[str, Any]:
+    """Medians per server and scenario, and the flags of any run with errors."""
+    table: dict[str, Any] = {}
+    for name, scenarios in runs.items():
+        table[name] = {}
+        for scen, samples in scenarios.items():
+            med = {
+                key: statistics.median(s[key] for s in samples if key in s) for key in samples[0]
+            }
+            med["flagged_runs"] = sum(1 for s in samples if s["errors"] > 0)
+            table[name][scen] = med
+    return table
+
+
+def markdown(
+    summary: dict[str, Any],
+    servers: list[Server],
+    info: dict[str, str],
+    rounds: int,
+    duration: float,
+) -> str:
+    lines = [
+        f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}, "
+        f"Python {info['python']}, {info['wrk']}; {info['date']}.",
+        f"Server on core {SERVER_CORE}, wrk on core {CLIENT_CORE}; medians of {rounds} "
+        f"interleaved rounds of {duration:g} s. `cpu` is the server's CPU time per request "
+        "(µs); `rss` its peak resident memory (MiB). A `!` marks a result where a run had "
+        "socket errors or non-2xx answers.",
+        "",
+        "| server | c64 req/s | c64 cpu | pipe16 req/s | pipe16 cpu | pipe16 req/s/core "
+        "| c1 p50 ms | c1 p99 ms | post1k req/s | get64k req/s | idle cpu % | rss MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for server in servers:
+        row = summary.get(server.name)
+        if row is None:
+            lines.append(f"| {server.name} | {server.why or 'failed'} |" + " |" * 10)
+            continue
+
+        def cell(scen: str, key: str, fmt: str = "{:,.0f}", _row: Any = row) -> str:
+            if scen not in _row:
+                return "n/a"
+            value = _row[scen].get(key)
+            flag = "!" if _row[scen]["flagged_runs"] else ""
+            return (fmt.format(value) + flag) if value is not None else "n/a"
+
+        per_core = "n/a"
+        if "pipe16" in row and row["pipe16"]["cpu_us_per_req"]:
+            per_core = f"{1e6 / row['pipe16']['cpu_us_per_req']:,.0f}"
+        lines.append(
+            f"| {server.name} | {cell('c64', 'rps')} | {cell('c64', 'cpu_us_per_req', '{:.2f}')} "
+            f"| {cell('pipe16', 'rps')} | {cell('pipe16', 'cpu_us_per_req', '{:.2f}')} "
+            f"| {per_core} | {cell('c1', 'p50_ms', '{:.3f}')} | {cell('c1', 'p99_ms', '{:.3f}')} "
+            f"| {cell('post1k', 'rps')} | {cell('get64k', 'rps')} "
+            f"| {row['_idle_cpu_pct']:.1f} | {row['_peak_rss_kib'] / 1024:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def chart(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(summary)
+    panels = [
+        ("c64", "rps", "c64: req/s"),
+        ("pipe16", "rps", "pipe16: req/s"),
+        ("pipe16", "cpu_us_per_req", "pipe16: server µs CPU per request (lower is better)"),
+        ("c64", "cpu_us_per_req", "c64: server µs CPU per request (lower is better)"),
+        ("c1", "p50_ms", "c1: p50 latency ms (lower is better)"),
+        ("post1k", "rps", "post1k: req/s"),
+        ("get64k", "rps", "get64k: req/s"),
+        (None, "_peak_rss_kib", "peak RSS MiB (lower is better)"),
+    ]
+    fig, axes = plt.subplots(4, 2, figsize=(13, 16))
+    for ax, (scen, key, title) in zip(axes.flat, panels, strict=True):
+        values = []
+        for name in names:
+            if scen is None:
+                values.append(summary[name][key] / 1024)
+            else:
+                values.append(summary[name].get(scen, {}).get(key, 0) or 0)
+        colors = [
+            "#d62728" if n.startswith("cyhttp") else "#7f7f7f" if n == "raw-uvloop" else "#1f77b4"
+            for n in names
+        ]
+        ax.barh(names, values, color=colors)
+        ax.set_title(title, fontsize=10)
+        ax.invert_yaxis()
+        ax.tick_params(labelsize=8)
+        for i, v in enumerate(values):
+            ax.text(v, i, f" {v:,.2f}" if v < 100 else f" {v:,.0f}", va="center", fontsize=7)
+    fig.suptitle("cyhttp load suite (server pinned to one core, wrk on the other)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--duration", type=int, default=5, help="whole seconds per wrk run")
+    p.add_argument("--servers", help="comma-separated subset (default: all available)")
+    p.add_argument(
+        "--scenarios", help="comma-separated subset of " + ",".join(s.name for s in SCENARIOS)
+    )
+    p.add_argument("--output", default="load", help="file stem under benchmarks/results/")
+    args = p.parse_args(argv)
+    if shutil.which("wrk") is None or shutil.which("taskset") is None:
+        sys.exit("the load suite needs wrk and taskset (apt-get install wrk util-linux)")
+    if (os.cpu_count() or 1) < 2:
+        sys.exit("the load suite needs two cores: one for the server, one for wrk")
+    servers = all_servers()
+    if args.servers:
+        wanted = args.servers.split(",")
+        unknown = set(wanted) - {s.name for s in servers}
+        if unknown:
+            sys.exit(f"unknown servers: {', '.join(sorted(unknown))}")
+        servers = [s for s in servers if s.name in wanted]
+    scenarios = [s for s in SCENARIOS if not args.scenarios or s.name in args.scenarios.split(",")]
+    for server in servers:
+        if not server.available:
+            print(f"skip {server.name}: {server.why}")
+    live = [s for s in servers if s.available]
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {}
+    idle: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            for server in live:
+                start(server, Path(tmp))
+                failed = [k for k, ok in server.checks.items() if not ok]
+                print(
+                    f"started {server.name} on {server.port}"
+                    + (f" (fails check: {', '.join(failed)})" if failed else "")
+                )
+            time.sleep(1)
+            for server in live:
+                idle[server.name] = idle_cpu_pct(server)
+            for rnd in range(args.rounds):
+                order = live[rnd % len(live) :] + live[: rnd % len(live)]
+                for scenario in scenarios:
+                    for server in order:
+                        if not server.checks.get(scenario.needs):
+                            continue  # e.g. the raw ceiling cannot echo
+                        if server.process is None or server.process.poll() is not None:
+                            server.checks = {}  # it died: nothing more to measure
+                            print(f"  {server.name} has exited; skipping it from now on")
+                            continue
+                        result = measure(server, scenario, args.duration)
+                        runs.setdefault(server.name, {}).setdefault(scenario.name, []).append(
+                            result
+                        )
+                        flag = "  FLAGGED: errors" if result["errors"] else ""
+                        print(
+                            f"round {rnd + 1} {scenario.name:7s} {server.name:20s} "
+                            f"{result['rps']:>12,.0f} req/s {result['cpu_us_per_req']:7.2f} "
+                            f"µs/req{flag}",
+                            flush=True,
+                        )
+            peaks = {s.name: peak_rss_kib(s.process.pid) for s in live if s.process}
+        finally:
+            for server in live:
+                stop(server)
+    summary = summarize(runs)
+    for name in summary:
+        summary[name]["_idle_cpu_pct"] = idle.get(name, 0.0)
+        summary[name]["_peak_rss_kib"] = peaks.get(name, 0)
+    info = machine()
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / args.output
+    stem.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "machine": info,
+                "rounds": args.rounds,
+                "duration": args.duration,
+                "summary": summary,
+                "runs": runs,
+                "skipped": {s.name: s.why for s in servers if not s.available},
+            },
+            indent=1,
+        )
+    )
+    table = markdown(summary, servers, info, args.rounds, args.duration)
+    stem.with_suffix(".md").write_text(table)
+    chart(summary, stem.with_suffix(".png"))
+    print(table)
+    print(f"wrote {stem}.json, .md, .png")
+
+
+if __name__ == "__main__":
+    main()

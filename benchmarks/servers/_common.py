@@ -1,0 +1,39 @@
+"""What every benchmark server shares: the bodies, the port, a per-second Date."""
+
+from __future__ import annotations
+
+import sys
+import time
+from email.utils import formatdate
+
+HELLO = b"Hello, world!"
+BIG = b"x" * 65536
+
+
+def port() -> int:
+    """The port to listen on, from the command line."""
+    return int(sys.argv[-1])
+
+
+class Date:
+    """A Date header value re-formatted at most once a second, as every real server does."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = b""
+
+    def get(self) -> bytes:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            self._value = formatdate(now, usegmt=True).encode()
+        return self._value
+
+
+def response(body: bytes, date: Date, close: bool = False) -> bytes:
+    """A complete response with the headers every server here sends."""
+    return (
+        b"HTTP/1.1 200 OK\r\nServer: bench\r\nDate: %s\r\nContent-Type: text/plain\r\n"
+        b"Content-Length: %d\r\n%s\r\n%s"
+        % (date.get(), len(body), b"Connection: close\r\n" if close else b"", body)
+    )

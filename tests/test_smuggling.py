@@ -80,6 +80,34 @@ VECTORS = {
 }
 
 
+@pytest.mark.parametrize("version", [b"0.9", b"2.0"])
+async def test_other_http_versions_get_505(conn, version):
+    for connection in (b"", b"Connection: keep-alive\r\n"):
+        c = conn(lambda r: cyhttp.Response(b"ok"))
+        c.feed(b"GET / HTTP/" + version + b"\r\n" + H + connection + b"\r\n")
+        assert c.data.startswith(b"HTTP/1.1 505 HTTP Version Not Supported\r\n")
+        assert c.transport.ended
+
+
+@pytest.mark.parametrize(
+    ("head", "version", "keep"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: a\r\n", "1.1", True),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n", "1.1", False),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n", "1.1", True),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, foo\r\n", "1.1", True),
+        (b"GET / HTTP/1.0\r\n", "1.0", False),
+        (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n", "1.0", True),
+        (b"GET / HTTP/1.0\r\nConnection: close\r\n", "1.0", False),
+    ],
+)
+async def test_version_and_keep_alive_seen_by_handler(conn, head, version, keep):
+    seen = []
+    c = conn(lambda r: seen.append((r.http_version, r.keep_alive)) or cyhttp.Response())
+    c.feed(head + b"\r\n")
+    assert seen == [(version, keep)]
+
+
 @pytest.mark.parametrize("attack", VECTORS.values(), ids=VECTORS.keys())
 async def test_vector_refused(conn, attack):
     seen = []

@@ -37,7 +37,8 @@ from httptools import (
 
 from . import _runner, _wire
 from ._wire import Reject
-from .request import ClientDisconnected, Request
+from .request import BODY_HIGH_WATER, ClientDisconnected, Headers, decode_path, iter_body
+from .request import read_body, wake
 from .response import Response, StreamingResponse
 
 cdef extern from "Python.h":
@@ -83,11 +84,123 @@ cdef bytes date_block():
     return _date_block
 
 
+@cython.freelist(64)
+cdef class Request:
+    """One HTTP request as the handler sees it (compiled twin of ``cyhttp.request.Request``).
+
+    Attributes: ``method``, ``raw_path``, ``http_version``, ``keep_alive``;
+    ``headers``, ``path``, ``query_string`` and ``client`` are computed on
+    first use; ``await request.body()`` and ``async for chunk in
+    request.stream()`` read the body. The core creates these without running
+    ``__init__`` (see ``_new_request``); the body logic is shared with the
+    pure-Python class through ``cyhttp.request``.
+    """
+
+    cdef readonly str method
+    cdef readonly bytes raw_path
+    cdef readonly str http_version
+    cdef readonly bint keep_alive
+    cdef list _raw_headers
+    cdef object _headers
+    cdef object _path
+    # Read and written by the shared body functions in cyhttp.request.
+    cdef public object _conn
+    cdef public object _chunks
+    cdef public Py_ssize_t _buffered
+    cdef public object _body
+    cdef public bint _body_done
+    cdef public bint _want_all
+    cdef public object _expect
+    cdef public object _waiter
+    cdef public object _error
+
+    def __init__(self, conn, str method, bytes raw_path, list raw_headers, str http_version,
+                 bint keep_alive):
+        _init_request(self, conn, method, raw_path, raw_headers, http_version, keep_alive)
+
+    def __repr__(self):
+        return f"<Request {self.method} {self.raw_path!r}>"
+
+    @property
+    def headers(self):
+        """Request headers, decoded on first access."""
+        if self._headers is None:
+            self._headers = Headers(self._raw_headers)
+        return self._headers
+
+    @property
+    def path(self):
+        """The percent-decoded path, without the query string."""
+        if self._path is None:
+            self._path = decode_path(self.raw_path)
+        return self._path
+
+    @property
+    def query_string(self):
+        """Everything after the first ``?`` of the target, still encoded."""
+        return self.raw_path.partition(b"?")[2]
+
+    @property
+    def client(self):
+        """``(host, port)`` of the peer, or ``None`` for a non-IP socket."""
+        return self._conn.client
+
+    def body(self):
+        """The whole request body (``await request.body()``; read once, then cached)."""
+        return read_body(self)
+
+    def stream(self):
+        """``async for chunk in request.stream()``: the body as it arrives, with backpressure."""
+        return iter_body(self)
+
+    # -- the core's side (C calls) ----------------------------------------
+
+    cdef bint _feed(self, bytes data) except -1:
+        """Take a piece of body; True asks the core to stop reading for now."""
+        if self._chunks is None:
+            self._chunks = [data]
+        else:
+            self._chunks.append(data)
+        self._buffered += PyBytes_GET_SIZE(data)
+        if self._waiter is not None:
+            wake(self)
+        return self._buffered > BODY_HIGH_WATER and not self._want_all
+
+    cdef _finish(self):
+        self._body_done = True
+        if self._waiter is not None:
+            wake(self)
+
+    cdef _abort(self, exc):
+        if not self._body_done:
+            self._error = exc
+            wake(self)
+
+
+cdef inline void _init_request(Request req, conn, str method, bytes raw_path, list raw_headers,
+                               str http_version, bint keep_alive):
+    req._conn = conn
+    req.method = method
+    req.raw_path = raw_path
+    req._raw_headers = raw_headers
+    req.http_version = http_version
+    req.keep_alive = keep_alive
+    req._expect = False
+
+
+cdef inline Request _new_request(conn, str method, bytes raw_path, list raw_headers,
+                                 str http_version, bint keep_alive):
+    # Skips __init__'s argument parsing; the freelist makes the allocation cheap.
+    cdef Request req = Request.__new__(Request)
+    _init_request(req, conn, method, raw_path, raw_headers, http_version, keep_alive)
+    return req
+
+
 @cython.final
 @cython.freelist(16)
 cdef class _Slot:
     """A request whose answer is not on the wire yet (only created when one must wait)."""
-    cdef object request
+    cdef Request request    # None for an error answer of the server's own
     cdef object response    # Response, StreamingResponse, error bytes, or None
     cdef object task
     cdef bint deferred      # the handler has not been called yet
@@ -129,10 +242,11 @@ cdef class _Connection:
     cdef Py_ssize_t _head_size
     cdef int _hosts
     cdef bint _chunked
+    cdef bint _connection       # the head had a Connection header
     cdef unsigned long long _content_length  # llhttp refuses more than 64 bits
     cdef long long _body_size
     cdef bint _body_progress
-    cdef object _req
+    cdef Request _req
     cdef bint _dispatched
     cdef object _pending
     cdef bint _in_read
@@ -285,6 +399,9 @@ cdef class _Connection:
         elif size == 6:
             if name.lower() == b"expect":
                 self._expect = value.lower() == b"100-continue"
+        elif size == 10:
+            if name.lower() == b"connection":
+                self._connection = True
         elif size == 14:
             if name.lower() == b"content-length":
                 self._content_length = int(value)  # llhttp has checked the digits
@@ -296,17 +413,26 @@ cdef class _Connection:
         headers = self._headers
         cdef bint expect = self._expect
         cdef bint chunked = self._chunked
+        cdef bint connection = self._connection
         cdef int hosts = self._hosts
         cdef unsigned long long length = self._content_length
         self._url = b""
         self._headers = []
         self._expect = self._in_head = self._chunked = self._body_progress = False
+        self._connection = False
         self._head_size = self._hosts = self._content_length = self._body_size = 0
         self._body_ticks = 0
         if self._stop or self._closing:
             return  # closing or shutting down: requests that start now are not answered
         parser = self._parser
-        version = parser.get_http_version()
+        cdef bint keep_alive = parser.should_keep_alive()
+        cdef str version
+        if keep_alive and not connection:
+            version = "1.1"  # llhttp keeps 0.9, 1.0 and 2.0 alive only when asked to
+        else:
+            version = parser.get_http_version()  # costly: httptools formats a new string
+            if version != "1.1" and version != "1.0":
+                raise Reject(505)
         if hosts > 1 or (hosts == 0 and version == "1.1"):
             raise Reject(400)  # RFC 9112 §3.2: exactly one Host in HTTP/1.1
         if chunked and version == "1.0":
@@ -317,7 +443,7 @@ cdef class _Connection:
         name = METHODS.get(method)
         if name is None:
             name = method.decode("ascii")
-        req = Request(self, name, url, headers, version, parser.should_keep_alive())
+        req = _new_request(self, name, url, headers, version, keep_alive)
         if expect:
             req._expect = True
         self._req = req
@@ -333,7 +459,7 @@ cdef class _Connection:
             self._pause(PAUSE_BODY)
 
     def on_message_complete(self):
-        req = self._req
+        cdef Request req = self._req
         if req is None:
             return
         self._req = None
@@ -343,7 +469,7 @@ cdef class _Connection:
 
     # -- handlers and responses ----------------------------------------------
 
-    cdef _dispatch(self, req):
+    cdef _dispatch(self, Request req):
         cdef _Slot slot
         self._dispatched = True
         if self._write_paused or len(self._pending) >= self._max_pipeline:
@@ -363,7 +489,7 @@ cdef class _Connection:
         self._settle(slot, result)
         self._drain()
 
-    cdef _call(self, req):
+    cdef _call(self, Request req):
         """Run the handler, its first step eagerly: the response, or the Task finishing it."""
         cdef PyObject* step = NULL
         cdef int state
@@ -379,6 +505,8 @@ cdef class _Connection:
                 value = <object>step
                 Py_XDECREF(step)
                 if state == 0:
+                    if isinstance(value, RESPONSE_TYPES):
+                        return value
                     return _runner.checked(value, req)
                 return _runner.start_task(it, value, ctx)
             finally:
@@ -440,7 +568,7 @@ cdef class _Connection:
         if not self._in_read:
             self._flush()
 
-    cdef _respond(self, req, response, bint last):
+    cdef _respond(self, Request req, response, bint last):
         """Serialize *response* to *req* into the output buffer (head of the line only)."""
         cdef int status = response.status
         cdef int flags = response._flags
@@ -522,6 +650,7 @@ cdef class _Connection:
     cdef _fail(self, int status):
         """The input is unusable: answer *status* in turn and close."""
         cdef _Slot slot
+        cdef Request req
         self._stop = True
         self._in_head = False
         self._linger = True  # the client may still be sending: let it read our answer
@@ -622,7 +751,7 @@ cdef class _Connection:
             if not self._paused and self._transport is not None:
                 self._transport.resume_reading()
 
-    cdef _continue(self, req):
+    cdef _continue(self, Request req):
         req._expect = False
         if not req._body_done and not self._closing:
             self._write_bytes(CONTINUE)
@@ -663,7 +792,7 @@ cdef class _Connection:
         """
         if type(response) is not Response:
             raise TypeError("serialize takes a Response")
-        req = Request(self, method, b"/", [], http_version, keep_alive)
+        cdef Request req = _new_request(self, method, b"/", [], http_version, keep_alive)
         req._body_done = True
         cdef Py_ssize_t start = self._out_len
         cdef bint closing = self._closing

@@ -119,6 +119,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._head_size = 0
         self._hosts = 0
         self._chunked = False
+        self._connection = False  # the head had a Connection header
         self._content_length = 0
         self._body_size = 0
         self._body_progress = False
@@ -248,6 +249,9 @@ class HttpProtocol(asyncio.BufferedProtocol):
         elif size == 6:
             if name.lower() == b"expect":
                 self._expect = value.lower() == b"100-continue"
+        elif size == 10:
+            if name.lower() == b"connection":
+                self._connection = True
         elif size == 14:
             if name.lower() == b"content-length":
                 self._content_length = int(value)  # llhttp has checked the digits
@@ -259,14 +263,22 @@ class HttpProtocol(asyncio.BufferedProtocol):
         assert parser is not None
         url, headers, expect = self._url, self._headers, self._expect
         hosts, chunked, length = self._hosts, self._chunked, self._content_length
+        connection = self._connection
         self._url = b""
         self._headers = []
         self._expect = self._in_head = self._chunked = self._body_progress = False
+        self._connection = False
         self._head_size = self._hosts = self._content_length = self._body_size = 0
         self._body_ticks = 0
         if self._stop or self._closing:
             return  # closing or shutting down: requests that start now are not answered
-        version = parser.get_http_version()
+        keep_alive = parser.should_keep_alive()
+        if keep_alive and not connection:
+            version = "1.1"  # llhttp keeps 0.9, 1.0 and 2.0 alive only when asked to
+        else:
+            version = parser.get_http_version()  # costly: httptools formats a new string
+            if version != "1.1" and version != "1.0":
+                raise Reject(505)
         if hosts > 1 or (hosts == 0 and version == "1.1"):
             raise Reject(400)  # RFC 9112 §3.2: exactly one Host in HTTP/1.1
         if chunked and version == "1.0":
@@ -280,7 +292,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
             url,
             headers,
             version,
-            parser.should_keep_alive(),
+            keep_alive,
         )
         req._expect = expect
         self._req = req

@@ -9,7 +9,17 @@ read by handlers with :meth:`Request.body` or :meth:`Request.stream`.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, AsyncIterator, Iterator, List, Mapping, Optional, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    AsyncIterator,
+    Coroutine,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+)
 from urllib.parse import unquote_to_bytes
 
 if TYPE_CHECKING:
@@ -66,13 +76,82 @@ class Headers(Mapping[str, str]):
         return f"Headers({self.raw!r})"
 
 
+# -- logic shared by both Request classes (this one and the compiled one) -----
+#
+# A request object exposes the fields these functions use: _conn, _chunks
+# (None or a list), _buffered, _body, _body_done, _want_all, _expect, _waiter,
+# _error. The core fills the body through _feed/_finish/_abort.
+
+
+def decode_path(raw_path: bytes) -> str:
+    """The percent-decoded path of a request target, without the query."""
+    raw = raw_path.partition(b"?")[0]
+    return unquote_to_bytes(raw).decode("utf-8", "surrogateescape")
+
+
+async def _next_piece(req: Any) -> bool:
+    """Wait for more body; False once it is complete."""
+    if req._expect:
+        req._expect = False
+        req._conn._send_continue(req)
+    while not req._chunks:
+        if req._error is not None:
+            raise req._error
+        if req._body_done:
+            return False
+        req._conn._resume_body()
+        req._waiter = asyncio.get_running_loop().create_future()
+        await req._waiter
+    return True
+
+
+def _take(req: Any) -> bytes:
+    chunks = req._chunks
+    data = b"".join(chunks) if len(chunks) > 1 else chunks[0]
+    req._chunks = None
+    req._buffered = 0
+    req._conn._resume_body()
+    return data  # type: ignore[no-any-return]
+
+
+async def read_body(req: Any) -> bytes:
+    """The whole body of *req* (read once, then cached)."""
+    if req._body is None:
+        req._want_all = True
+        parts: List[bytes] = []
+        while await _next_piece(req):
+            parts.append(_take(req))
+        req._body = b"".join(parts)
+    return req._body  # type: ignore[no-any-return]
+
+
+async def iter_body(req: Any) -> AsyncIterator[bytes]:
+    """The body of *req* piece by piece as it arrives, with backpressure."""
+    if req._body is not None:
+        if req._body:
+            yield req._body
+        return
+    while await _next_piece(req):
+        yield _take(req)
+
+
+def wake(req: Any) -> None:
+    """Resume a handler waiting for body."""
+    waiter = req._waiter
+    if waiter is not None:
+        req._waiter = None
+        if not waiter.done():
+            waiter.set_result(None)
+
+
 class Request:
     """One HTTP request as the handler sees it.
 
     Attributes: ``method`` (``"GET"``), ``raw_path`` (the request target as
     received, query included), ``http_version`` (``"1.1"``), ``keep_alive``
     (whether the client allows the connection to be reused). Everything else is
-    computed on first use.
+    computed on first use. This is the pure-Python class; the compiled core
+    builds an equivalent compiled one.
     """
 
     __slots__ = (
@@ -116,7 +195,7 @@ class Request:
         self.keep_alive = keep_alive
         self._headers: Optional[Headers] = None
         self._path: Optional[str] = None
-        self._chunks: List[bytes] = []
+        self._chunks: Optional[List[bytes]] = None
         self._buffered = 0
         self._body: Optional[bytes] = None
         self._body_done = False
@@ -143,8 +222,7 @@ class Request:
         """The percent-decoded path, without the query string."""
         path = self._path
         if path is None:
-            raw = self.raw_path.partition(b"?")[0]
-            path = self._path = unquote_to_bytes(raw).decode("utf-8", "surrogateescape")
+            path = self._path = decode_path(self.raw_path)
         return path
 
     @property
@@ -157,71 +235,31 @@ class Request:
         """``(host, port)`` of the peer, or ``None`` for a non-IP socket."""
         return self._conn.client
 
+    def body(self) -> Coroutine[Any, Any, bytes]:
+        """The whole request body (``await request.body()``; read once, then cached)."""
+        return read_body(self)
+
+    def stream(self) -> AsyncIterator[bytes]:
+        """``async for chunk in request.stream()``: the body as it arrives, with backpressure."""
+        return iter_body(self)
+
     # -- the core's side --------------------------------------------------
 
     def _feed(self, data: bytes) -> bool:
         """Take a piece of body; True asks the core to stop reading for now."""
-        self._chunks.append(data)
+        if self._chunks is None:
+            self._chunks = [data]
+        else:
+            self._chunks.append(data)
         self._buffered += len(data)
-        self._wake()
+        wake(self)
         return self._buffered > BODY_HIGH_WATER and not self._want_all
 
     def _finish(self) -> None:
         self._body_done = True
-        self._wake()
+        wake(self)
 
     def _abort(self, exc: BaseException) -> None:
         if not self._body_done:
             self._error = exc
-            self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def _take(self) -> None:
-        self._chunks.clear()
-        self._buffered = 0
-        self._conn._resume_body()
-
-    # -- the handler's side ------------------------------------------------
-
-    async def _next(self) -> bool:
-        """Wait for more body; False once it is complete."""
-        if self._expect:
-            self._expect = False
-            self._conn._send_continue(self)
-        while not self._chunks:
-            if self._error is not None:
-                raise self._error
-            if self._body_done:
-                return False
-            self._conn._resume_body()
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-        return True
-
-    async def body(self) -> bytes:
-        """The whole request body (read once, then cached)."""
-        if self._body is None:
-            self._want_all = True
-            parts: List[bytes] = []
-            while await self._next():
-                parts.extend(self._chunks)
-                self._take()
-            self._body = b"".join(parts)
-        return self._body
-
-    async def stream(self) -> AsyncIterator[bytes]:
-        """Yield the body piece by piece as it arrives, with backpressure."""
-        if self._body is not None:
-            if self._body:
-                yield self._body
-            return
-        while await self._next():
-            chunk = b"".join(self._chunks)
-            self._take()
-            yield chunk
+            wake(self)

@@ -70,6 +70,37 @@ cdef dict METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELE
                                              "OPTIONS")}
 cdef tuple RESPONSE_TYPES = _runner.RESPONSE_TYPES
 
+cdef inline bint _is_response(obj):
+    # Exact types first: isinstance() against a tuple takes a slow path for misses.
+    cdef type kind = type(obj)
+    return kind is Response or kind is StreamingResponse or isinstance(obj, RESPONSE_TYPES)
+
+
+cdef inline bint _is_name(bytes name, bytes lower):
+    """Whether header *name* equals *lower* ignoring ASCII case (lengths already match)."""
+    cdef const unsigned char* a = <const unsigned char*>PyBytes_AS_STRING(name)
+    cdef const unsigned char* b = <const unsigned char*>PyBytes_AS_STRING(lower)
+    cdef Py_ssize_t i
+    for i in range(PyBytes_GET_SIZE(lower)):
+        if (a[i] | 0x20) != b[i]:  # exact for letters and '-'; names are tokens (llhttp)
+            return False
+    return True
+
+
+cdef inline str _method_name(bytes method):
+    # get_method() returns a new bytes object each time, so a dict lookup would hash it.
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(method)
+    if size == 3 and method == b"GET":
+        return "GET"
+    if size == 4:
+        if method == b"POST":
+            return "POST"
+        if method == b"HEAD":
+            return "HEAD"
+    name = METHODS.get(method)
+    return name if name is not None else method.decode("ascii")
+
+
 cdef time_t _date_second = -1
 cdef bytes _date_block = b""
 
@@ -394,18 +425,18 @@ cdef class _Connection:
             raise Reject(431)
         # Only the few headers the core acts on are looked at, by length first.
         if size == 4:
-            if name.lower() == b"host":
+            if _is_name(name, b"host"):
                 self._hosts += 1
         elif size == 6:
-            if name.lower() == b"expect":
+            if _is_name(name, b"expect"):
                 self._expect = value.lower() == b"100-continue"
         elif size == 10:
-            if name.lower() == b"connection":
+            if _is_name(name, b"connection"):
                 self._connection = True
         elif size == 14:
-            if name.lower() == b"content-length":
+            if _is_name(name, b"content-length"):
                 self._content_length = int(value)  # llhttp has checked the digits
-        elif size == 17 and name.lower() == b"transfer-encoding":
+        elif size == 17 and _is_name(name, b"transfer-encoding"):
             self._chunked = True
 
     def on_headers_complete(self):
@@ -440,9 +471,7 @@ cdef class _Connection:
         if length > self._max_body:
             raise Reject(413)  # refused before a byte of the body is read
         method = parser.get_method()
-        name = METHODS.get(method)
-        if name is None:
-            name = method.decode("ascii")
+        name = _method_name(method)
         req = _new_request(self, name, url, headers, version, keep_alive)
         if expect:
             req._expect = True
@@ -498,14 +527,17 @@ cdef class _Connection:
             PyContext_Enter(ctx)
             try:
                 result = self._app(req)
-                if isinstance(result, RESPONSE_TYPES):
+                if type(result) is CoroutineType:
+                    it = result
+                elif _is_response(result):
                     return result
-                it = result if type(result) is CoroutineType else _runner.awaitable(result)
+                else:
+                    it = _runner.awaitable(result)
                 state = PyIter_Send(it, None, &step)
                 value = <object>step
                 Py_XDECREF(step)
                 if state == 0:
-                    if isinstance(value, RESPONSE_TYPES):
+                    if _is_response(value):
                         return value
                     return _runner.checked(value, req)
                 return _runner.start_task(it, value, ctx)
@@ -515,7 +547,7 @@ cdef class _Connection:
             return _runner.failed(req, exc)
 
     cdef _settle(self, _Slot slot, result):
-        if isinstance(result, RESPONSE_TYPES):
+        if _is_response(result):
             slot.response = result
         else:
             slot.task = result

@@ -132,6 +132,8 @@ cdef class Request:
     cdef readonly str http_version
     cdef readonly bint keep_alive
     cdef list _raw_headers
+    cdef bint _is_head          # method is HEAD: no body in the answer
+    cdef bint _is_http10        # no chunked answers, explicit keep-alive
     cdef object _headers
     cdef object _path
     # Read and written by the shared body functions in cyhttp.request.
@@ -217,6 +219,8 @@ cdef inline void _init_request(Request req, conn, str method, bytes raw_path, li
     req.http_version = http_version
     req.keep_alive = keep_alive
     req._expect = False
+    req._is_head = method == "HEAD"
+    req._is_http10 = http_version == "1.0"
 
 
 cdef inline Request _new_request(conn, str method, bytes raw_path, list raw_headers,
@@ -405,15 +409,15 @@ cdef class _Connection:
 
     # -- parser callbacks ----------------------------------------------------
 
-    def on_message_begin(self):
-        self._in_head = self._head_fresh = True
-        self._head_fed = self._head_ticks = 0
-
     def on_url(self, bytes url):
         if self._url:
             self._url += url
         else:
+            # A request's head starts here for the timeouts and the size guard
+            # (cheaper than one more callback; before this the idle sweep applies).
             self._url = url
+            self._in_head = self._head_fresh = True
+            self._head_fed = self._head_ticks = 0
         if PyBytes_GET_SIZE(self._url) > self._max_url:
             raise Reject(414)
 
@@ -612,7 +616,7 @@ cdef class _Connection:
             and not (self._stop and last and self._req is None)
         )
         cdef bint has_body = status >= 200 and status != 204 and status != 304
-        cdef bint send_body = has_body and req.method != "HEAD"
+        cdef bint send_body = has_body and not req._is_head
         cdef bint chunked = False
         cdef bytes block
         cdef bytes body
@@ -633,14 +637,14 @@ cdef class _Connection:
                 self._write_int(PyBytes_GET_SIZE(body))
                 self._write(b"\r\n", 2)
         else:
-            chunked = has_body and req.http_version != "1.0"
+            chunked = has_body and not req._is_http10
             if chunked:
                 self._write(b"Transfer-Encoding: chunked\r\n", 28)
             elif has_body:
                 keep = False  # HTTP/1.0: the end of the body is the end of the connection
         if not keep:
             self._write(b"Connection: close\r\n\r\n", 21)
-        elif req.http_version == "1.0":
+        elif req._is_http10:
             self._write(b"Connection: keep-alive\r\n\r\n", 26)
         else:
             self._write(b"\r\n", 2)

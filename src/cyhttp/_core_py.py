@@ -226,11 +226,12 @@ class HttpProtocol(asyncio.BufferedProtocol):
 
     # -- parser callbacks ----------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self._in_head = self._head_fresh = True
-        self._head_fed = self._head_ticks = 0
-
     def on_url(self, url: bytes) -> None:
+        if not self._url:
+            # A request's head starts here for the timeouts and the size guard
+            # (cheaper than one more callback; before this the idle sweep applies).
+            self._in_head = self._head_fresh = True
+            self._head_fed = self._head_ticks = 0
         self._url += url
         if len(self._url) > self._max_url:
             raise Reject(414)

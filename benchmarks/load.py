@@ -109,6 +109,14 @@ http {{
     return ["nginx", "-c", str(conf), "-p", str(workdir)]
 
 
+def _granian(port: int, interface: str, module: str, *extra: str) -> list[str]:
+    return [
+        "granian", "--interface", interface, "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "1", "--runtime-threads", "1", "--no-ws", "--log-level", "warning",
+        *extra, f"benchmarks.servers.{module}:app",
+    ]  # fmt: skip
+
+
 def all_servers() -> list[Server]:
     """Every server the suite knows, marked unavailable when its software is missing."""
     s = "benchmarks.servers."
@@ -140,49 +148,9 @@ def all_servers() -> list[Server]:
                 "off",
             ),
         ),
+        Server("granian-rsgi", "peer", lambda p, w: _granian(p, "rsgi", "rsgi_app")),
         Server(
-            "granian-rsgi",
-            "peer",
-            lambda p, w: [
-                "granian",
-                "--interface",
-                "rsgi",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(p),
-                "--workers",
-                "1",
-                "--runtime-threads",
-                "1",
-                "--no-ws",
-                "--log-level",
-                "warning",
-                s + "rsgi_app:app",
-            ],
-        ),
-        Server(
-            "granian-asgi",
-            "peer",
-            lambda p, w: [
-                "granian",
-                "--interface",
-                "asgi",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(p),
-                "--workers",
-                "1",
-                "--runtime-threads",
-                "1",
-                "--no-ws",
-                "--loop",
-                "uvloop",
-                "--log-level",
-                "warning",
-                s + "asgi_app:app",
-            ],
+            "granian-asgi", "peer", lambda p, w: _granian(p, "asgi", "asgi_app", "--loop", "uvloop")
         ),
         Server("socketify", "peer", lambda p, w: _py(s + "socketify_app", str(p))),
         Server("aiohttp", "peer", lambda p, w: _py(s + "aiohttp_app", str(p))),
@@ -496,7 +464,8 @@ def chart(summary: dict[str, Any], path: Path) -> None:
         ax.invert_yaxis()
         ax.tick_params(labelsize=8)
         for i, v in enumerate(values):
-            ax.text(v, i, f" {v:,.2f}" if v < 100 else f" {v:,.0f}", va="center", fontsize=7)
+            label = "n/a" if not v else f"{v:,.2f}" if v < 100 else f"{v:,.0f}"
+            ax.text(v, i, " " + label, va="center", fontsize=7)
     fig.suptitle("cyhttp load suite (server pinned to one core, wrk on the other)")
     fig.tight_layout()
     fig.savefig(path, dpi=80)

@@ -717,6 +717,24 @@ async def test_pipeline_limit_pauses_reading(conn):
     assert norm(c.data) == HELLO_BYTES * 6
 
 
+def test_large_body_keeps_pipelined_order(conn):
+    big = cyhttp.Response(b"B" * 40_000)
+
+    def app(request):
+        return big if request.path == "/big" else cyhttp.Response(request.path.encode())
+
+    c = conn(app)
+    paths = (b"/a", b"/big", b"/c")
+    c.feed(b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p for p in paths))
+    bodies = [r.partition(b"\r\n\r\n")[2] for r in split_responses(c.data)]
+    assert bodies == [b"/a", b"B" * 40_000, b"/c"]
+    assert b"B" * 40_000 in c.transport.writes  # handed over as is, not copied into the buffer
+    assert norm(c.protocol.serialize(big)).endswith(
+        b"Content-Length: 40000\r\n\r\n" + b"B" * 40_000
+    )
+    assert len(c.transport.writes) == 3  # serialize did no I/O
+
+
 def test_write_buffer_limits_set(conn):
     c = conn(hello)
     assert c.transport.limits is not None

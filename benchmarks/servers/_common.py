@@ -37,3 +37,19 @@ def response(body: bytes, date: Date, close: bool = False) -> bytes:
         b"Content-Length: %d\r\n%s\r\n%s"
         % (date.get(), len(body), b"Connection: close\r\n" if close else b"", body)
     )
+
+
+def parse_head(head: bytes) -> tuple[bytes, int, bool]:
+    """Target, Content-Length and whether to close, from a request head (the baselines' parser)."""
+    lines = head.split(b"\r\n")
+    _, target, version = lines[0].split(b" ", 2)
+    length = 0
+    close = version.startswith(b"HTTP/1.0")
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"connection":
+            close = value.strip().lower() == b"close"
+    return target, length, close

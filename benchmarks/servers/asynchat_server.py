@@ -12,7 +12,7 @@ with warnings.catch_warnings():
     import asynchat
     import asyncore
 
-from ._common import BIG, HELLO, Date, port, response
+from ._common import BIG, HELLO, Date, parse_head, port, response
 
 date = Date()
 
@@ -36,17 +36,7 @@ class Channel(asynchat.async_chat):
             self.reply(data)
             self.set_terminator(b"\r\n\r\n")
             return
-        lines = data.split(b"\r\n")
-        _, self.target, version = lines[0].split(b" ", 2)
-        length = 0
-        self.close_after = version == b"HTTP/1.0"
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"connection":
-                self.close_after = value.strip().lower() == b"close"
+        self.target, length, self.close_after = parse_head(data)
         if length:
             self.set_terminator(length)
         else:

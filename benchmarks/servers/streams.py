@@ -4,7 +4,7 @@ import asyncio
 
 import uvloop
 
-from ._common import BIG, HELLO, Date, port, response
+from ._common import BIG, HELLO, Date, parse_head, port, response
 
 date = Date()
 
@@ -13,17 +13,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.split(b"\r\n")
-            method, target, version = lines[0].split(b" ", 2)
-            length = 0
-            close = version == b"HTTP/1.0"
-            for line in lines[1:]:
-                name, _, value = line.partition(b":")
-                name = name.strip().lower()
-                if name == b"content-length":
-                    length = int(value)
-                elif name == b"connection":
-                    close = value.strip().lower() == b"close"
+            target, length, close = parse_head(head[:-4])
             body = await reader.readexactly(length) if length else b""
             if target == b"/echo":
                 payload = body

@@ -54,6 +54,7 @@ cdef enum:
     PAUSE_PIPELINE = 4
     OUT_MIN = 4096          # first allocation of the output buffer
     OUT_KEEP = 16384        # larger buffers are released after a flush
+    LARGE_BODY = 16384      # bodies this large bypass the buffer
 
 cdef int WRITE_HIGH_WATER = 256 * 1024
 cdef int WRITE_LOW_WATER = 64 * 1024
@@ -650,7 +651,13 @@ cdef class _Connection:
             self._write(b"\r\n", 2)
         if is_plain:
             if send_body:
-                self._write_bytes(body)
+                if PyBytes_GET_SIZE(body) < LARGE_BODY:
+                    self._write_bytes(body)
+                else:
+                    # Hand a large body over as it is: copying it into the buffer and
+                    # then into a new bytes object would cost two copies and a malloc.
+                    self._write_out()
+                    self._transport.write(body)
             if not keep:
                 self._closing = True
                 self._linger = not req._body_done
@@ -746,10 +753,8 @@ cdef class _Connection:
                 break
         return self._write(digits + pos, 24 - pos)
 
-    cdef _flush(self):
-        transport = self._transport
-        if transport is None:
-            return
+    cdef _write_out(self):
+        """Hand the buffered bytes to the transport."""
         if self._out_len:
             data = PyBytes_FromStringAndSize(self._out, self._out_len)
             self._out_len = 0
@@ -757,7 +762,13 @@ cdef class _Connection:
                 PyMem_Free(self._out)
                 self._out = NULL
                 self._out_cap = 0
-            transport.write(data)
+            self._transport.write(data)
+
+    cdef _flush(self):
+        transport = self._transport
+        if transport is None:
+            return
+        self._write_out()
         if self._closing or (self._stop and not self._pending and self._req is None):
             self._close(transport)
 
@@ -828,15 +839,20 @@ cdef class _Connection:
         """
         if type(response) is not Response:
             raise TypeError("serialize takes a Response")
+        if self._out_len:
+            raise RuntimeError("serialize needs a connection with nothing left to write")
         cdef Request req = _new_request(self, method, b"/", [], http_version, keep_alive)
         req._body_done = True
-        cdef Py_ssize_t start = self._out_len
+        capture = _wire.Capture()
+        transport = self._transport
         cdef bint closing = self._closing
+        self._transport = capture
         try:
             self._respond(req, response, True)
-            return PyBytes_FromStringAndSize(self._out + start, self._out_len - start)
+            self._write_out()
+            return b"".join(capture.parts)
         finally:
-            self._out_len = start
+            self._transport = transport
             self._closing = closing
 
     # -- what the server calls -----------------------------------------------

@@ -52,6 +52,7 @@ from ._wire import (
     FLAG_DATE,
     FLAG_SERVER,
     STATUS_LINES,
+    Capture,
     DateBlock,
     Reject,
     error_response,
@@ -60,6 +61,7 @@ from ._wire import (
 from .request import ClientDisconnected, Request
 from .response import Response, StreamingResponse
 
+LARGE_BODY = 16 * 1024  # bodies this large bypass the output buffer
 WRITE_HIGH_WATER = 256 * 1024
 WRITE_LOW_WATER = 64 * 1024
 
@@ -108,7 +110,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._parser: Optional[HttpRequestParser] = HttpRequestParser(self)
         self._buffer: memoryview = server.read_buffer
         self._out = bytearray()
-        self._transport: Optional[asyncio.Transport] = None
+        self._transport: Any = None  # a transport, or Capture inside serialize()
         self.client: Optional[Tuple[str, int]] = None
         self._url = b""
         self._headers: List[Tuple[bytes, bytes]] = []
@@ -456,7 +458,13 @@ class HttpProtocol(asyncio.BufferedProtocol):
             out += b"\r\n"
         if type(response) is Response:
             if send_body:
-                out += body
+                if len(body) < LARGE_BODY:
+                    out += body
+                else:
+                    # Hand a large body over as it is instead of copying it twice.
+                    self._write_out()
+                    assert self._transport is not None
+                    self._transport.write(body)
             if not keep:
                 self._closing = True
                 self._linger = not req._body_done
@@ -518,13 +526,18 @@ class HttpProtocol(asyncio.BufferedProtocol):
             self._out += err
             self._closing = True
 
+    def _write_out(self) -> None:
+        """Hand the buffered bytes to the transport."""
+        if self._out:
+            assert self._transport is not None
+            self._transport.write(bytes(self._out))
+            self._out.clear()
+
     def _flush(self) -> None:
         transport = self._transport
         if transport is None:
             return
-        if self._out:
-            transport.write(bytes(self._out))
-            self._out.clear()
+        self._write_out()
         if self._closing or (self._stop and not self._pending and self._req is None):
             self._close(transport)
 
@@ -600,15 +613,19 @@ class HttpProtocol(asyncio.BufferedProtocol):
         """
         if type(response) is not Response:
             raise TypeError("serialize takes a Response")
+        if self._out:
+            raise RuntimeError("serialize needs a connection with nothing left to write")
         req = Request(self, method, b"/", [], http_version, keep_alive)
         req._body_done = True
-        out, closing = self._out, self._closing
-        self._out = bytearray()
+        capture = Capture()
+        transport, closing = self._transport, self._closing
+        self._transport = capture
         try:
             self._respond(req, response, True)
-            return bytes(self._out)
+            self._write_out()
+            return b"".join(capture.parts)
         finally:
-            self._out, self._closing = out, closing
+            self._transport, self._closing = transport, closing
 
     # -- what the server calls -----------------------------------------------
 

@@ -111,11 +111,17 @@ def _take(req: Any) -> bytes:
     req._chunks = None
     req._buffered = 0
     req._conn._resume_body()
-    return data  # type: ignore[no-any-return]
+    return data
 
 
 async def read_body(req: Any) -> bytes:
     """The whole body of *req* (read once, then cached)."""
+    if req._body is None and req._body_done and req._error is None:
+        # Already complete (the usual case: the handler runs once the message is in).
+        chunks = req._chunks
+        req._body = b"".join(chunks) if chunks else b""
+        req._chunks = None
+        req._buffered = 0
     if req._body is None:
         req._want_all = True
         parts: List[bytes] = []

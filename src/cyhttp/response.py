@@ -6,6 +6,7 @@ that returns a prepared (or cached) response costs the core only a few copies.
 
 from __future__ import annotations
 
+import functools
 from typing import AsyncIterable, Union
 
 from ._wire import FLAG_CONTENT_LENGTH, HeadersArg, HeaderValue, encode_headers, status_line
@@ -13,6 +14,11 @@ from ._wire import FLAG_CONTENT_LENGTH, HeadersArg, HeaderValue, encode_headers,
 Body = Union[bytes, bytearray, memoryview, str]
 
 __all__ = ["Response", "StreamingResponse"]
+
+
+@functools.lru_cache(maxsize=64)
+def _content_type_head(content_type: HeaderValue | None) -> tuple[bytes, int, int]:
+    return encode_headers(None, content_type)
 
 
 def _check_status(status: int) -> int:
@@ -49,7 +55,11 @@ class Response:
         elif not isinstance(body, bytes):
             body = bytes(body)
         self.body = body
-        self._head, self._flags, declared = encode_headers(headers, content_type)
+        if headers is None:
+            # The common case: at most a content type, encoded once per distinct value.
+            self._head, self._flags, declared = _content_type_head(content_type)
+        else:
+            self._head, self._flags, declared = encode_headers(headers, content_type)
         if self._flags & FLAG_CONTENT_LENGTH and body and declared != len(body):
             raise ValueError(f"Content-Length {declared} does not match a {len(body)}-byte body")
 

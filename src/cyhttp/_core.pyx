@@ -179,9 +179,22 @@ cdef class Request:
         """``(host, port)`` of the peer, or ``None`` for a non-IP socket."""
         return self._conn.client
 
-    def body(self):
+    async def body(self):
         """The whole request body (``await request.body()``; read once, then cached)."""
-        return read_body(self)
+        cdef list chunks
+        if self._body is None and self._body_done and self._error is None:
+            # The usual case, handled in C: the message was complete before the handler ran.
+            chunks = self._chunks
+            if chunks is None:
+                self._body = b""
+            elif len(chunks) == 1:
+                self._body = chunks[0]
+            else:
+                self._body = b"".join(chunks)
+            self._chunks = None
+            self._buffered = 0
+            return self._body
+        return await read_body(self)
 
     def stream(self):
         """``async for chunk in request.stream()``: the body as it arrives, with backpressure."""

@@ -49,17 +49,21 @@ class Response:
         headers: HeadersArg = None,
         content_type: HeaderValue | None = None,
     ) -> None:
-        self.status = _check_status(status)
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        elif not isinstance(body, bytes):
-            body = bytes(body)
+        # Handlers build one of these per request: the common case takes few steps.
+        if type(status) is not int or not 100 <= status <= 599:
+            _check_status(status)  # raises the right error
+        if type(body) is not bytes:
+            body = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         self.body = body
+        self.status = status
         if headers is None:
-            # The common case: at most a content type, encoded once per distinct value.
-            self._head, self._flags, declared = _content_type_head(content_type)
-        else:
-            self._head, self._flags, declared = encode_headers(headers, content_type)
+            if content_type is None:
+                self._head = b""
+                self._flags = 0
+            else:
+                self._head, self._flags, _ = _content_type_head(content_type)
+            return
+        self._head, self._flags, declared = encode_headers(headers, content_type)
         if self._flags & FLAG_CONTENT_LENGTH and body and declared != len(body):
             raise ValueError(f"Content-Length {declared} does not match a {len(body)}-byte body")
 

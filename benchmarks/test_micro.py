@@ -15,7 +15,7 @@ import pytest
 import cyhttp
 from cyhttp import _impl
 
-IMPLS = [name for name in ("cython", "python") if name in _impl.IMPLEMENTATIONS]
+IMPLS = list(_impl.AVAILABLE)
 
 HELLO = cyhttp.Response(b"Hello, world!", content_type="text/plain")
 WITH_HEADERS = cyhttp.Response(

@@ -22,6 +22,7 @@ def test_compiled_core_loaded():
         assert cyhttp.implementation == "cython"
         assert _impl.HttpProtocolC is not None
         assert _impl.HttpProtocolC.__module__ == "cyhttp._core"
+        assert cyhttp.Request.__module__ == "cyhttp._core"
 
 
 def test_env_switch_forces_pure_python():

@@ -43,6 +43,14 @@ def test_simple_get_exact_bytes(conn):
     assert not c.transport.closed
 
 
+@pytest.mark.parametrize("when", [0, 951782400, 1_700_000_000.7, 4_102_444_799])
+def test_date_format_matches_the_standard_library(when):
+    from email.utils import formatdate
+
+    expected = b"Server: cyhttp\r\nDate: " + formatdate(when, usegmt=True).encode() + b"\r\n"
+    assert format_date_block(when) == expected
+
+
 def test_date_header_is_current_rfc_format(conn):
     c = conn(hello)
     c.feed(GET)
@@ -526,11 +534,12 @@ async def test_upgrade_request_answered_then_closed(conn):
     assert c.transport.ended
 
 
-def test_request_attributes(conn):
+def test_request_attributes(conn, impl):
     seen = {}
 
     def app(request):
         seen.update(
+            is_public_type=isinstance(request, cyhttp.Request) or impl != cyhttp.implementation,
             method=request.method,
             path=request.path,
             raw_path=request.raw_path,
@@ -548,6 +557,7 @@ def test_request_attributes(conn):
     c = conn(app)
     c.feed(b"PATCH /a%20b/c?x=1&y=%20 HTTP/1.1\r\nHost: h\r\nX-M: 1\r\nx-m: 2\r\n\r\n")
     assert seen == {
+        "is_public_type": True,
         "method": "PATCH",
         "path": "/a b/c",
         "raw_path": b"/a%20b/c?x=1&y=%20",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from email.utils import formatdate
 
 HELLO = b"Hello, world!"
 BIG = b"x" * 65536
@@ -25,6 +24,9 @@ class Date:
     def get(self) -> bytes:
         now = int(time.time())
         if now != self._second:
+            # Imported here so that servers which do not use this (cyhttp) do not pay its memory.
+            from email.utils import formatdate
+
             self._second = now
             self._value = formatdate(now, usegmt=True).encode()
         return self._value

@@ -5,9 +5,16 @@ behaviour (forced with ``CYHTTP_NO_EXTENSIONS=1``). ``implementation`` says
 which one is active.
 """
 
+from typing import TYPE_CHECKING
+
 from ._impl import implementation
 from .config import Config
-from .request import ClientDisconnected, Headers, Request
+from .request import ClientDisconnected, Headers
+
+if TYPE_CHECKING:
+    from .request import Request
+else:  # the active core's class: compiled when the Cython core is loaded
+    from ._impl import Request
 from .response import Response, StreamingResponse
 from .server import Handler, Server, run
 

@@ -3,7 +3,7 @@
 import asyncio
 from typing import Any, Optional, Tuple
 
-from .request import Request
+from .request import Request as Request
 from .response import Response
 
 class HttpProtocol(asyncio.BufferedProtocol):

@@ -1,53 +1,54 @@
 """The one place that picks the compiled or the pure-Python core.
 
 ``CYHTTP_NO_EXTENSIONS=1`` forces the pure-Python twin; otherwise the Cython
-core is used when it was built. Both stay importable by name so tests and
-benchmarks can run them side by side.
+core is used when it was built. Both stay reachable by name so tests and
+benchmarks can run them side by side; the twin is only imported when asked for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from typing import TYPE_CHECKING, Dict, Optional, Protocol, Tuple, Type
-
-from . import _core_py
+from typing import TYPE_CHECKING, Any, Optional, Protocol, Tuple, Type
 
 if TYPE_CHECKING:
-    from .request import Request
+    from .request import Request as _PyRequest
 
-__all__ = ["IMPLEMENTATIONS", "Connection", "implementation", "protocol_class"]
+__all__ = ["AVAILABLE", "Connection", "Request", "implementation", "protocol_class"]
 
 NO_EXTENSIONS = os.environ.get("CYHTTP_NO_EXTENSIONS", "") not in ("", "0")
 
-HttpProtocolPy: Type[asyncio.BufferedProtocol] = _core_py.HttpProtocol
-HttpProtocolC: Optional[Type[asyncio.BufferedProtocol]]
-if NO_EXTENSIONS:
-    HttpProtocolC = None
-else:
+HttpProtocolC: Optional[Type[asyncio.BufferedProtocol]] = None
+Request: Any
+if not NO_EXTENSIONS:
     try:
         from ._core import HttpProtocol as HttpProtocolC
+        from ._core import Request
     except ImportError:  # not built (e.g. an editable checkout without a compiler)
         HttpProtocolC = None
-
-IMPLEMENTATIONS: Dict[str, Type[asyncio.BufferedProtocol]] = {"python": HttpProtocolPy}
-if HttpProtocolC is not None:
-    IMPLEMENTATIONS["cython"] = HttpProtocolC
+if HttpProtocolC is None:
+    from .request import Request
 
 implementation = "cython" if HttpProtocolC is not None else "python"
+"""The active core: ``"cython"`` or ``"python"``."""
+
+AVAILABLE: Tuple[str, ...] = ("cython", "python") if HttpProtocolC is not None else ("python",)
 
 
 def protocol_class(name: Optional[str] = None) -> Type[asyncio.BufferedProtocol]:
     """The protocol class of core *name* (``"cython"`` or ``"python"``; None: the active one)."""
     if name is None:
         name = implementation
-    try:
-        return IMPLEMENTATIONS[name]
-    except KeyError:
-        if name == "cython":
+    if name == "python":
+        from ._core_py import HttpProtocol
+
+        return HttpProtocol
+    if name == "cython":
+        if HttpProtocolC is None:
             reason = "disabled by CYHTTP_NO_EXTENSIONS" if NO_EXTENSIONS else "not built"
-            raise ValueError(f"the Cython core is {reason}") from None
-        raise ValueError(f"unknown implementation {name!r}; use 'cython' or 'python'") from None
+            raise ValueError(f"the Cython core is {reason}")
+        return HttpProtocolC
+    raise ValueError(f"unknown implementation {name!r}; use 'cython' or 'python'")
 
 
 class Connection(Protocol):
@@ -55,7 +56,7 @@ class Connection(Protocol):
 
     client: Optional[Tuple[str, int]]
 
-    def _send_continue(self, request: Request) -> None: ...
+    def _send_continue(self, request: _PyRequest) -> None: ...
     def _resume_body(self) -> None: ...
     def _send(self, data: bytes) -> None: ...
     def _drained(self) -> Optional[asyncio.Future[None]]: ...

@@ -9,7 +9,6 @@ cores share it.
 from __future__ import annotations
 
 import time
-from email.utils import formatdate
 from http import HTTPStatus
 from typing import Iterable, Mapping, Tuple, Union
 
@@ -69,12 +68,19 @@ def status_has_body(code: int) -> bool:
     return code >= 200 and code != 204 and code != 304
 
 
+_DAYS = (b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun")
+_MONTHS = (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun",
+           b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec")  # fmt: skip
+
+
 def format_date_block(now: float) -> bytes:
-    """The ``Server`` and ``Date`` lines for the second *now* falls in."""
-    return b"Server: %s\r\nDate: %s\r\n" % (
-        SERVER_NAME,
-        formatdate(now, usegmt=True).encode("ascii"),
-    )
+    """The ``Server`` and ``Date`` lines (RFC 9110 §5.6.7 IMF-fixdate) for the second *now*."""
+    # Formatted here rather than with email.utils, whose import costs every server memory.
+    t = time.gmtime(now)
+    return b"Server: %s\r\nDate: %s, %02d %s %d %02d:%02d:%02d GMT\r\n" % (
+        SERVER_NAME, _DAYS[t.tm_wday], t.tm_mday, _MONTHS[t.tm_mon - 1], t.tm_year,
+        t.tm_hour, t.tm_min, t.tm_sec,
+    )  # fmt: skip
 
 
 class DateBlock:

@@ -20,7 +20,6 @@ from typing import (
     Optional,
     Tuple,
 )
-from urllib.parse import unquote_to_bytes
 
 if TYPE_CHECKING:
     from ._impl import Connection
@@ -86,6 +85,10 @@ class Headers(Mapping[str, str]):
 def decode_path(raw_path: bytes) -> str:
     """The percent-decoded path of a request target, without the query."""
     raw = raw_path.partition(b"?")[0]
+    if b"%" not in raw:
+        return raw.decode("utf-8", "surrogateescape")
+    from urllib.parse import unquote_to_bytes  # only when needed: a heavy import
+
     return unquote_to_bytes(raw).decode("utf-8", "surrogateescape")
 
 

@@ -9,6 +9,7 @@ import signal
 import socket
 from typing import Any, Awaitable, Callable, List, Optional, Set, Union
 
+from . import _impl
 from ._impl import protocol_class
 from .config import LOOPS, Config
 from .request import Request
@@ -55,6 +56,7 @@ class Server:
         self._protocol: Callable[[Server], asyncio.BaseProtocol] = protocol_class(
             self.config.implementation
         )
+        self._implementation = self.config.implementation or _impl.implementation
         self._sock = sock
         self._server: Optional[asyncio.Server] = None
         self._sweeper: Optional[asyncio.TimerHandle] = None
@@ -76,7 +78,7 @@ class Server:
     @property
     def implementation(self) -> str:
         """Which core serves this server's connections: ``"cython"`` or ``"python"``."""
-        return "python" if self._protocol is protocol_class("python") else "cython"
+        return self._implementation
 
     @property
     def sockets(self) -> List[socket.socket]:

@@ -301,6 +301,7 @@ cdef class _Connection:
     cdef bint _in_read
     cdef bint _stop
     cdef bint _closing
+    cdef bint _serializing      # inside serialize(): no I/O
     cdef bint _linger           # close by half-closing and draining input (see _close)
     cdef Py_ssize_t _lingering  # sweeps spent lingering; 0 when not lingering
     cdef Py_ssize_t _linger_limit
@@ -664,7 +665,7 @@ cdef class _Connection:
             self._write(b"\r\n", 2)
         if is_plain:
             if send_body:
-                if PyBytes_GET_SIZE(body) < LARGE_BODY:
+                if PyBytes_GET_SIZE(body) < LARGE_BODY or self._serializing:
                     self._write_bytes(body)
                 else:
                     # Hand a large body over as it is: copying it into the buffer and
@@ -852,21 +853,18 @@ cdef class _Connection:
         """
         if type(response) is not Response:
             raise TypeError("serialize takes a Response")
-        if self._out_len:
-            raise RuntimeError("serialize needs a connection with nothing left to write")
         cdef Request req = _new_request(self, method, b"/", [], http_version, keep_alive)
         req._body_done = True
-        capture = _wire.Capture()
-        transport = self._transport
+        cdef Py_ssize_t start = self._out_len
         cdef bint closing = self._closing
-        self._transport = capture
+        self._serializing = True  # keeps even a large body in the buffer
         try:
             self._respond(req, response, True)
-            self._write_out()
-            return b"".join(capture.parts)
+            return PyBytes_FromStringAndSize(self._out + start, self._out_len - start)
         finally:
-            self._transport = transport
+            self._out_len = start
             self._closing = closing
+            self._serializing = False
 
     # -- what the server calls -----------------------------------------------
 

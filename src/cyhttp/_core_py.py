@@ -52,7 +52,6 @@ from ._wire import (
     FLAG_DATE,
     FLAG_SERVER,
     STATUS_LINES,
-    Capture,
     DateBlock,
     Reject,
     error_response,
@@ -110,7 +109,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._parser: Optional[HttpRequestParser] = HttpRequestParser(self)
         self._buffer: memoryview = server.read_buffer
         self._out = bytearray()
-        self._transport: Any = None  # a transport, or Capture inside serialize()
+        self._transport: Any = None
         self.client: Optional[Tuple[str, int]] = None
         self._url = b""
         self._headers: List[Tuple[bytes, bytes]] = []
@@ -131,6 +130,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._in_read = False
         self._stop = False
         self._closing = False
+        self._serializing = False  # inside serialize(): no I/O
         self._linger = False  # close by half-closing and draining input (see _flush)
         self._lingering = 0  # sweeps spent lingering; 0 when not lingering
         self._paused = 0
@@ -458,7 +458,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
             out += b"\r\n"
         if type(response) is Response:
             if send_body:
-                if len(body) < LARGE_BODY:
+                if len(body) < LARGE_BODY or self._serializing:
                     out += body
                 else:
                     # Hand a large body over as it is instead of copying it twice.
@@ -613,19 +613,17 @@ class HttpProtocol(asyncio.BufferedProtocol):
         """
         if type(response) is not Response:
             raise TypeError("serialize takes a Response")
-        if self._out:
-            raise RuntimeError("serialize needs a connection with nothing left to write")
         req = Request(self, method, b"/", [], http_version, keep_alive)
         req._body_done = True
-        capture = Capture()
-        transport, closing = self._transport, self._closing
-        self._transport = capture
+        out, closing = self._out, self._closing
+        self._out = bytearray()
+        self._serializing = True  # keeps even a large body in the buffer
         try:
             self._respond(req, response, True)
-            self._write_out()
-            return b"".join(capture.parts)
+            return bytes(self._out)
         finally:
-            self._transport, self._closing = transport, closing
+            self._out, self._closing = out, closing
+            self._serializing = False
 
     # -- what the server calls -----------------------------------------------
 

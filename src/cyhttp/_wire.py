@@ -26,16 +26,6 @@ FLAG_SERVER = 8  # the handler set Server itself
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-class Capture:
-    """Stands in for a transport to collect what a core writes (``serialize``)."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.parts.append(bytes(data))
-
-
 class Reject(Exception):
     """Raised in a parser callback: answer *status* in turn and close the connection."""
 

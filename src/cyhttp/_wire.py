@@ -53,6 +53,11 @@ def status_line(code: int) -> bytes:
         raise ValueError(f"HTTP status must be between 100 and 599, got {code!r}") from None
 
 
+_DAYS = (b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun")
+_MONTHS = (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun",
+           b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec")  # fmt: skip
+
+
 def format_date_block(now: float) -> bytes:
     """The ``Server`` and ``Date`` lines (RFC 9110 §5.6.7 IMF-fixdate) for the second *now*."""
     # Formatted here rather than with email.utils, whose import costs every server memory.

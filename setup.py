@@ -23,11 +23,13 @@ directives = {
 
 extensions = [
     Extension(
-        "cyhttp._core",
-        ["src/cyhttp/_core.pyx"],
+        f"cyhttp.{name}",
+        [f"src/cyhttp/{name}.pyx"],
         define_macros=[("CYTHON_TRACE_NOGIL", "1")] if DEBUG else [],
         extra_compile_args=["-O0", "-g"] if DEBUG else ["-O2"],
     )
+    # _head is the request-head scanner that _core cimports.
+    for name in ("_head", "_core")
 ]
 
 setup(

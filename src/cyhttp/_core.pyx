@@ -6,6 +6,10 @@ reference, and its module docstring holds the theory of operation, which this
 module follows line for line. What differs is only how it is paid for:
 
 * connection state lives in typed C fields of a ``cdef class``;
+* plain request heads are read by the C scanner in ``_head`` straight from the
+  read buffer, with no parser callbacks; whatever it does not accept, and every
+  read after it, goes to httptools until httptools is between messages again,
+  so httptools still decides every case that is not plain;
 * responses are serialized into a malloc'ed buffer (status lines from a table,
   the Date/Server block cached per second with C ``time()``, Content-Length
   formatted without Python strings) and leave in one ``transport.write`` per read;
@@ -15,6 +19,7 @@ module follows line for line. What differs is only how it is paid for:
 """
 
 cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.list cimport PyList_GET_ITEM
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
@@ -22,6 +27,8 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_XDECREF
 from libc.string cimport memcpy
 from libc.time cimport time, time_t
+
+from ._head cimport Field, Head, scan
 
 import asyncio
 from collections import deque
@@ -67,8 +74,9 @@ cdef int FLAG_SERVER = _wire.FLAG_SERVER
 cdef bytes CONTINUE = _wire.CONTINUE
 cdef list STATUS_LINES = [_wire.STATUS_LINES.get(code) for code in range(600)]
 cdef Py_ssize_t SERVER_LINE = len(_wire.format_date_block(0).partition(b"\r\n")[0]) + 2
-cdef dict METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH",
-                                             "OPTIONS")}
+# In the order of _head's METHOD_* indexes.
+cdef tuple METHOD_NAMES = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
+cdef dict METHODS = {m.encode(): m for m in METHOD_NAMES}
 cdef tuple RESPONSE_TYPES = _runner.RESPONSE_TYPES
 
 cdef inline bint _is_response(obj):
@@ -100,6 +108,20 @@ cdef inline str _method_name(bytes method):
             return "HEAD"
     name = METHODS.get(method)
     return name if name is not None else method.decode("ascii")
+
+
+cdef list _fields(const unsigned char* head, Head* scanned):
+    """The scanned header fields as the ``(name, value)`` pairs httptools would give."""
+    cdef list fields = []
+    cdef Field* f
+    cdef int i
+    for i in range(scanned.fields):
+        f = &scanned.field[i]
+        fields.append((
+            PyBytes_FromStringAndSize(<const char*>head + f.name, f.name_len),
+            PyBytes_FromStringAndSize(<const char*>head + f.value, f.value_len),
+        ))
+    return fields
 
 
 cdef time_t _date_second = -1
@@ -150,7 +172,8 @@ cdef class Request:
 
     def __init__(self, conn, str method, bytes raw_path, list raw_headers, str http_version,
                  bint keep_alive):
-        _init_request(self, conn, method, raw_path, raw_headers, http_version, keep_alive)
+        _init_request(self, conn, method, raw_path, raw_headers, http_version == "1.0",
+                      keep_alive)
 
     def __repr__(self):
         return f"<Request {self.method} {self.raw_path!r}>"
@@ -225,23 +248,23 @@ cdef class Request:
 
 
 cdef inline void _init_request(Request req, conn, str method, bytes raw_path, list raw_headers,
-                               str http_version, bint keep_alive):
+                               bint http10, bint keep_alive):
     req._conn = conn
     req.method = method
     req.raw_path = raw_path
     req._raw_headers = raw_headers
-    req.http_version = http_version
+    req.http_version = "1.0" if http10 else "1.1"
     req.keep_alive = keep_alive
     req._expect = False
     req._is_head = method == "HEAD"
-    req._is_http10 = http_version == "1.0"
+    req._is_http10 = http10
 
 
 cdef inline Request _new_request(conn, str method, bytes raw_path, list raw_headers,
-                                 str http_version, bint keep_alive):
+                                 bint http10, bint keep_alive):
     # Skips __init__'s argument parsing; the freelist makes the allocation cheap.
     cdef Request req = Request.__new__(Request)
-    _init_request(req, conn, method, raw_path, raw_headers, http_version, keep_alive)
+    _init_request(req, conn, method, raw_path, raw_headers, http10, keep_alive)
     return req
 
 
@@ -276,6 +299,7 @@ cdef class _Connection:
     cdef object _parser
     cdef object _transport
     cdef object _buffer
+    cdef const unsigned char* _data  # the bytes of _buffer, for the head scanner
     cdef public object client
 
     cdef char* _out
@@ -295,6 +319,9 @@ cdef class _Connection:
     cdef unsigned long long _content_length  # llhttp refuses more than 64 bits
     cdef long long _body_size
     cdef bint _body_progress
+    cdef bint _fast             # at a message boundary: heads go to the scanner first
+    cdef bint _in_message       # httptools has begun a message it has not completed
+    cdef unsigned long long _fast_left  # body bytes still due to a scanned request
     cdef Request _req
     cdef bint _dispatched
     cdef object _pending
@@ -334,6 +361,11 @@ cdef class _Connection:
             self._linger_limit,
         ) = server.sweeps
         self._buffer = server.read_buffer
+        cdef Py_buffer view
+        PyObject_GetBuffer(self._buffer, &view, PyBUF_SIMPLE)
+        self._data = <const unsigned char*>view.buf  # stays valid: _buffer holds the export
+        PyBuffer_Release(&view)
+        self._fast = True
         self._parser = HttpRequestParser(self)
         self._url = b""
         self._headers = []
@@ -386,14 +418,19 @@ cdef class _Connection:
         if self._closing or (self._stop and self._req is None):
             return  # nothing new is accepted; the rest of the input is dropped
         self._in_read = True
-        try:
-            self._parser.feed_data(self._buffer[:nbytes])
-        except HttpParserUpgrade:
-            self._stop = True  # no hand-off yet: answer the request, then close
-        except HttpParserCallbackError as exc:
-            self._callback_failed(exc)
-        except HttpParserError:
-            self._fail(400)
+        cdef Py_ssize_t done = self._scan(nbytes) if self._fast else 0
+        if done < nbytes:
+            self._fast = False
+            try:
+                self._parser.feed_data(self._buffer[done:nbytes])
+            except HttpParserUpgrade:
+                self._stop = True  # no hand-off yet: answer the request, then close
+            except HttpParserCallbackError as exc:
+                self._callback_failed(exc)
+            except HttpParserError:
+                self._fail(400)
+            # Between messages httptools holds nothing: the scanner may take over again.
+            self._fast = not self._in_message
         if self._in_head:
             # httptools holds a header's pieces until it is whole: bound what it may hold.
             if self._head_fresh:
@@ -422,7 +459,70 @@ cdef class _Connection:
         if self._pending and self._transport is not None:
             self._drain()  # backlogged requests may run now
 
+    # -- the head scanner ----------------------------------------------------
+
+    cdef Py_ssize_t _scan(self, Py_ssize_t nbytes) except -1:
+        """Answer the plain requests at the start of this read (see ``_head``).
+
+        Returns how far it got: httptools takes the rest, from a message boundary.
+        """
+        cdef const unsigned char* data = self._data
+        cdef Py_ssize_t pos = 0
+        cdef Py_ssize_t size
+        cdef Head head
+        if self._fast_left:
+            pos = self._scanned_body(data, nbytes)
+            if self._fast_left:
+                return pos
+            self._message_done()
+        while pos < nbytes and not (self._stop or self._closing):
+            size = scan(data + pos, nbytes - pos, &head)
+            if size == 0 or not self._plain(&head):
+                break
+            self._body_size = self._body_ticks = 0
+            self._body_progress = False
+            self._open(
+                <str>METHOD_NAMES[head.method],
+                PyBytes_FromStringAndSize(<const char*>data + pos + head.target, head.target_len),
+                _fields(data + pos, &head),
+                head.http10,
+                True,
+                head.expect,
+            )
+            pos += size
+            if head.length:
+                self._fast_left = head.length
+                pos += self._scanned_body(data + pos, nbytes - pos)
+                if self._fast_left:
+                    break  # the rest of the body comes in later reads
+            self._message_done()
+        return pos
+
+    cdef bint _plain(self, Head* head):
+        """Whether the scanned head is within every limit and needs no special handling."""
+        return (
+            head.target_len <= self._max_url
+            and head.field_bytes <= self._max_head
+            and head.fields <= self._max_headers
+            and head.length <= <unsigned long long>self._max_body
+            # Requests that end the connection and Host errors take httptools' path.
+            and (head.keep_alive if head.http10 else not head.close)
+            and (head.hosts == 1 or (head.hosts == 0 and head.http10))
+        )
+
+    cdef Py_ssize_t _scanned_body(self, const unsigned char* data, Py_ssize_t size) except -1:
+        """Take what is here of the body due to a scanned request; how much that was."""
+        if <unsigned long long>size > self._fast_left:
+            size = self._fast_left
+        if size:
+            self._fast_left -= size
+            self._body(PyBytes_FromStringAndSize(<const char*>data, size))
+        return size
+
     # -- parser callbacks ----------------------------------------------------
+
+    def on_message_begin(self):
+        self._in_message = True
 
     def on_url(self, bytes url):
         if self._url:
@@ -489,24 +589,37 @@ cdef class _Connection:
             raise Reject(400)  # RFC 9112 §6.1: faulty framing, never guess
         if length > self._max_body:
             raise Reject(413)  # refused before a byte of the body is read
-        method = parser.get_method()
-        name = _method_name(method)
-        req = _new_request(self, name, url, headers, version, keep_alive)
+        self._open(_method_name(parser.get_method()), url, headers, version == "1.0", keep_alive,
+                   expect)
+
+    def on_body(self, bytes body):
+        if self._body_size + PyBytes_GET_SIZE(body) > self._max_body:
+            raise Reject(413)  # a chunked body ran over
+        self._body(body)
+
+    def on_message_complete(self):
+        self._in_message = False
+        self._message_done()
+
+    # -- one request, whichever parser read it -------------------------------
+
+    cdef _open(self, str method, bytes url, list headers, bint http10, bint keep_alive,
+               bint expect):
+        """A complete, acceptable head: it becomes the current request."""
+        req = _new_request(self, method, url, headers, http10, keep_alive)
         if expect:
             req._expect = True
         self._req = req
         self._dispatched = False
         self._requests += 1
 
-    def on_body(self, bytes body):
+    cdef _body(self, bytes body):
         self._body_size += PyBytes_GET_SIZE(body)
         self._body_progress = True
-        if self._body_size > self._max_body:
-            raise Reject(413)  # a chunked body ran over
         if self._req is not None and self._req._feed(body):
             self._pause(PAUSE_BODY)
 
-    def on_message_complete(self):
+    cdef _message_done(self):
         cdef Request req = self._req
         if req is None:
             return
@@ -853,7 +966,7 @@ cdef class _Connection:
         """
         if type(response) is not Response:
             raise TypeError("serialize takes a Response")
-        cdef Request req = _new_request(self, method, b"/", [], http_version, keep_alive)
+        cdef Request req = _new_request(self, method, b"/", [], http_version == "1.0", keep_alive)
         req._body_done = True
         cdef Py_ssize_t start = self._out_len
         cdef bint closing = self._closing

@@ -5,7 +5,9 @@ Theory of operation
 One ``HttpProtocol`` serves one connection. uvloop (or asyncio) reads straight
 into a buffer the protocol owns (``get_buffer``/``buffer_updated``) and the
 protocol feeds it to an ``httptools.HttpRequestParser``, whose callbacks build
-the request.
+the request. (The compiled core first offers each head to its own strict
+scanner, ``_head.pyx``, and falls back to httptools for anything not plain; the
+result is the same, which the differential fuzz tests check.)
 
 * A request is *dispatched* to the handler when its message is complete, or,
   if its body is still arriving when a read ends, at the end of that read (so

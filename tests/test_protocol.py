@@ -448,6 +448,29 @@ async def test_streaming_response_chunked(conn):
     assert not c.transport.closed
 
 
+class TaggedResponse(cyhttp.Response):
+    __slots__ = ("tag",)
+
+
+class TaggedStream(cyhttp.StreamingResponse):
+    pass
+
+
+async def test_response_subclasses_are_served(conn):
+    answers = iter([TaggedResponse(b"Hello, world!", content_type="text/plain"), None])
+
+    def app(request: cyhttp.Request) -> cyhttp.Response | cyhttp.StreamingResponse:
+        return next(answers) or TaggedStream(_chunks(), content_type="text/plain")
+
+    c = conn(app)
+    c.feed(GET + GET)
+    await c.settle()
+    assert norm(c.data) == HELLO_BYTES + (
+        b"HTTP/1.1 200 OK\r\nServer: cyhttp\r\nDate: D\r\nContent-Type: text/plain\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n"
+    )
+
+
 async def test_streaming_response_http10_close_delimited(conn):
     c = conn(lambda r: cyhttp.StreamingResponse(_chunks()))
     c.feed(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")

@@ -33,7 +33,7 @@ from ._head cimport Field, Head, scan
 import asyncio
 from collections import deque
 from functools import partial
-from types import CoroutineType
+from types import CoroutineType, MemberDescriptorType
 
 from httptools import (
     HttpParserCallbackError,
@@ -49,6 +49,10 @@ from .request import read_body, wake
 from .response import Response, StreamingResponse
 
 cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
     object PyContext_CopyCurrent()
     int PyContext_Enter(object ctx) except -1
     int PyContext_Exit(object ctx) except -1
@@ -62,6 +66,9 @@ cdef enum:
     OUT_MIN = 4096          # first allocation of the output buffer
     OUT_KEEP = 16384        # larger buffers are released after a flush
     LARGE_BODY = 16384      # bodies this large bypass the buffer
+    # Most a head adds to the response's own bytes: Content-Length (16 + 20
+    # digits + 2) and the longest ending, "Connection: keep-alive" (26).
+    HEAD_EXTRA = 64
 
 cdef int WRITE_HIGH_WATER = 256 * 1024
 cdef int WRITE_LOW_WATER = 64 * 1024
@@ -83,6 +90,30 @@ cdef inline bint _is_response(obj):
     # Exact types first: isinstance() against a tuple takes a slow path for misses.
     cdef type kind = type(obj)
     return kind is Response or kind is StreamingResponse or isinstance(obj, RESPONSE_TYPES)
+
+
+cdef Py_ssize_t _slot_offset(str name) except -1:
+    """Where ``Response`` instances keep the ``__slots__`` field *name*."""
+    descr = Response.__dict__[name]
+    if type(descr) is not MemberDescriptorType:
+        raise TypeError(f"Response.{name} is not a slot")
+    return (<PyMemberDescrObject*><PyObject*>descr).d_member.offset
+
+
+# Reading a Response field through its descriptor costs ~100 instructions (type
+# lookup along the MRO, then the descriptor call); the core reads them in place.
+cdef Py_ssize_t STATUS_SLOT = _slot_offset("status")
+cdef Py_ssize_t FLAGS_SLOT = _slot_offset("_flags")
+cdef Py_ssize_t HEAD_SLOT = _slot_offset("_head")
+cdef Py_ssize_t BODY_SLOT = _slot_offset("body")
+
+
+cdef inline object _field(response, Py_ssize_t offset, str name):
+    """Field *name* of an exact ``Response``, read from its slot at *offset*."""
+    cdef PyObject* value = (<PyObject**>(<char*><PyObject*>response + offset))[0]
+    if value == NULL:
+        return getattr(response, name)  # never set: raises AttributeError as usual
+    return <object>value
 
 
 cdef inline bint _is_name(bytes name, bytes lower):
@@ -716,7 +747,7 @@ cdef class _Connection:
                 if req is not None and req._expect is None:
                     self._continue(req)
                 break
-            if type(response) is StreamingResponse:
+            if isinstance(response, StreamingResponse):
                 self._respond(slot.request, response, len(pending) == 1)
                 break  # the slot leaves the queue when the stream ends
             pending.popleft()
@@ -734,9 +765,24 @@ cdef class _Connection:
 
     cdef _respond(self, Request req, response, bint last):
         """Serialize *response* to *req* into the output buffer (head of the line only)."""
-        cdef int status = response.status
-        cdef int flags = response._flags
-        cdef bint is_plain = type(response) is Response
+        cdef int status
+        cdef int flags
+        cdef bytes head
+        cdef bytes body = None
+        cdef bint is_plain
+        if type(response) is Response:
+            is_plain = True
+            status = _field(response, STATUS_SLOT, "status")
+            flags = _field(response, FLAGS_SLOT, "_flags")
+            head = _field(response, HEAD_SLOT, "_head")
+            body = _field(response, BODY_SLOT, "body")
+        else:
+            status = response.status
+            flags = response._flags
+            head = response._head
+            is_plain = isinstance(response, Response)
+            if is_plain:
+                body = response.body
         cdef bint keep = (
             req.keep_alive
             and req._body_done
@@ -746,40 +792,45 @@ cdef class _Connection:
         cdef bint has_body = status >= 200 and status != 204 and status != 304
         cdef bint send_body = has_body and not req._is_head
         cdef bint chunked = False
-        cdef bytes block
-        cdef bytes body
-        self._write_bytes(<bytes>PyList_GET_ITEM(STATUS_LINES, status))
-        block = date_block()
+        cdef bint inline_body = send_body and (
+            PyBytes_GET_SIZE(body) < LARGE_BODY or self._serializing
+        )
+        cdef bytes line = <bytes>PyList_GET_ITEM(STATUS_LINES, status)
+        cdef bytes block = date_block()
+        # Room for the longest head this can be, so the pieces below need no checks.
+        self._reserve(
+            PyBytes_GET_SIZE(line) + PyBytes_GET_SIZE(block) + PyBytes_GET_SIZE(head)
+            + HEAD_EXTRA + (PyBytes_GET_SIZE(body) if inline_body else 0)
+        )
+        self._put_bytes(line)
         if flags & (FLAG_DATE | FLAG_SERVER) == 0:
-            self._write_bytes(block)
+            self._put_bytes(block)
         elif flags & FLAG_SERVER and not flags & FLAG_DATE:
-            self._write(PyBytes_AS_STRING(block) + SERVER_LINE,
-                        PyBytes_GET_SIZE(block) - SERVER_LINE)
+            self._put(PyBytes_AS_STRING(block) + SERVER_LINE, PyBytes_GET_SIZE(block) - SERVER_LINE)
         elif flags & FLAG_DATE and not flags & FLAG_SERVER:
-            self._write(PyBytes_AS_STRING(block), SERVER_LINE)
-        self._write_bytes(response._head)
+            self._put(PyBytes_AS_STRING(block), SERVER_LINE)
+        self._put_bytes(head)
         if is_plain:
-            body = response.body
             if has_body and not flags & FLAG_CONTENT_LENGTH:
-                self._write(b"Content-Length: ", 16)
-                self._write_int(PyBytes_GET_SIZE(body))
-                self._write(b"\r\n", 2)
+                self._put(b"Content-Length: ", 16)
+                self._put_int(PyBytes_GET_SIZE(body))
+                self._put(b"\r\n", 2)
         else:
             chunked = has_body and not req._is_http10
             if chunked:
-                self._write(b"Transfer-Encoding: chunked\r\n", 28)
+                self._put(b"Transfer-Encoding: chunked\r\n", 28)
             elif has_body:
                 keep = False  # HTTP/1.0: the end of the body is the end of the connection
         if not keep:
-            self._write(b"Connection: close\r\n\r\n", 21)
+            self._put(b"Connection: close\r\n\r\n", 21)
         elif req._is_http10:
-            self._write(b"Connection: keep-alive\r\n\r\n", 26)
+            self._put(b"Connection: keep-alive\r\n\r\n", 26)
         else:
-            self._write(b"\r\n", 2)
+            self._put(b"\r\n", 2)
         if is_plain:
             if send_body:
-                if PyBytes_GET_SIZE(body) < LARGE_BODY or self._serializing:
-                    self._write_bytes(body)
+                if inline_body:
+                    self._put_bytes(body)
                 else:
                     # Hand a large body over as it is: copying it into the buffer and
                     # then into a new bytes object would cost two copies and a malloc.
@@ -849,7 +900,8 @@ cdef class _Connection:
 
     # -- the output buffer ---------------------------------------------------
 
-    cdef int _write(self, const char* data, Py_ssize_t size) except -1:
+    cdef int _reserve(self, Py_ssize_t size) except -1:
+        """Make room for *size* more bytes, so that ``_put`` may follow."""
         cdef Py_ssize_t need = self._out_len + size
         cdef Py_ssize_t cap
         cdef char* grown
@@ -862,14 +914,16 @@ cdef class _Connection:
                 raise MemoryError()
             self._out = grown
             self._out_cap = cap
-        memcpy(self._out + self._out_len, data, size)
-        self._out_len = need
         return 0
 
-    cdef inline int _write_bytes(self, bytes data) except -1:
-        return self._write(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+    cdef inline void _put(self, const char* data, Py_ssize_t size) noexcept:
+        memcpy(self._out + self._out_len, data, size)
+        self._out_len += size
 
-    cdef int _write_int(self, Py_ssize_t value) except -1:
+    cdef inline void _put_bytes(self, bytes data) noexcept:
+        self._put(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+
+    cdef inline void _put_int(self, Py_ssize_t value) noexcept:
         cdef char digits[24]
         cdef int pos = 24
         while True:
@@ -878,7 +932,15 @@ cdef class _Connection:
             value //= 10
             if value == 0:
                 break
-        return self._write(digits + pos, 24 - pos)
+        self._put(digits + pos, 24 - pos)
+
+    cdef int _write(self, const char* data, Py_ssize_t size) except -1:
+        self._reserve(size)
+        self._put(data, size)
+        return 0
+
+    cdef inline int _write_bytes(self, bytes data) except -1:
+        return self._write(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
 
     cdef _write_out(self):
         """Hand the buffered bytes to the transport."""

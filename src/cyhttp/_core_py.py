@@ -398,7 +398,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
                 if req is not None and req._expect is None:
                     self._continue(req)
                 break
-            if type(response) is StreamingResponse:
+            if isinstance(response, StreamingResponse):
                 assert slot.request is not None
                 self._respond(slot.request, response, len(pending) == 1)
                 break  # the slot leaves the queue when the stream ends
@@ -441,7 +441,8 @@ class HttpProtocol(asyncio.BufferedProtocol):
             )
         out += block
         out += response._head
-        if type(response) is Response:
+        plain = isinstance(response, Response)
+        if plain:
             body = response.body
             if has_body and not flags & FLAG_CONTENT_LENGTH:
                 out += b"Content-Length: %d\r\n" % len(body)
@@ -458,7 +459,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
             out += b"Connection: keep-alive\r\n\r\n"
         else:
             out += b"\r\n"
-        if type(response) is Response:
+        if plain:
             if send_body:
                 if len(body) < LARGE_BODY or self._serializing:
                     out += body

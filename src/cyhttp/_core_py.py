@@ -441,9 +441,8 @@ class HttpProtocol(asyncio.BufferedProtocol):
             )
         out += block
         out += response._head
-        plain = isinstance(response, Response)
-        if plain:
-            body = response.body
+        body = response.body if isinstance(response, Response) else None
+        if body is not None:
             if has_body and not flags & FLAG_CONTENT_LENGTH:
                 out += b"Content-Length: %d\r\n" % len(body)
             chunked = False
@@ -459,7 +458,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
             out += b"Connection: keep-alive\r\n\r\n"
         else:
             out += b"\r\n"
-        if plain:
+        if body is not None:
             if send_body:
                 if len(body) < LARGE_BODY or self._serializing:
                     out += body

@@ -28,7 +28,7 @@ from cpython.ref cimport Py_XDECREF
 from libc.string cimport memcpy
 from libc.time cimport time, time_t
 
-from ._head cimport Field, Head, scan
+from ._head cimport Head, read_fields, scan
 
 import asyncio
 from collections import deque
@@ -83,6 +83,7 @@ cdef list STATUS_LINES = [_wire.STATUS_LINES.get(code) for code in range(600)]
 cdef Py_ssize_t SERVER_LINE = len(_wire.format_date_block(0).partition(b"\r\n")[0]) + 2
 # In the order of _head's METHOD_* indexes.
 cdef tuple METHOD_NAMES = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
+cdef str GET = METHOD_NAMES[0]
 cdef dict METHODS = {m.encode(): m for m in METHOD_NAMES}
 cdef tuple RESPONSE_TYPES = _runner.RESPONSE_TYPES
 
@@ -141,20 +142,6 @@ cdef inline str _method_name(bytes method):
     return name if name is not None else method.decode("ascii")
 
 
-cdef list _fields(const unsigned char* head, Head* scanned):
-    """The scanned header fields as the ``(name, value)`` pairs httptools would give."""
-    cdef list fields = []
-    cdef Field* f
-    cdef int i
-    for i in range(scanned.fields):
-        f = &scanned.field[i]
-        fields.append((
-            PyBytes_FromStringAndSize(<const char*>head + f.name, f.name_len),
-            PyBytes_FromStringAndSize(<const char*>head + f.value, f.value_len),
-        ))
-    return fields
-
-
 cdef time_t _date_second = -1
 cdef bytes _date_block = b""
 
@@ -185,7 +172,7 @@ cdef class Request:
     cdef readonly bytes raw_path
     cdef readonly str http_version
     cdef readonly bint keep_alive
-    cdef list _raw_headers
+    cdef object _fields         # (name, value) pairs; the scanner's field lines (bytes) until used
     cdef bint _is_head          # method is HEAD: no body in the answer
     cdef bint _is_http10        # no chunked answers, explicit keep-alive
     cdef object _headers
@@ -213,7 +200,9 @@ cdef class Request:
     def headers(self):
         """Request headers, decoded on first access."""
         if self._headers is None:
-            self._headers = Headers(self._raw_headers)
+            if type(self._fields) is bytes:
+                self._fields = read_fields(self._fields)
+            self._headers = Headers(self._fields)
         return self._headers
 
     @property
@@ -278,24 +267,24 @@ cdef class Request:
             wake(self)
 
 
-cdef inline void _init_request(Request req, conn, str method, bytes raw_path, list raw_headers,
+cdef inline void _init_request(Request req, conn, str method, bytes raw_path, fields,
                                bint http10, bint keep_alive):
     req._conn = conn
     req.method = method
     req.raw_path = raw_path
-    req._raw_headers = raw_headers
+    req._fields = fields
     req.http_version = "1.0" if http10 else "1.1"
     req.keep_alive = keep_alive
     req._expect = False
-    req._is_head = method == "HEAD"
+    req._is_head = method is not GET and method == "HEAD"
     req._is_http10 = http10
 
 
-cdef inline Request _new_request(conn, str method, bytes raw_path, list raw_headers,
-                                 bint http10, bint keep_alive):
+cdef inline Request _new_request(conn, str method, bytes raw_path, fields, bint http10,
+                                 bint keep_alive):
     # Skips __init__'s argument parsing; the freelist makes the allocation cheap.
     cdef Request req = Request.__new__(Request)
-    _init_request(req, conn, method, raw_path, raw_headers, http10, keep_alive)
+    _init_request(req, conn, method, raw_path, fields, http10, keep_alive)
     return req
 
 
@@ -500,6 +489,7 @@ cdef class _Connection:
         cdef const unsigned char* data = self._data
         cdef Py_ssize_t pos = 0
         cdef Py_ssize_t size
+        cdef Py_ssize_t fields_at
         cdef Head head
         if self._fast_left:
             pos = self._scanned_body(data, nbytes)
@@ -512,10 +502,13 @@ cdef class _Connection:
                 break
             self._body_size = self._body_ticks = 0
             self._body_progress = False
+            fields_at = head.target + head.target_len + 11  # past " HTTP/1.x\r\n"
             self._open(
                 <str>METHOD_NAMES[head.method],
                 PyBytes_FromStringAndSize(<const char*>data + pos + head.target, head.target_len),
-                _fields(data + pos, &head),
+                # Only the bytes: the pairs are made if the handler looks at the headers.
+                PyBytes_FromStringAndSize(<const char*>data + pos + fields_at,
+                                          size - 2 - fields_at),
                 head.http10,
                 True,
                 head.expect,
@@ -634,8 +627,7 @@ cdef class _Connection:
 
     # -- one request, whichever parser read it -------------------------------
 
-    cdef _open(self, str method, bytes url, list headers, bint http10, bint keep_alive,
-               bint expect):
+    cdef _open(self, str method, bytes url, headers, bint http10, bint keep_alive, bint expect):
         """A complete, acceptable head: it becomes the current request."""
         req = _new_request(self, method, url, headers, http10, keep_alive)
         if expect:

@@ -1,8 +1,5 @@
 # cython: language_level=3
-# The strict request-head scanner, cimported by the compiled core (see _head.pyx).
-
-cdef enum:
-    MAX_FIELDS = 64     # heads with more header fields go to httptools
+# The strict request-head scanner and the reader of the lines it accepts; cimported by _core.
 
 # Index of a request method in the core's table, in this order.
 cdef enum:
@@ -14,19 +11,12 @@ cdef enum:
     METHOD_OPTIONS
     METHOD_PATCH
 
-cdef struct Field:
-    Py_ssize_t name
-    Py_ssize_t name_len
-    Py_ssize_t value
-    Py_ssize_t value_len
-
 cdef struct Head:
     int method
     Py_ssize_t target           # offset of the request target
     Py_ssize_t target_len
     bint http10
-    int fields
-    Field field[MAX_FIELDS]     # offsets, from the start of the head
+    int fields                  # how many field lines; they start after the request line
     Py_ssize_t field_bytes      # sum of name + value + 4 per field, as the core limits them
     int hosts
     bint close                  # Connection: close
@@ -35,3 +25,4 @@ cdef struct Head:
     unsigned long long length   # Content-Length, 0 when absent
 
 cdef Py_ssize_t scan(const unsigned char* data, Py_ssize_t size, Head* head) noexcept nogil
+cdef list read_fields(bytes lines)

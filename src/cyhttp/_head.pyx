@@ -10,8 +10,7 @@ of HTTP/1.1 and reads it in one pass with no Python objects:
 * ``METHOD SP origin-form SP HTTP/1.x CRLF``, a method from the core's table,
   a target of RFC 3986 path and query characters only;
 * field lines ``token ":" OWS value CRLF``, the value visible ASCII, spaces and
-  tabs (llhttp drops the leading ones and keeps the rest), at most
-  ``MAX_FIELDS`` of them;
+  tabs (llhttp drops the leading ones and keeps the rest);
 * Content-Length as at most 18 digits, once; Connection as exactly ``close`` or
   ``keep-alive``, once; no Transfer-Encoding, Upgrade or Proxy-Connection.
 
@@ -23,7 +22,8 @@ differential fuzz tests hold the compiled core to the pure-Python one, which
 only ever uses httptools.
 """
 
-from libc.string cimport memcmp
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.string cimport memchr, memcmp
 
 cdef unsigned char TOKEN[256]     # RFC 9110 tchar
 cdef unsigned char TARGET[256]    # RFC 3986 pchar, "/" and "?"
@@ -122,8 +122,6 @@ cdef Py_ssize_t scan(const unsigned char* p, Py_ssize_t n, Head* h) noexcept nog
             return 0
         if p[i] == b"\r":
             return i + 2 if p[i + 1] == b"\n" else 0
-        if h.fields == MAX_FIELDS:
-            return 0
         name = i
         while i < n and TOKEN[p[i]]:
             i += 1
@@ -140,7 +138,6 @@ cdef Py_ssize_t scan(const unsigned char* p, Py_ssize_t n, Head* h) noexcept nog
         if i + 2 > n or p[i] != b"\r" or p[i + 1] != b"\n":
             return 0
         i += 2
-        h.field[h.fields] = Field(name, name_len, start, value_len)
         h.fields += 1
         h.field_bytes += name_len + value_len + 4
         # The fields llhttp itself acts on, and the ones the core does.
@@ -180,3 +177,25 @@ cdef Py_ssize_t scan(const unsigned char* p, Py_ssize_t n, Head* h) noexcept nog
         elif name_len == 17:
             if _same(p + name, 17, b"transfer-encoding", 17):
                 return 0
+
+
+cdef list read_fields(bytes lines):
+    """The ``(name, value)`` pairs of field lines ``scan`` accepted, as httptools gives them."""
+    cdef const char* p = PyBytes_AS_STRING(lines)
+    cdef const char* end = p + PyBytes_GET_SIZE(lines)
+    cdef const char* colon
+    cdef const char* value
+    cdef const char* eol
+    cdef list fields = []
+    while p < end:
+        colon = <const char*>memchr(p, b":", end - p)  # a name holds no colon
+        value = colon + 1
+        while value[0] == b" " or value[0] == b"\t":
+            value += 1
+        eol = <const char*>memchr(value, b"\r", end - value)  # a value holds no CR
+        fields.append((
+            PyBytes_FromStringAndSize(p, colon - p),
+            PyBytes_FromStringAndSize(value, eol - value),
+        ))
+        p = eol + 2
+    return fields

@@ -16,7 +16,8 @@ import pytest
 import cyhttp
 from cyhttp import _impl
 
-from .conftest import FakeTransport, split_responses
+from .conftest import Conn, FakeTransport, split_responses
+from .test_fuzz import DATE
 
 PLAIN = b"GET /p HTTP/1.1\r\nHost: x\r\n\r\n"
 CHUNKED = b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
@@ -127,3 +128,24 @@ def test_connection_returns_to_the_scanner_after_httptools():
     _feed(protocol, PLAIN + PLAIN)
     assert protocol.begins == 3
     assert len(bodies(transport.data)) == 5
+
+
+@compiled
+@pytest.mark.parametrize("position", [0, 7, 8, 13])
+async def test_every_byte_in_a_value_reads_as_httptools_reads_it(position):
+    """The scanner checks values eight bytes at a time: no byte may slip through a word."""
+
+    async def fields(request: cyhttp.Request) -> cyhttp.Response:
+        return cyhttp.Response(repr(request.headers.raw).encode())
+
+    for byte in range(256):
+        value = bytearray(b"0123456789abcdef")
+        value[position] = byte
+        data = b"GET / HTTP/1.1\r\nHost: h\r\nX-V: " + bytes(value) + b"\r\n\r\n"
+        outputs = []
+        for impl in ("cython", "python"):
+            c = Conn(fields, impl)
+            c.feed(data)
+            await c.settle(2)
+            outputs.append((DATE.sub(b"", c.data), c.transport.ended))
+        assert outputs[0] == outputs[1], byte

@@ -23,7 +23,8 @@ only ever uses httptools.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.string cimport memchr, memcmp
+from libc.stdint cimport uint64_t
+from libc.string cimport memchr, memcmp, memcpy
 
 cdef unsigned char TOKEN[256]     # RFC 9110 tchar
 cdef unsigned char TARGET[256]    # RFC 3986 pchar, "/" and "?"
@@ -40,6 +41,25 @@ cdef bytes _ALNUM = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV
 _fill(TOKEN, _ALNUM + b"!#$%&'*+-.^_`|~")
 _fill(TARGET, _ALNUM + b"-._~!$&'()*+,;=:@/?%")
 _fill(VALUE, bytes(range(0x21, 0x7F)) + b" \t")
+
+
+cdef inline Py_ssize_t _value_end(const unsigned char* p, Py_ssize_t i,
+                                  Py_ssize_t n) noexcept nogil:
+    """Offset of the first byte from *i* on that cannot be in a field value."""
+    # Values are the longest part of a head: eight bytes at a time, with the
+    # table only for a word holding a control byte (HTAB is one), DEL or non-ASCII.
+    cdef uint64_t word
+    cdef uint64_t ones = 0x0101010101010101
+    cdef uint64_t highs = 0x8080808080808080
+    while i + 8 <= n:
+        memcpy(&word, p + i, 8)
+        # A high bit: below 0x20 after "- 0x20", non-ASCII as is, 0x7F after "+ 1".
+        if ((word - ones * 0x20) | word | (word + ones)) & highs:
+            break
+        i += 8
+    while i < n and VALUE[p[i]]:
+        i += 1
+    return i
 
 
 cdef inline bint _same(const unsigned char* data, Py_ssize_t size, const char* lower,
@@ -132,8 +152,7 @@ cdef Py_ssize_t scan(const unsigned char* p, Py_ssize_t n, Head* h) noexcept nog
         while i < n and (p[i] == b" " or p[i] == b"\t"):
             i += 1
         start = i
-        while i < n and VALUE[p[i]]:
-            i += 1
+        i = _value_end(p, i, n)
         value_len = i - start
         if i + 2 > n or p[i] != b"\r" or p[i + 1] != b"\n":
             return 0

@@ -123,6 +123,11 @@ def all_servers() -> list[Server]:
     servers = [
         Server("cyhttp-cython", "cyhttp", lambda p, w: _py(s + "cyhttp_app", "cython", str(p))),
         Server("cyhttp-python", "cyhttp", lambda p, w: _py(s + "cyhttp_app", "python", str(p))),
+        Server(
+            "cyhttp-cython-async",
+            "cyhttp",
+            lambda p, w: _py(s + "cyhttp_app", "cython", "async", str(p)),
+        ),
         Server("httptools-protocol", "baseline", lambda p, w: _py(s + "httptools_proto", str(p))),
         Server("asyncio-streams", "baseline", lambda p, w: _py(s + "streams", str(p))),
         Server("asynchat", "baseline", lambda p, w: _py(s + "asynchat_server", str(p))),

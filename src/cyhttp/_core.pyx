@@ -522,7 +522,7 @@ cdef class _Connection:
             self._message_done()
         return pos
 
-    cdef bint _plain(self, Head* head):
+    cdef bint _plain(self, Head* head) noexcept:
         """Whether the scanned head is within every limit and needs no special handling."""
         return (
             head.target_len <= self._max_url

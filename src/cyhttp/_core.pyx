@@ -350,6 +350,7 @@ cdef class _Connection:
     cdef bint _closing
     cdef bint _serializing      # inside serialize(): no I/O
     cdef bint _linger           # close by half-closing and draining input (see _close)
+    cdef bint _last             # the client's last request (it did not keep alive) is complete
     cdef Py_ssize_t _lingering  # sweeps spent lingering; 0 when not lingering
     cdef Py_ssize_t _linger_limit
     cdef int _paused
@@ -448,7 +449,12 @@ cdef class _Connection:
             except HttpParserCallbackError as exc:
                 self._callback_failed(exc)
             except HttpParserError:
-                self._fail(400)
+                if self._last:
+                    # Bytes after the client's last request (RFC 9112 §9.6): not answered, but
+                    # drained while closing, so that they do not turn the close into a reset.
+                    self._stop = self._linger = True
+                else:
+                    self._fail(400)
             # Between messages httptools holds nothing: the scanner may take over again.
             self._fast = not self._in_message
         if self._in_head:
@@ -647,6 +653,7 @@ cdef class _Connection:
         if req is None:
             return
         self._req = None
+        self._last = not req.keep_alive
         req._finish()
         if not self._dispatched:
             self._dispatch(req)
@@ -830,7 +837,7 @@ cdef class _Connection:
                     self._transport.write(body)
             if not keep:
                 self._closing = True
-                self._linger = not req._body_done
+                self._linger = self._linger or not req._body_done
         else:
             task = asyncio.get_running_loop().create_task(
                 _runner.stream_body(self, response, chunked, send_body)

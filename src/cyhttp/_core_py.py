@@ -134,6 +134,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._closing = False
         self._serializing = False  # inside serialize(): no I/O
         self._linger = False  # close by half-closing and draining input (see _flush)
+        self._last = False  # the client's last request (it did not keep alive) is complete
         self._lingering = 0  # sweeps spent lingering; 0 when not lingering
         self._paused = 0
         self._write_paused = False
@@ -198,7 +199,12 @@ class HttpProtocol(asyncio.BufferedProtocol):
         except HttpParserCallbackError as exc:
             self._callback_failed(exc)
         except HttpParserError:
-            self._fail(400)
+            if self._last:
+                # Bytes after the client's last request (RFC 9112 §9.6): not answered, but
+                # drained while closing, so that they do not turn the close into a reset.
+                self._stop = self._linger = True
+            else:
+                self._fail(400)
         if self._in_head:
             # httptools holds a header's pieces until it is whole: bound what it may hold.
             if self._head_fresh:
@@ -318,6 +324,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         if req is None:
             return
         self._req = None
+        self._last = not req.keep_alive
         req._finish()
         if not self._dispatched:
             self._dispatch(req)
@@ -469,7 +476,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
                     self._transport.write(body)
             if not keep:
                 self._closing = True
-                self._linger = not req._body_done
+                self._linger = self._linger or not req._body_done
         else:
             assert isinstance(response, StreamingResponse)
             task = asyncio.get_running_loop().create_task(

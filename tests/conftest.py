@@ -29,6 +29,9 @@ IMPLS = [
 ]
 
 
+compiled = pytest.mark.skipif(_impl.HttpProtocolC is None, reason="needs the compiled core")
+
+
 @pytest.fixture(params=IMPLS)
 def impl(request: pytest.FixtureRequest) -> str:
     """Name of the core under test."""

@@ -11,14 +11,12 @@ import asyncio
 import os
 import re
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cyhttp
-from cyhttp import _impl
 
-from .conftest import Conn
+from .conftest import Conn, compiled
 from .test_smuggling import VECTORS
 
 EXAMPLES = int(os.environ.get("CYHTTP_FUZZ_EXAMPLES", "300"))
@@ -129,7 +127,7 @@ FUZZ = settings(
 )
 
 
-@pytest.mark.skipif(_impl.HttpProtocolC is None, reason="needs the compiled core")
+@compiled
 @FUZZ
 @given(inputs())
 def test_differential_cython_vs_python(case):
@@ -144,7 +142,7 @@ def test_pure_python_survives(case):
     _compare(data, cuts, ["python"])
 
 
-@pytest.mark.skipif(_impl.HttpProtocolC is None, reason="needs the compiled core")
+@compiled
 @settings(max_examples=EXAMPLES // 3, deadline=None, database=None)
 @given(st.binary(max_size=512), st.lists(st.integers(0, 512), max_size=5))
 def test_random_bytes_differential(data, cuts):
@@ -195,7 +193,7 @@ def grammar_requests(draw: st.DrawFn) -> tuple[bytes, list[int]]:
     return bytes(data), cuts
 
 
-@pytest.mark.skipif(_impl.HttpProtocolC is None, reason="needs the compiled core")
+@compiled
 @FUZZ
 @given(grammar_requests())
 def test_grammar_differential(case):
@@ -207,7 +205,7 @@ _names = st.sampled_from(["X-A", "x-b", "Cache-Control", "Set-Cookie", "Server",
 _values = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=20)
 
 
-@pytest.mark.skipif(_impl.HttpProtocolC is None, reason="needs the compiled core")
+@compiled
 @settings(max_examples=EXAMPLES, deadline=None, database=None)
 @given(
     status=st.sampled_from([100, 101, 200, 201, 204, 206, 301, 304, 404, 418, 500, 599]),

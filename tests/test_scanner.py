@@ -16,7 +16,7 @@ import pytest
 import cyhttp
 from cyhttp import _impl
 
-from .conftest import Conn, FakeTransport, split_responses
+from .conftest import Conn, FakeTransport, compiled, split_responses
 from .test_fuzz import DATE
 
 PLAIN = b"GET /p HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -82,9 +82,6 @@ def test_plain_heads_read_as_httptools_reads_them(conn, head, expected):
     c.feed(head)
     assert bodies(c.data) == [expected]
     assert not c.transport.ended
-
-
-compiled = pytest.mark.skipif(_impl.HttpProtocolC is None, reason="needs the compiled core")
 
 
 def _counting_connection(app: Any) -> tuple[Any, FakeTransport]:

@@ -339,8 +339,9 @@ cdef class _Connection:
     cdef unsigned long long _content_length  # llhttp refuses more than 64 bits
     cdef long long _body_size
     cdef bint _body_progress
-    cdef bint _fast             # at a message boundary: heads go to the scanner first
-    cdef bint _in_message       # httptools has begun a message it has not completed
+    # httptools has begun a message it has not completed; between messages it holds
+    # nothing, so heads go to the scanner first.
+    cdef bint _in_message
     cdef unsigned long long _fast_left  # body bytes still due to a scanned request
     cdef Request _req
     cdef bint _dispatched
@@ -386,7 +387,6 @@ cdef class _Connection:
         PyObject_GetBuffer(self._buffer, &view, PyBUF_SIMPLE)
         self._data = <const unsigned char*>view.buf  # stays valid: _buffer holds the export
         PyBuffer_Release(&view)
-        self._fast = True
         self._parser = HttpRequestParser(self)
         self._url = b""
         self._headers = []
@@ -439,9 +439,8 @@ cdef class _Connection:
         if self._closing or (self._stop and self._req is None):
             return  # nothing new is accepted; the rest of the input is dropped
         self._in_read = True
-        cdef Py_ssize_t done = self._scan(nbytes) if self._fast else 0
+        cdef Py_ssize_t done = 0 if self._in_message else self._scan(nbytes)
         if done < nbytes:
-            self._fast = False
             try:
                 self._parser.feed_data(self._buffer[done:nbytes])
             except HttpParserUpgrade:
@@ -455,8 +454,6 @@ cdef class _Connection:
                     self._stop = self._linger = True
                 else:
                     self._fail(400)
-            # Between messages httptools holds nothing: the scanner may take over again.
-            self._fast = not self._in_message
         if self._in_head:
             # httptools holds a header's pieces until it is whole: bound what it may hold.
             if self._head_fresh:
@@ -495,7 +492,6 @@ cdef class _Connection:
         cdef const unsigned char* data = self._data
         cdef Py_ssize_t pos = 0
         cdef Py_ssize_t size
-        cdef Py_ssize_t fields_at
         cdef Head head
         if self._fast_left:
             pos = self._scanned_body(data, nbytes)
@@ -508,13 +504,12 @@ cdef class _Connection:
                 break
             self._body_size = self._body_ticks = 0
             self._body_progress = False
-            fields_at = head.target + head.target_len + 11  # past " HTTP/1.x\r\n"
             self._open(
                 <str>METHOD_NAMES[head.method],
                 PyBytes_FromStringAndSize(<const char*>data + pos + head.target, head.target_len),
                 # Only the bytes: the pairs are made if the handler looks at the headers.
-                PyBytes_FromStringAndSize(<const char*>data + pos + fields_at,
-                                          size - 2 - fields_at),
+                PyBytes_FromStringAndSize(<const char*>data + pos + head.lines,
+                                          size - 2 - head.lines),
                 head.http10,
                 True,
                 head.expect,

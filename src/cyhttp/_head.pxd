@@ -16,7 +16,8 @@ cdef struct Head:
     Py_ssize_t target           # offset of the request target
     Py_ssize_t target_len
     bint http10
-    int fields                  # how many field lines; they start after the request line
+    Py_ssize_t lines            # offset of the first field line
+    int fields                  # how many field lines
     Py_ssize_t field_bytes      # sum of name + value + 4 per field, as the core limits them
     int hosts
     bint close                  # Connection: close

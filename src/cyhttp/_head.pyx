@@ -133,6 +133,7 @@ cdef Py_ssize_t scan(const unsigned char* p, Py_ssize_t n, Head* h) noexcept nog
     if p[i + 1] != b"\r" or p[i + 2] != b"\n":
         return 0
     i += 3
+    h.lines = i
     h.fields = h.hosts = 0
     h.field_bytes = 0
     h.close = h.keep_alive = h.expect = False

@@ -344,7 +344,7 @@ async def test_expect_rejected_without_reading_closes(conn):
 
 async def test_bad_request_400_and_close(conn):
     c = conn(hello)
-    c.feed(GET + b"NOT HTTP\r\n\r\n")
+    c.feed(GET + b"GET / NOT-HTTP/1.1\r\n\r\n")
     await c.settle()
     first, second = c.data.split(b"HTTP/1.1 ")[1:]
     assert first.startswith(b"200 OK")

@@ -1,14 +1,19 @@
 """Request smuggling and response splitting: every vector is refused, in both cores.
 
 Each vector is named for what it attacks. A refused request gets exactly one
-error answer, the connection closes, and the handler never sees the request.
+error answer (400, or 501 for what is well formed but not implemented), the
+connection closes, and the handler never sees the request.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 import cyhttp
+
+from .conftest import read_until_closed
 
 H = b"Host: a\r\n"
 TE = b"Transfer-Encoding: chunked\r\n"
@@ -70,14 +75,63 @@ VECTORS = {
     "control-in-target": b"GET /\x01 HTTP/1.1\r\n" + H + b"\r\n",
     "tab-in-target": b"GET /\ta HTTP/1.1\r\n" + H + b"\r\n",
     "unknown-version": b"GET / HTTP/1.2\r\n" + H + b"\r\n",
-    "lowercase-method": b"get / HTTP/1.1\r\n" + H + b"\r\n",
     "garbage-method": b"G\x00T / HTTP/1.1\r\n" + H + b"\r\n",
     "http2-preface": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
     # Host (RFC 9112 §3.2).
     "missing-host-http11": b"GET / HTTP/1.1\r\n\r\n",
     "two-hosts": b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
     "two-hosts-http10": b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+    "host-space": b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+    "host-brace": b"GET / HTTP/1.1\r\nHost: {\r\n\r\n",
+    "host-non-ascii": b"GET / HTTP/1.1\r\nHost: \xff\r\n\r\n",
+    "host-userinfo": b"GET / HTTP/1.1\r\nHost: user@a\r\n\r\n",
+    "host-bad-port": b"GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n",
+    "host-bad-ipv6": b"GET / HTTP/1.1\r\nHost: [::g]\r\n\r\n",
+    # Request-line leniencies llhttp has and RFC 9112 §3 does not.
+    "two-spaces-before-target": b"GET  / HTTP/1.1\r\n" + H + b"\r\n",
+    "two-spaces-before-version": b"GET /  HTTP/1.1\r\n" + H + b"\r\n",
+    "bare-lf-before-request-line": b"\nGET / HTTP/1.1\r\n" + H + b"\r\n",
+    "bare-cr-before-request-line": b"\rGET / HTTP/1.1\r\n" + H + b"\r\n",
+    "star-target-not-options": b"GET * HTTP/1.1\r\n" + H + b"\r\n",
+    "fragment-in-target": b"GET /a#b HTTP/1.1\r\n" + H + b"\r\n",
+    "authority-form-not-connect": b"GET a:80 HTTP/1.1\r\n" + H + b"\r\n",
+    "rtsp-protocol": b"GET / RTSP/1.0\r\n" + H + b"\r\n",
+    "ice-protocol": b"GET / ICE/1.0\r\n" + H + b"\r\n",
+    "http09-request-line": b"GET /\r\n\r\n",
+    "rtsp-method": b"DESCRIBE / RTSP/1.0\r\n" + H + b"\r\n",
+    "rtsp-method-http": b"DESCRIBE / HTTP/1.1\r\n" + H + b"\r\n",
+    "icecast-method": b"SOURCE / ICE/1.0\r\n" + H + b"\r\n",
+    # Protocol switches carrying a body: llhttp would skip the body.
+    "upgrade-with-body": (
+        b"PUT / HTTP/1.1\r\n" + H + b"Upgrade: foo\r\nConnection: upgrade\r\n"
+        b"Content-Length: 4\r\n\r\nabcd"
+    ),
+    "upgrade-with-chunked-body": (
+        b"PUT / HTTP/1.1\r\n"
+        + H
+        + b"Upgrade: foo\r\nConnection: upgrade\r\n"
+        + TE
+        + b"\r\n4\r\nabcd\r\n0\r\n\r\n"
+    ),
 }
+
+# Well formed, but what cyhttp does not implement (RFC 9110 §9.1, RFC 9112 §6.1): 501.
+NOT_IMPLEMENTED = {
+    "unknown-method": b"FOO / HTTP/1.1\r\n" + H + b"\r\n",
+    "lowercase-method": b"get / HTTP/1.1\r\n" + H + b"\r\n",
+    "connect": b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+    "ssdp-method": b"M-SEARCH * HTTP/1.1\r\n" + H + b"\r\n",
+    "coding-before-chunked": (
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n1\r\na\r\n0\r\n\r\n"
+    ),
+    "coding-before-chunked-two-lines": (
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip\r\n" + TE + b"\r\n0\r\n\r\n"
+    ),
+}
+
+REFUSED = [pytest.param(v, b"400 Bad Request", id=k) for k, v in VECTORS.items()] + [
+    pytest.param(v, b"501 Not Implemented", id=k) for k, v in NOT_IMPLEMENTED.items()
+]
 
 
 @pytest.mark.parametrize("version", [b"0.9", b"2.0"])
@@ -108,8 +162,8 @@ async def test_version_and_keep_alive_seen_by_handler(conn, head, version, keep)
     assert seen == [(version, keep)]
 
 
-@pytest.mark.parametrize("attack", VECTORS.values(), ids=VECTORS.keys())
-async def test_vector_refused(conn, attack):
+@pytest.mark.parametrize(("attack", "status"), REFUSED)
+async def test_vector_refused(conn, attack, status):
     seen = []
 
     def app(request):
@@ -119,15 +173,15 @@ async def test_vector_refused(conn, attack):
     c = conn(app)
     c.feed(attack)
     await c.settle()
-    assert c.data.startswith(b"HTTP/1.1 400 Bad Request\r\n"), c.data
+    assert c.data.startswith(b"HTTP/1.1 " + status + b"\r\n"), c.data
     assert c.data.count(b"HTTP/1.1 ") == 1
     assert b"Connection: close\r\n" in c.data
     assert c.transport.ended
     assert seen == []
 
 
-@pytest.mark.parametrize("attack", VECTORS.values(), ids=VECTORS.keys())
-async def test_vector_after_good_request_does_not_leak_second_request(conn, attack):
+@pytest.mark.parametrize(("attack", "status"), REFUSED)
+async def test_vector_after_good_request_does_not_leak_second_request(conn, attack, status):
     """A smuggled tail never reaches the handler as a second request."""
     seen = []
     c = conn(lambda r: seen.append(r.raw_path) or cyhttp.Response(b"ok"))
@@ -135,7 +189,7 @@ async def test_vector_after_good_request_does_not_leak_second_request(conn, atta
     await c.settle()
     assert seen == [b"/first"]
     assert c.data.count(b"HTTP/1.1 200 OK") == 1
-    assert c.data.count(b"HTTP/1.1 400 Bad Request") == 1
+    assert c.data.count(b"HTTP/1.1 " + status) == 1
     assert c.transport.ended
 
 
@@ -165,3 +219,321 @@ async def test_handler_cannot_split_response(conn, headers, caplog):
     assert c.data.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert b"evil" not in c.data and b"<html>" not in c.data
     assert "CR, LF or NUL" in caplog.text or "invalid header name" in caplog.text
+
+
+# -- one request's fields never reach another (trailers, last request, version) -----------
+
+
+def echo_app(seen):
+    """Records what each handler saw: path, X-User values, Host, version, keep-alive."""
+
+    async def app(request):
+        body = await request.body()
+        trailers = dict(request.trailers.items())
+        seen.append(
+            (
+                request.raw_path,
+                request.headers.getall("x-user"),
+                request.headers.get("host"),
+                request.http_version,
+                request.keep_alive,
+                body,
+                trailers,
+            )
+        )
+        return cyhttp.Response(b"ok")
+
+    return app
+
+
+async def feed_split(conn, app, data, at, **options):
+    """Feed *data* to a new connection in two reads split at *at*; the connection."""
+    c = conn(app, **options)
+    c.feed(data[:at])
+    await c.settle()
+    if data[at:] and not c.transport.closed:
+        c.feed(data[at:])
+    await c.settle()
+    return c
+
+
+TRAILER_POST = (
+    b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"3\r\nabc\r\n0\r\nX-User: admin\r\nHost: evil.example\r\n\r\n"
+)
+
+
+async def test_trailers_never_reach_the_next_request_at_any_split(conn):
+    data = TRAILER_POST + b"GET /b HTTP/1.1\r\nHost: x\r\nX-User: guest\r\n\r\n"
+    for at in range(1, len(data)):
+        seen = []
+        c = await feed_split(conn, echo_app(seen), data, at)
+        assert sorted(seen) == [
+            (b"/a", [], "x", "1.1", True, b"abc", {"x-user": "admin", "host": "evil.example"}),
+            (b"/b", ["guest"], "x", "1.1", True, b"", {}),
+        ], at
+        assert c.data.count(b"HTTP/1.1 200 OK") == 2
+
+
+async def test_trailer_host_does_not_count_for_the_next_request_at_any_split(conn):
+    # A trailer Host in front of a Host-less request must not make it acceptable, and in
+    # front of a correct one must not make it a duplicate.
+    for tail, answers in (
+        (b"GET /b HTTP/1.1\r\n\r\n", [b"200 OK", b"400 Bad Request"]),
+        (b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n", [b"200 OK", b"200 OK"]),
+    ):
+        data = TRAILER_POST + tail
+        for at in range(1, len(data)):
+            seen = []
+            c = await feed_split(conn, echo_app(seen), data, at)
+            statuses = [line.split(b"\r\n")[0] for line in c.data.split(b"HTTP/1.1 ")[1:]]
+            assert statuses == answers, (tail, at)
+
+
+async def test_trailers_are_limited_like_a_head(conn):
+    many = b"".join(b"X-T%d: v\r\n" % i for i in range(5))
+    c = conn(echo_app([]), max_headers=4)
+    c.feed(
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + many + b"\r\n"
+    )
+    await c.settle()
+    assert c.data.startswith(b"HTTP/1.1 431 ")
+    assert c.transport.ended
+
+
+async def test_endless_trailer_field_is_cut_off(conn):
+    c = conn(echo_app([]), max_header_size=1024, max_url_size=1024)
+    c.feed(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: ")
+    for _ in range(10):
+        if c.transport.ended:
+            break
+        c.feed(b"v" * 1024)
+    await c.settle()
+    assert c.data.startswith(b"HTTP/1.1 431 ")
+    assert c.transport.ended
+
+
+async def test_trailers_before_the_body_is_complete_raise(conn):
+    seen = []
+
+    async def app(request):
+        try:
+            seen.append(request.trailers)
+        except RuntimeError as exc:
+            seen.append(str(exc))
+        await request.body()
+        seen.append(dict(request.trailers.items()))
+        return cyhttp.Response(b"ok")
+
+    c = conn(app)
+    c.feed(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+    await c.settle()
+    c.feed(b"0\r\nX-Sum: 1\r\n\r\n")
+    await c.settle()
+    assert seen == ["trailers are known once the whole body has been read", {"x-sum": "1"}]
+
+
+@pytest.mark.parametrize(
+    "last",
+    [
+        b"GET /last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        b"GET /last HTTP/1.0\r\n\r\n",
+        b"GET /last HTTP/1.0\r\nProxy-Connection: keep-alive\r\n\r\n",
+    ],
+    ids=["connection-close", "http10", "http10-proxy-connection"],
+)
+async def test_nothing_after_the_last_request_runs_at_any_split(conn, last):
+    """RFC 9112 §9.6: requests after the client's last one are never processed."""
+    after = b"POST /after HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx"
+    data = last + after
+    for at in range(1, len(data)):
+        seen: list[bytes] = []
+        release = asyncio.Event()
+
+        async def app(request, seen=seen, release=release):
+            seen.append(request.raw_path)
+            if request.raw_path == b"/last":
+                await release.wait()  # suspended while the next request arrives
+            return cyhttp.Response(b"ok")
+
+        c = await feed_split(conn, app, data, at)
+        release.set()
+        await c.settle()
+        assert seen == [b"/last"], at
+        assert c.data.count(b"HTTP/1.1 ") == 1
+        assert c.data.startswith(b"HTTP/1.1 200 OK") and b"Connection: close\r\n" in c.data
+        assert c.transport.ended
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"POST / HTTP/1.0\r\nHost: a\r\nProxy-Connection: keep-alive\r\n" + TE, b"400"),
+        (b"GET / HTTP/0.9\r\nHost: a\r\nProxy-Connection: keep-alive\r\n", b"505"),
+        (b"GET / HTTP/2.0\r\nHost: a\r\nProxy-Connection: keep-alive\r\n", b"505"),
+        (b"GET / HTTP/1.0\r\nProxy-Connection: keep-alive\r\n", b"200"),
+    ],
+    ids=["te-in-http10", "http09", "http20", "http10-without-host"],
+)
+async def test_proxy_connection_never_changes_the_version_at_any_split(conn, head, status):
+    data = head + b"\r\n0\r\n\r\n" if b"chunked" in head else head + b"\r\n"
+    for at in range(1, len(data)):
+        seen = []
+        c = await feed_split(conn, echo_app(seen), data, at)
+        assert c.data.startswith(b"HTTP/1.1 " + status), (at, c.data)
+        if status == b"200":
+            # HTTP/1.0, and Proxy-Connection does not keep it alive: only Connection does.
+            assert [(v, k) for _, _, _, v, k, _, _ in seen] == [("1.0", False)]
+            assert b"Connection: close\r\n" in c.data
+
+
+# -- what a handler returns can never crash or desynchronise the core ------------------
+
+
+def _skip_init():
+    return cyhttp.Response.__new__(cyhttp.Response)
+
+
+def _set_slot(name, value):
+    def make():
+        response = cyhttp.Response(b"ok", headers={"X-A": "1"})
+        object.__setattr__(response, name, value)
+        return response
+
+    return make
+
+
+class _NoInit(cyhttp.Response):
+    def __init__(self):
+        pass
+
+
+class _LyingStatus(cyhttp.Response):
+    status = property(lambda self: 700000)  # the core reads what was stored: 200
+
+
+BROKEN = {
+    "status-out-of-range": (_set_slot("_status", 700000), "status"),
+    "status-negative": (_set_slot("_status", -1), "status"),
+    "status-huge": (_set_slot("_status", 2**80), "status"),
+    "status-not-int": (_set_slot("_status", "200"), "status"),
+    "status-bool": (_set_slot("_status", True), "status"),
+    "body-none": (_set_slot("_body", None), "body"),
+    "body-str": (_set_slot("_body", "text"), "body"),
+    "body-bytearray": (_set_slot("_body", bytearray(b"x")), "body"),
+    "head-str": (_set_slot("_head", "X: y\r\n"), "headers"),
+    "flags-huge": (_set_slot("_flags", 2**70), "flags"),
+    "flags-none": (_set_slot("_flags", None), "flags"),
+    "init-skipped": (_skip_init, "not set"),
+    "subclass-init-skipped": (_NoInit, "not set"),
+}
+
+
+@pytest.mark.parametrize(("make", "field"), BROKEN.values(), ids=BROKEN.keys())
+async def test_broken_response_is_a_logged_500(conn, make, field, caplog):
+    c = conn(lambda r: make() if r.raw_path == b"/bad" else cyhttp.Response(b"fine"))
+    c.feed(b"GET /bad HTTP/1.1\r\nHost: a\r\n\r\nGET /good HTTP/1.1\r\nHost: a\r\n\r\n")
+    await c.settle()
+    first, second = c.data.split(b"HTTP/1.1 ")[1:]
+    assert first.startswith(b"500 Internal Server Error\r\n")
+    assert second.startswith(b"200 OK\r\n") and second.endswith(b"fine")
+    assert "invalid response" in caplog.text and field in caplog.text
+
+
+async def test_broken_streaming_response_is_a_logged_500(conn, caplog):
+    async def chunks():
+        yield b"x"
+
+    def app(request):
+        response = cyhttp.StreamingResponse(chunks())
+        object.__setattr__(response, "_status", 99)
+        return response
+
+    c = conn(app)
+    c.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    await c.settle()
+    assert c.data.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert "status" in caplog.text
+
+
+async def test_subclass_properties_do_not_change_what_is_served(conn):
+    c = conn(lambda r: _LyingStatus(b"ok"))
+    c.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    await c.settle()
+    assert c.data.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+@pytest.mark.parametrize("name", ["status", "body"])
+def test_response_fields_are_read_only(name):
+    response = cyhttp.Response(b"ok")
+    with pytest.raises(AttributeError):
+        setattr(response, name, 700000)
+    assert (response.status, response.body) == (200, b"ok")
+
+
+def test_mutated_response_over_a_socket_leaves_the_server_serving(live):
+    import socket
+
+    def app(request):
+        if request.raw_path == b"/bad":
+            return _set_slot("_status", 700000)()
+        return cyhttp.Response(b"fine")
+
+    with live(app) as srv:
+        for path in (b"/bad", b"/good"):
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+                sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+                reply = read_until_closed(sock)
+            expected = b"HTTP/1.1 500 " if path == b"/bad" else b"HTTP/1.1 200 OK"
+            assert reply.startswith(expected)
+
+
+# -- hosts, leading empty lines and upgrades that are accepted ----------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    [b"a", b"example.com:8080", b"127.0.0.1:80", b"[::1]", b"[::1]:8080", b"a%41b", b"", b"x_y~z"],
+)
+async def test_valid_hosts_are_accepted(conn, host):
+    seen = []
+    c = conn(echo_app(seen))
+    c.feed(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+    await c.settle()
+    assert c.data.startswith(b"HTTP/1.1 200 OK"), c.data
+    assert seen[0][2] == host.decode()
+
+
+async def test_empty_lines_before_a_request_are_ignored(conn):
+    """RFC 9112 §2.2: a server SHOULD ignore at least one empty line (CRLF) before it."""
+    seen = []
+    c = conn(echo_app(seen))
+    c.feed(b"\r\n\r\nGET /a HTTP/1.1\r\nHost: a\r\n\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n")
+    await c.settle()
+    assert [s[0] for s in seen] == [b"/a", b"/b"]
+
+
+async def test_options_star_and_absolute_form_are_accepted(conn):
+    seen = []
+    c = conn(echo_app(seen))
+    c.feed(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nGET http://a/b?c HTTP/1.1\r\nHost: a\r\n\r\n")
+    await c.settle()
+    assert [s[0] for s in seen] == [b"*", b"http://a/b?c"]
+
+
+async def test_upgrade_without_body_is_answered_as_an_ordinary_request(conn):
+    seen = []
+    c = conn(echo_app(seen))
+    c.feed(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\n")
+    await c.settle()
+    assert c.data.startswith(b"HTTP/1.1 200 OK") and b"Connection: close\r\n" in c.data
+    assert len(seen) == 1
+
+
+async def test_upgrade_header_alone_keeps_the_body(conn):
+    # Without "Connection: upgrade" llhttp sees no switch: an ordinary request with its body.
+    seen = []
+    c = conn(echo_app(seen))
+    c.feed(b"PUT / HTTP/1.1\r\nHost: a\r\nUpgrade: foo\r\nContent-Length: 4\r\n\r\nabcd")
+    await c.settle()
+    assert seen[0][5] == b"abcd"

@@ -38,15 +38,17 @@ from types import CoroutineType, MemberDescriptorType
 from httptools import (
     HttpParserCallbackError,
     HttpParserError,
+    HttpParserInvalidMethodError,
     HttpParserUpgrade,
     HttpRequestParser,
 )
 
-from . import _runner, _wire
+from . import _runner, _strict, _wire
+from ._frames import Frames
 from ._wire import Reject
 from .request import BODY_HIGH_WATER, ClientDisconnected, Headers, decode_path, iter_body
-from .request import read_body, wake
-from .response import Response, StreamingResponse
+from .request import read_body, trailers_of, wake
+from .response import Response, StreamingResponse, fields, invalid_field
 
 cdef extern from "Python.h":
     ctypedef struct PyMemberDef:
@@ -69,6 +71,10 @@ cdef enum:
     # Most a head adds to the response's own bytes: Content-Length (16 + 20
     # digits + 2) and the longest ending, "Connection: keep-alive" (26).
     HEAD_EXTRA = 64
+    # The request line and line ends a head holds beyond what max_url_size and
+    # max_header_size count (name + value + 4 per field).
+    STALL_SLACK = 1024
+    FLAG_MASK = 15          # every FLAG_* bit of _wire
 
 cdef int WRITE_HIGH_WATER = 256 * 1024
 cdef int WRITE_LOW_WATER = 64 * 1024
@@ -103,18 +109,26 @@ cdef Py_ssize_t _slot_offset(str name) except -1:
 
 # Reading a Response field through its descriptor costs ~100 instructions (type
 # lookup along the MRO, then the descriptor call); the core reads them in place.
-cdef Py_ssize_t STATUS_SLOT = _slot_offset("status")
+# Subclasses keep the base class's slots at the same offsets.
+cdef Py_ssize_t STATUS_SLOT = _slot_offset("_status")
 cdef Py_ssize_t FLAGS_SLOT = _slot_offset("_flags")
 cdef Py_ssize_t HEAD_SLOT = _slot_offset("_head")
-cdef Py_ssize_t BODY_SLOT = _slot_offset("body")
+cdef Py_ssize_t BODY_SLOT = _slot_offset("_body")
 
 
-cdef inline object _field(response, Py_ssize_t offset, str name):
-    """Field *name* of an exact ``Response``, read from its slot at *offset*."""
+cdef inline object _field(response, Py_ssize_t offset):
+    """The slot at *offset* of a ``Response`` (or subclass) instance; None if unset."""
     cdef PyObject* value = (<PyObject**>(<char*><PyObject*>response + offset))[0]
     if value == NULL:
-        return getattr(response, name)  # never set: raises AttributeError as usual
+        return None
     return <object>value
+
+
+cdef inline int _small_int(value, int high) noexcept:
+    """*value* if it is an ``int`` from 0 to *high*, else -1 (no exception, no overflow)."""
+    if type(value) is not int or value < 0 or value > high:
+        return -1
+    return <int>value
 
 
 cdef inline bint _is_name(bytes name, bytes lower):
@@ -187,6 +201,7 @@ cdef class Request:
     cdef public object _expect
     cdef public object _waiter
     cdef public object _error
+    cdef public object _trailers
 
     def __init__(self, conn, str method, bytes raw_path, list raw_headers, str http_version,
                  bint keep_alive):
@@ -204,6 +219,11 @@ cdef class Request:
                 self._fields = read_fields(self._fields)
             self._headers = Headers(self._fields)
         return self._headers
+
+    @property
+    def trailers(self):
+        """The trailer fields of a chunked body, once the body has been read whole."""
+        return trailers_of(self)
 
     @property
     def path(self):
@@ -326,16 +346,19 @@ cdef class _Connection:
     cdef Py_ssize_t _out_len
     cdef Py_ssize_t _out_cap
 
+    cdef object _frames         # request-line positions for the httptools path (_frames.py)
     cdef bytes _url
     cdef list _headers
+    cdef object _trailers
     cdef bint _expect
     cdef bint _in_head          # a request has begun and its head is not complete
-    cdef bint _head_fresh       # ... and began in the current read
-    cdef Py_ssize_t _head_fed   # bytes of reads that held nothing but that head
+    cdef bint _advanced         # this read completed a head or a message, or brought body
+    cdef Py_ssize_t _stalled    # bytes of reads in a message that did not advance it
+    cdef Py_ssize_t _stall_limit
     cdef Py_ssize_t _head_size
-    cdef int _hosts
-    cdef bint _chunked
-    cdef bint _connection       # the head had a Connection header
+    cdef list _hosts            # Host values
+    cdef list _codings          # Transfer-Encoding values
+    cdef bint _keep_option      # a Connection field asked for keep-alive
     cdef unsigned long long _content_length  # llhttp refuses more than 64 bits
     cdef long long _body_size
     cdef bint _body_progress
@@ -351,7 +374,6 @@ cdef class _Connection:
     cdef bint _closing
     cdef bint _serializing      # inside serialize(): no I/O
     cdef bint _linger           # close by half-closing and draining input (see _close)
-    cdef bint _last             # the client's last request (it did not keep alive) is complete
     cdef Py_ssize_t _lingering  # sweeps spent lingering; 0 when not lingering
     cdef Py_ssize_t _linger_limit
     cdef int _paused
@@ -388,8 +410,12 @@ cdef class _Connection:
         self._data = <const unsigned char*>view.buf  # stays valid: _buffer holds the export
         PyBuffer_Release(&view)
         self._parser = HttpRequestParser(self)
+        self._frames = Frames()
+        self._stall_limit = self._max_url + self._max_head + STALL_SLACK
         self._url = b""
         self._headers = []
+        self._hosts = []
+        self._codings = []
         self._pending = deque()
 
     def __dealloc__(self):
@@ -437,31 +463,29 @@ cdef class _Connection:
 
     def buffer_updated(self, Py_ssize_t nbytes):
         if self._closing or (self._stop and self._req is None):
-            return  # nothing new is accepted; the rest of the input is dropped
+            # Nothing new is accepted (RFC 9112 §9.6: not even after the client's last
+            # request); the input is dropped, and drained while closing so that it does
+            # not turn the close into a reset.
+            self._linger = True
+            return
         self._in_read = True
-        cdef Py_ssize_t done = 0 if self._in_message else self._scan(nbytes)
+        cdef Py_ssize_t done = 0
+        if not self._in_message:
+            done = self._scan(nbytes)
+            self._frames.restart()  # httptools starts at a message boundary
         if done < nbytes:
+            data = self._buffer[done:nbytes]
+            self._frames.begin(bytes(data))
             try:
-                self._parser.feed_data(self._buffer[done:nbytes])
+                self._parser.feed_data(data)
+                self._frames.end()
             except HttpParserUpgrade:
                 self._stop = True  # no hand-off yet: answer the request, then close
             except HttpParserCallbackError as exc:
                 self._callback_failed(exc)
-            except HttpParserError:
-                if self._last:
-                    # Bytes after the client's last request (RFC 9112 §9.6): not answered, but
-                    # drained while closing, so that they do not turn the close into a reset.
-                    self._stop = self._linger = True
-                else:
-                    self._fail(400)
-        if self._in_head:
-            # httptools holds a header's pieces until it is whole: bound what it may hold.
-            if self._head_fresh:
-                self._head_fresh = False
-            else:
-                self._head_fed += nbytes
-                if self._head_fed > self._max_url + self._max_head:
-                    self._fail(431)
+            except HttpParserError as exc:
+                self._refused(exc)
+        self._guard_stall(nbytes)
         if self._req is not None and not self._dispatched:
             self._dispatch(self._req)  # the body is still coming: let the handler stream it
         self._in_read = False
@@ -553,15 +577,19 @@ cdef class _Connection:
         if self._url:
             self._url += url
         else:
-            # A request's head starts here for the timeouts and the size guard
+            # A request's head starts here for the timeouts and the stall guard
             # (cheaper than one more callback; before this the idle sweep applies).
             self._url = url
-            self._in_head = self._head_fresh = True
-            self._head_fed = self._head_ticks = 0
+            self._in_head = True
+            self._head_ticks = 0
         if PyBytes_GET_SIZE(self._url) > self._max_url:
             raise Reject(414)
 
     def on_header(self, bytes name, bytes value):
+        if not self._in_head:
+            # After the head, httptools reports the trailer section's fields the same way.
+            self._on_trailer(name, value)
+            return
         cdef Py_ssize_t size = PyBytes_GET_SIZE(name)
         self._headers.append((name, value))
         self._head_size += size + PyBytes_GET_SIZE(value) + 4
@@ -570,52 +598,69 @@ cdef class _Connection:
         # Only the few headers the core acts on are looked at, by length first.
         if size == 4:
             if _is_name(name, b"host"):
-                self._hosts += 1
+                self._hosts.append(value)
         elif size == 6:
             if _is_name(name, b"expect"):
                 self._expect = value.lower() == b"100-continue"
         elif size == 10:
-            if _is_name(name, b"connection"):
-                self._connection = True
+            if _is_name(name, b"connection") and _strict.asks_keep_alive(value):
+                self._keep_option = True
         elif size == 14:
             if _is_name(name, b"content-length"):
                 self._content_length = int(value)  # llhttp has checked the digits
         elif size == 17 and _is_name(name, b"transfer-encoding"):
-            self._chunked = True
+            self._codings.append(value)
+
+    cdef _on_trailer(self, bytes name, bytes value):
+        # Never part of the header section (RFC 9110 §6.5): kept apart for request.trailers,
+        # within the same limits as a head (the count restarted when the head completed).
+        if self._trailers is None:
+            self._trailers = []
+        self._trailers.append((name, value))
+        self._head_size += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
+        if self._head_size > self._max_head or len(self._trailers) > self._max_headers:
+            raise Reject(431)
 
     def on_headers_complete(self):
         url = self._url
         headers = self._headers
+        hosts = self._hosts
+        codings = self._codings
         cdef bint expect = self._expect
-        cdef bint chunked = self._chunked
-        cdef bint connection = self._connection
-        cdef int hosts = self._hosts
+        cdef bint keep_option = self._keep_option
         cdef unsigned long long length = self._content_length
         self._url = b""
         self._headers = []
-        self._expect = self._in_head = self._chunked = self._body_progress = False
-        self._connection = False
-        self._head_size = self._hosts = self._content_length = self._body_size = 0
+        self._hosts = []
+        self._codings = []
+        self._trailers = None
+        self._expect = self._in_head = self._body_progress = self._keep_option = False
+        self._head_size = self._content_length = self._body_size = 0
         self._body_ticks = 0
+        self._advanced = True
+        line = self._frames.head()
         if self._stop or self._closing:
+            self._frames.stop()
             return  # closing or shutting down: requests that start now are not answered
         parser = self._parser
-        cdef bint keep_alive = parser.should_keep_alive()
-        cdef str version
-        if keep_alive and not connection:
-            version = "1.1"  # llhttp keeps 0.9, 1.0 and 2.0 alive only when asked to
-        else:
-            version = parser.get_http_version()  # costly: httptools formats a new string
-            if version != "1.1" and version != "1.0":
-                raise Reject(505)
-        if hosts > 1 or (hosts == 0 and version == "1.1"):
-            raise Reject(400)  # RFC 9112 §3.2: exactly one Host in HTTP/1.1
-        if chunked and version == "1.0":
-            raise Reject(400)  # RFC 9112 §6.1: faulty framing, never guess
+        cdef str version = parser.get_http_version()  # from the request line, whatever the fields say
+        cdef str method = _method_name(parser.get_method())
+        cdef int status = _strict.head_error(
+            line, method, url, version, hosts, codings, parser.should_upgrade(), length
+        )
+        if status:
+            raise Reject(status)
         if length > self._max_body:
             raise Reject(413)  # refused before a byte of the body is read
-        self._open(_method_name(parser.get_method()), url, headers, version == "1.0", keep_alive,
-                   expect)
+        self._frames.body(length, bool(codings))
+        # llhttp keeps HTTP/1.0 alive for Proxy-Connection too; only Connection counts.
+        # A protocol switch is not offered yet: the request is answered as the last one.
+        cdef bint keep_alive = (
+            parser.should_keep_alive()
+            and (version == "1.1" or keep_option)
+            and not parser.should_upgrade()
+        )
+        self._open(method, url, headers, version == "1.0", keep_alive, expect)
 
     def on_body(self, bytes body):
         if self._body_size + PyBytes_GET_SIZE(body) > self._max_body:
@@ -626,6 +671,29 @@ cdef class _Connection:
         self._in_message = False
         self._message_done()
 
+    cdef _refused(self, exc):
+        """httptools refused the input."""
+        if self._stop:
+            # Bytes after the client's last request (RFC 9112 §9.6): not answered, but
+            # drained while closing, so that they do not turn the close into a reset.
+            self._linger = True
+        else:
+            invalid_method = isinstance(exc, HttpParserInvalidMethodError)
+            self._fail(_strict.parse_error(invalid_method, self._frames.pending()))
+        self._frames.stop()
+
+    cdef _guard_stall(self, Py_ssize_t nbytes):
+        """Bound what httptools may hold of an unfinished head or trailer section."""
+        # httptools keeps a field's pieces until the field is whole, and nothing else
+        # bounds a read that brings neither a whole head, nor body, nor a message's end.
+        if self._advanced:
+            self._advanced = False
+            self._stalled = 0
+        elif self._in_head or self._req is not None:
+            self._stalled += nbytes
+            if self._stalled > self._stall_limit:
+                self._fail(431)
+
     # -- one request, whichever parser read it -------------------------------
 
     cdef _open(self, str method, bytes url, headers, bint http10, bint keep_alive, bint expect):
@@ -633,22 +701,28 @@ cdef class _Connection:
         req = _new_request(self, method, url, headers, http10, keep_alive)
         if expect:
             req._expect = True
+        self._advanced = True
         self._req = req
         self._dispatched = False
         self._requests += 1
 
     cdef _body(self, bytes body):
         self._body_size += PyBytes_GET_SIZE(body)
-        self._body_progress = True
+        self._body_progress = self._advanced = True
         if self._req is not None and self._req._feed(body):
             self._pause(PAUSE_BODY)
 
     cdef _message_done(self):
         cdef Request req = self._req
+        self._advanced = True
+        trailers = self._trailers
+        self._trailers = None
         if req is None:
             return
         self._req = None
-        self._last = not req.keep_alive
+        if not req.keep_alive:
+            self._stop = True  # the client's last request: nothing after it is processed
+        req._trailers = trailers
         req._finish()
         if not self._dispatched:
             self._dispatch(req)
@@ -763,20 +837,26 @@ cdef class _Connection:
         cdef int flags
         cdef bytes head
         cdef bytes body = None
-        cdef bint is_plain
-        if type(response) is Response:
-            is_plain = True
-            status = _field(response, STATUS_SLOT, "status")
-            flags = _field(response, FLAGS_SLOT, "_flags")
-            head = _field(response, HEAD_SLOT, "_head")
-            body = _field(response, BODY_SLOT, "body")
+        cdef bint is_plain = type(response) is Response or isinstance(response, Response)
+        # Every field is checked where it is read: a handler can reach the slots, skip
+        # __init__ or subclass, and nothing it does may crash the process.
+        if is_plain:
+            status_field = _field(response, STATUS_SLOT)
+            flags_field = _field(response, FLAGS_SLOT)
+            head_field = _field(response, HEAD_SLOT)
+            body_field = _field(response, BODY_SLOT)
         else:
-            status = response.status
-            flags = response._flags
-            head = response._head
-            is_plain = isinstance(response, Response)
-            if is_plain:
-                body = response.body
+            status_field, flags_field, head_field, _ = fields(response)
+            body_field = b""
+        status = _small_int(status_field, 599)
+        flags = _small_int(flags_field, FLAG_MASK)
+        if (status < 100 or flags < 0 or type(head_field) is not bytes
+                or type(body_field) is not bytes):
+            self._respond(req, _runner.unservable(req, invalid_field(response)), last)
+            return
+        head = <bytes>head_field
+        if is_plain:
+            body = <bytes>body_field
         cdef bint keep = (
             req.keep_alive
             and req._body_done

@@ -42,11 +42,13 @@ from typing import Any, Deque, List, Optional, Tuple, Union
 from httptools import (
     HttpParserCallbackError,
     HttpParserError,
+    HttpParserInvalidMethodError,
     HttpParserUpgrade,
     HttpRequestParser,
 )
 
-from . import _runner
+from . import _runner, _strict
+from ._frames import Frames
 from ._wire import (
     CONTINUE,
     FLAG_CLOSE,
@@ -60,9 +62,12 @@ from ._wire import (
     format_date_block,
 )
 from .request import ClientDisconnected, Request
-from .response import Response, StreamingResponse
+from .response import Response, StreamingResponse, fields, invalid_field
 
 LARGE_BODY = 16 * 1024  # bodies this large bypass the output buffer
+# The request line and line ends a head holds beyond what max_url_size and
+# max_header_size count (name + value + 4 per field).
+STALL_SLACK = 1024
 WRITE_HIGH_WATER = 256 * 1024
 WRITE_LOW_WATER = 64 * 1024
 
@@ -113,16 +118,19 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._out = bytearray()
         self._transport: Any = None
         self.client: Optional[Tuple[str, int]] = None
+        self._frames = Frames()
+        self._stall_limit = self._max_url + self._max_head + STALL_SLACK
         self._url = b""
         self._headers: List[Tuple[bytes, bytes]] = []
+        self._trailers: Optional[List[Tuple[bytes, bytes]]] = None
         self._expect = False
         self._in_head = False  # a request has begun and its head is not complete
-        self._head_fresh = False  # ... and began in the current read
-        self._head_fed = 0  # bytes of reads that held nothing but that head
+        self._advanced = False  # this read completed a head or a message, or brought body
+        self._stalled = 0  # bytes of reads in a message that did not advance it
         self._head_size = 0
-        self._hosts = 0
-        self._chunked = False
-        self._connection = False  # the head had a Connection header
+        self._hosts: List[bytes] = []
+        self._codings: List[bytes] = []  # Transfer-Encoding values
+        self._keep_option = False  # a Connection field asked for keep-alive
         self._content_length = 0
         self._body_size = 0
         self._body_progress = False
@@ -134,7 +142,6 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._closing = False
         self._serializing = False  # inside serialize(): no I/O
         self._linger = False  # close by half-closing and draining input (see _flush)
-        self._last = False  # the client's last request (it did not keep alive) is complete
         self._lingering = 0  # sweeps spent lingering; 0 when not lingering
         self._paused = 0
         self._write_paused = False
@@ -188,31 +195,26 @@ class HttpProtocol(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         if self._closing or (self._stop and self._req is None):
-            return  # nothing new is accepted; the rest of the input is dropped
+            # Nothing new is accepted (RFC 9112 §9.6: not even after the client's last
+            # request); the input is dropped, and drained while closing so that it does
+            # not turn the close into a reset.
+            self._linger = True
+            return
         parser = self._parser
         assert parser is not None
         self._in_read = True
+        data = self._buffer[:nbytes]
+        self._frames.begin(bytes(data))
         try:
-            parser.feed_data(self._buffer[:nbytes])
+            parser.feed_data(data)
+            self._frames.end()
         except HttpParserUpgrade:
             self._stop = True  # no hand-off yet: answer the request, then close
         except HttpParserCallbackError as exc:
             self._callback_failed(exc)
-        except HttpParserError:
-            if self._last:
-                # Bytes after the client's last request (RFC 9112 §9.6): not answered, but
-                # drained while closing, so that they do not turn the close into a reset.
-                self._stop = self._linger = True
-            else:
-                self._fail(400)
-        if self._in_head:
-            # httptools holds a header's pieces until it is whole: bound what it may hold.
-            if self._head_fresh:
-                self._head_fresh = False
-            else:
-                self._head_fed += nbytes
-                if self._head_fed > self._max_url + self._max_head:
-                    self._fail(431)
+        except HttpParserError as exc:
+            self._refused(exc)
+        self._guard_stall(nbytes)
         req = self._req
         if req is not None and not self._dispatched:
             self._dispatch(req)  # the body is still coming: let the handler stream it
@@ -238,15 +240,19 @@ class HttpProtocol(asyncio.BufferedProtocol):
 
     def on_url(self, url: bytes) -> None:
         if not self._url:
-            # A request's head starts here for the timeouts and the size guard
+            # A request's head starts here for the timeouts and the stall guard
             # (cheaper than one more callback; before this the idle sweep applies).
-            self._in_head = self._head_fresh = True
-            self._head_fed = self._head_ticks = 0
+            self._in_head = True
+            self._head_ticks = 0
         self._url += url
         if len(self._url) > self._max_url:
             raise Reject(414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._in_head:
+            # After the head, httptools reports the trailer section's fields the same way.
+            self._on_trailer(name, value)
+            return
         headers = self._headers
         headers.append((name, value))
         self._head_size += len(name) + len(value) + 4
@@ -256,55 +262,68 @@ class HttpProtocol(asyncio.BufferedProtocol):
         size = len(name)
         if size == 4:
             if name.lower() == b"host":
-                self._hosts += 1
+                self._hosts.append(value)
         elif size == 6:
             if name.lower() == b"expect":
                 self._expect = value.lower() == b"100-continue"
         elif size == 10:
-            if name.lower() == b"connection":
-                self._connection = True
+            if name.lower() == b"connection" and _strict.asks_keep_alive(value):
+                self._keep_option = True
         elif size == 14:
             if name.lower() == b"content-length":
                 self._content_length = int(value)  # llhttp has checked the digits
         elif size == 17 and name.lower() == b"transfer-encoding":
-            self._chunked = True
+            self._codings.append(value)
+
+    def _on_trailer(self, name: bytes, value: bytes) -> None:
+        # Never part of the header section (RFC 9110 §6.5): kept apart for request.trailers,
+        # within the same limits as a head (the count restarted when the head completed).
+        trailers = self._trailers
+        if trailers is None:
+            trailers = self._trailers = []
+        trailers.append((name, value))
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > self._max_head or len(trailers) > self._max_headers:
+            raise Reject(431)
 
     def on_headers_complete(self) -> None:
         parser = self._parser
         assert parser is not None
         url, headers, expect = self._url, self._headers, self._expect
-        hosts, chunked, length = self._hosts, self._chunked, self._content_length
-        connection = self._connection
+        hosts, codings, length = self._hosts, self._codings, self._content_length
+        keep_option = self._keep_option
         self._url = b""
         self._headers = []
-        self._expect = self._in_head = self._chunked = self._body_progress = False
-        self._connection = False
-        self._head_size = self._hosts = self._content_length = self._body_size = 0
+        self._hosts = []
+        self._codings = []
+        self._trailers = None
+        self._expect = self._in_head = self._body_progress = self._keep_option = False
+        self._head_size = self._content_length = self._body_size = 0
         self._body_ticks = 0
+        self._advanced = True
+        line = self._frames.head()
         if self._stop or self._closing:
+            self._frames.stop()
             return  # closing or shutting down: requests that start now are not answered
-        keep_alive = parser.should_keep_alive()
-        if keep_alive and not connection:
-            version = "1.1"  # llhttp keeps 0.9, 1.0 and 2.0 alive only when asked to
-        else:
-            version = parser.get_http_version()  # costly: httptools formats a new string
-            if version != "1.1" and version != "1.0":
-                raise Reject(505)
-        if hosts > 1 or (hosts == 0 and version == "1.1"):
-            raise Reject(400)  # RFC 9112 §3.2: exactly one Host in HTTP/1.1
-        if chunked and version == "1.0":
-            raise Reject(400)  # RFC 9112 §6.1: faulty framing, never guess
+        version = parser.get_http_version()  # from the request line, whatever the fields say
+        raw_method = parser.get_method()
+        method = METHODS.get(raw_method) or raw_method.decode("ascii")
+        status = _strict.head_error(
+            line, method, url, version, hosts, codings, parser.should_upgrade(), length
+        )
+        if status:
+            raise Reject(status)
         if length > self._max_body:
             raise Reject(413)  # refused before a byte of the body is read
-        method = parser.get_method()
-        req = Request(
-            self,
-            METHODS.get(method) or method.decode("ascii"),
-            url,
-            headers,
-            version,
-            keep_alive,
+        self._frames.body(length, bool(codings))
+        # llhttp keeps HTTP/1.0 alive for Proxy-Connection too; only Connection counts.
+        # A protocol switch is not offered yet: the request is answered as the last one.
+        keep_alive = (
+            parser.should_keep_alive()
+            and (version == "1.1" or keep_option)
+            and not parser.should_upgrade()
         )
+        req = Request(self, method, url, headers, version, keep_alive)
         req._expect = expect
         self._req = req
         self._dispatched = False
@@ -312,7 +331,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
-        self._body_progress = True
+        self._body_progress = self._advanced = True
         if self._body_size > self._max_body:
             raise Reject(413)  # a chunked body ran over
         req = self._req
@@ -320,11 +339,16 @@ class HttpProtocol(asyncio.BufferedProtocol):
             self._pause(PAUSE_BODY)
 
     def on_message_complete(self) -> None:
+        self._advanced = True
+        trailers = self._trailers
+        self._trailers = None
         req = self._req
         if req is None:
             return
         self._req = None
-        self._last = not req.keep_alive
+        if not req.keep_alive:
+            self._stop = True  # the client's last request: nothing after it is processed
+        req._trailers = trailers
         req._finish()
         if not self._dispatched:
             self._dispatch(req)
@@ -428,8 +452,11 @@ class HttpProtocol(asyncio.BufferedProtocol):
     ) -> None:
         """Serialize *response* to *req* into the output buffer (head of the line only)."""
         out = self._out
-        status = response.status
-        flags = response._flags
+        problem = invalid_field(response)
+        if problem is not None:
+            response = _runner.unservable(req, problem)
+        status, flags, head, stored = fields(response)
+        body = stored if isinstance(response, Response) else None
         keep = (
             req.keep_alive
             and req._body_done
@@ -447,8 +474,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
                 else (block[SERVER_LINE:] if flags & FLAG_SERVER else block[:SERVER_LINE])
             )
         out += block
-        out += response._head
-        body = response.body if isinstance(response, Response) else None
+        out += head
         if body is not None:
             if has_body and not flags & FLAG_CONTENT_LENGTH:
                 out += b"Content-Length: %d\r\n" % len(body)
@@ -498,6 +524,29 @@ class HttpProtocol(asyncio.BufferedProtocol):
         if not keep:
             self._closing = True
         self._drain()
+
+    def _refused(self, exc: HttpParserError) -> None:
+        """httptools refused the input."""
+        if self._stop:
+            # Bytes after the client's last request (RFC 9112 §9.6): not answered, but
+            # drained while closing, so that they do not turn the close into a reset.
+            self._linger = True
+        else:
+            invalid_method = isinstance(exc, HttpParserInvalidMethodError)
+            self._fail(_strict.parse_error(invalid_method, self._frames.pending()))
+        self._frames.stop()
+
+    def _guard_stall(self, nbytes: int) -> None:
+        """Bound what httptools may hold of an unfinished head or trailer section."""
+        # httptools keeps a field's pieces until the field is whole, and nothing else
+        # bounds a read that brings neither a whole head, nor body, nor a message's end.
+        if self._advanced:
+            self._advanced = False
+            self._stalled = 0
+        elif self._in_head or self._req is not None:
+            self._stalled += nbytes
+            if self._stalled > self._stall_limit:
+                self._fail(431)
 
     def _callback_failed(self, exc: HttpParserCallbackError) -> None:
         cause = exc.__context__

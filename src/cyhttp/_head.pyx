@@ -12,7 +12,8 @@ of HTTP/1.1 and reads it in one pass with no Python objects:
 * field lines ``token ":" OWS value CRLF``, the value visible ASCII, spaces and
   tabs (llhttp drops the leading ones and keeps the rest);
 * Content-Length as at most 18 digits, once; Connection as exactly ``close`` or
-  ``keep-alive``, once; no Transfer-Encoding, Upgrade or Proxy-Connection.
+  ``keep-alive``, once; no Transfer-Encoding, Upgrade or Proxy-Connection;
+  Host as a name of letters, digits, ``-._~`` and an optional ``:port``.
 
 Anything else, including a head not complete in the bytes given, returns 0 and
 the core hands the bytes to httptools, which decides as it always did (and
@@ -29,6 +30,7 @@ from libc.string cimport memchr, memcmp, memcpy
 cdef unsigned char TOKEN[256]     # RFC 9110 tchar
 cdef unsigned char TARGET[256]    # RFC 3986 pchar, "/" and "?"
 cdef unsigned char VALUE[256]     # visible ASCII, SP and HTAB
+cdef unsigned char HOST[256]      # RFC 3986 unreserved: a plain reg-name or IPv4 address
 
 
 cdef void _fill(unsigned char* table, bytes chars) noexcept:
@@ -41,6 +43,19 @@ cdef bytes _ALNUM = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV
 _fill(TOKEN, _ALNUM + b"!#$%&'*+-.^_`|~")
 _fill(TARGET, _ALNUM + b"-._~!$&'()*+,;=:@/?%")
 _fill(VALUE, bytes(range(0x21, 0x7F)) + b" \t")
+_fill(HOST, _ALNUM + b"-._~")
+
+
+cdef inline bint _plain_host(const unsigned char* v, Py_ssize_t size) noexcept nogil:
+    """Whether a Host value is ``name [":" digits]`` of unreserved characters."""
+    cdef Py_ssize_t i = 0
+    while i < size and HOST[v[i]]:
+        i += 1
+    if i < size and v[i] == b":":
+        i += 1
+        while i < size and b"0" <= v[i] <= b"9":
+            i += 1
+    return i == size
 
 
 cdef inline Py_ssize_t _value_end(const unsigned char* p, Py_ssize_t i,
@@ -164,6 +179,8 @@ cdef Py_ssize_t scan(const unsigned char* p, Py_ssize_t n, Head* h) noexcept nog
         v = p + start
         if name_len == 4:
             if _same(p + name, 4, b"host", 4):
+                if not _plain_host(v, value_len):
+                    return 0
                 h.hosts += 1
         elif name_len == 6:
             if _same(p + name, 6, b"expect", 6):

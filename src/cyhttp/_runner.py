@@ -127,6 +127,17 @@ def failed(request: Request, exc: BaseException) -> Response:
     return INTERNAL_ERROR
 
 
+def unservable(request: Request, problem: str) -> Response:
+    """Log why the handler's response cannot be served, and answer 500 instead."""
+    log.error(
+        "handler for %s %r returned an invalid response: %s",
+        request.method,
+        request.raw_path,
+        problem,
+    )
+    return INTERNAL_ERROR
+
+
 def outcome(task: asyncio.Task[Any], request: Request) -> AnyResponse:
     """The response a finished handler Task produced (a logged 500 if it failed)."""
     if task.cancelled():

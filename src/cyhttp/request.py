@@ -82,6 +82,13 @@ class Headers(Mapping[str, str]):
 # _error. The core fills the body through _feed/_finish/_abort.
 
 
+def trailers_of(req: Any) -> Headers:
+    """The trailer fields of *req* (RFC 9110 §6.5), apart from its header fields."""
+    if not req._body_done or req._error is not None:
+        raise RuntimeError("trailers are known once the whole body has been read")
+    return Headers(req._trailers or [])
+
+
 def decode_path(raw_path: bytes) -> str:
     """The percent-decoded path of a request target, without the query."""
     raw = raw_path.partition(b"?")[0]
@@ -174,6 +181,7 @@ class Request:
         "_headers",
         "_path",
         "_raw_headers",
+        "_trailers",
         "_waiter",
         "_want_all",
         "http_version",
@@ -214,6 +222,7 @@ class Request:
         self._expect: Optional[bool] = False
         self._waiter: Optional[asyncio.Future[None]] = None
         self._error: Optional[BaseException] = None
+        self._trailers: Optional[RawHeaders] = None
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.raw_path!r}>"
@@ -225,6 +234,11 @@ class Request:
         if headers is None:
             headers = self._headers = Headers(self._raw_headers)
         return headers
+
+    @property
+    def trailers(self) -> Headers:
+        """The trailer fields of a chunked body, once the body has been read whole."""
+        return trailers_of(self)
 
     @property
     def path(self) -> str:

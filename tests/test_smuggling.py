@@ -193,8 +193,18 @@ async def test_vector_after_good_request_does_not_leak_second_request(conn, atta
     assert c.transport.ended
 
 
-def test_at_least_forty_vectors():
-    assert len(VECTORS) >= 40
+def test_readme_counts_the_vectors():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    claim = re.search(
+        r"holds (\d+) named\s+vectors \((\d+) refused with `400`, (\d+) with `501`\)", readme
+    )
+    assert claim is not None
+    total, bad, unimplemented = map(int, claim.groups())
+    assert (bad, unimplemented) == (len(VECTORS), len(NOT_IMPLEMENTED))
+    assert total == bad + unimplemented
 
 
 @pytest.mark.parametrize(

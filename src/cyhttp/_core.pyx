@@ -365,6 +365,7 @@ cdef class _Connection:
     # httptools has begun a message it has not completed; between messages it holds
     # nothing, so heads go to the scanner first.
     cdef bint _in_message
+    cdef bint _followed         # the last read ended in httptools (and _frames may hold bytes)
     cdef unsigned long long _fast_left  # body bytes still due to a scanned request
     cdef Request _req
     cdef bint _dispatched
@@ -470,10 +471,11 @@ cdef class _Connection:
             return
         self._in_read = True
         cdef Py_ssize_t done = 0
-        if not self._in_message:
+        if not self._in_message and (not self._followed or self._frames.at_boundary()):
             done = self._scan(nbytes)
             self._frames.restart()  # httptools starts at a message boundary
-        if done < nbytes:
+        self._followed = done < nbytes
+        if self._followed:
             data = self._buffer[done:nbytes]
             self._frames.begin(bytes(data))
             try:
@@ -586,11 +588,15 @@ cdef class _Connection:
             raise Reject(414)
 
     def on_header(self, bytes name, bytes value):
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(value)
+        if size and (PyBytes_AS_STRING(value)[size - 1] == b" "
+                     or PyBytes_AS_STRING(value)[size - 1] == b"\t"):
+            value = value.rstrip(b" \t")  # llhttp keeps it; a field value has none (RFC 9110 §5.5)
         if not self._in_head:
             # After the head, httptools reports the trailer section's fields the same way.
             self._on_trailer(name, value)
             return
-        cdef Py_ssize_t size = PyBytes_GET_SIZE(name)
+        size = PyBytes_GET_SIZE(name)
         self._headers.append((name, value))
         self._head_size += size + PyBytes_GET_SIZE(value) + 4
         if self._head_size > self._max_head or len(self._headers) > self._max_headers:
@@ -620,6 +626,8 @@ cdef class _Connection:
         self._head_size += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
         if self._head_size > self._max_head or len(self._trailers) > self._max_headers:
             raise Reject(431)
+        if name.lower() in _strict.FORBIDDEN_TRAILERS:
+            raise Reject(400)
 
     def on_headers_complete(self):
         url = self._url

@@ -249,6 +249,8 @@ class HttpProtocol(asyncio.BufferedProtocol):
             raise Reject(414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if value and value[-1] in b" \t":
+            value = value.rstrip(b" \t")  # llhttp keeps it; a field value has none (RFC 9110 §5.5)
         if not self._in_head:
             # After the head, httptools reports the trailer section's fields the same way.
             self._on_trailer(name, value)
@@ -285,6 +287,8 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._head_size += len(name) + len(value) + 4
         if self._head_size > self._max_head or len(trailers) > self._max_headers:
             raise Reject(431)
+        if name.lower() in _strict.FORBIDDEN_TRAILERS:
+            raise Reject(400)
 
     def on_headers_complete(self) -> None:
         parser = self._parser

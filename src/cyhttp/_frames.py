@@ -43,6 +43,11 @@ class Frames:
         self._data = b""
         self._pos = 0
 
+    def at_boundary(self) -> bool:
+        """Whether the bytes so far end between messages, with nothing held back (llhttp
+        skips a CR before a request line silently; the follower keeps it to judge)."""
+        return self._state == EMPTY_LINES and not self._carry
+
     def restart(self) -> None:
         """A message starts with the next bytes (the compiled core's scanner hands over)."""
         self._state = EMPTY_LINES

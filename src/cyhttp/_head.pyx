@@ -217,12 +217,14 @@ cdef Py_ssize_t scan(const unsigned char* p, Py_ssize_t n, Head* h) noexcept nog
 
 
 cdef list read_fields(bytes lines):
-    """The ``(name, value)`` pairs of field lines ``scan`` accepted, as httptools gives them."""
+    """The ``(name, value)`` pairs of field lines ``scan`` accepted, values without the
+    whitespace around them, as the core gives them for httptools' too."""
     cdef const char* p = PyBytes_AS_STRING(lines)
     cdef const char* end = p + PyBytes_GET_SIZE(lines)
     cdef const char* colon
     cdef const char* value
     cdef const char* eol
+    cdef const char* last
     cdef list fields = []
     while p < end:
         colon = <const char*>memchr(p, b":", end - p)  # a name holds no colon
@@ -230,9 +232,13 @@ cdef list read_fields(bytes lines):
         while value[0] == b" " or value[0] == b"\t":
             value += 1
         eol = <const char*>memchr(value, b"\r", end - value)  # a value holds no CR
+        last = eol
+        # A field value has no trailing whitespace either (RFC 9110 §5.5).
+        while last > value and (last[-1] == b" " or last[-1] == b"\t"):
+            last -= 1
         fields.append((
             PyBytes_FromStringAndSize(p, colon - p),
-            PyBytes_FromStringAndSize(value, eol - value),
+            PyBytes_FromStringAndSize(value, last - value),
         ))
         p = eol + 2
     return fields

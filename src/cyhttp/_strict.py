@@ -26,6 +26,14 @@ HTTP_METHODS = frozenset(
     MKCALENDAR LINK UNLINK""".split()
 )
 
+# RFC 9110 §6.5.1: fields that frame, route or authenticate a message, or that must be
+# known before its content, have no meaning in a trailer section; a request carrying
+# one there is refused rather than handed on.
+FORBIDDEN_TRAILERS = frozenset(
+    b"""host content-length transfer-encoding trailer te connection keep-alive upgrade
+    proxy-connection expect authorization proxy-authorization""".split()
+)
+
 _VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]\Z")
 _SCHEME = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:")
 # RFC 3986 §3.2.2: reg-name (unreserved, pct-encoded, sub-delims; IPv4 is a reg-name

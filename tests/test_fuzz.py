@@ -45,7 +45,13 @@ SEEDS = [
 ALPHABET = b"\r\n :;,\t\x00\x7f0123456789abcdefABCDEF/?%-HTTP"
 
 
+CALLS: list[bytes] = []  # the targets handlers were called for, in order
+
+
 async def app(request: cyhttp.Request) -> cyhttp.Response | cyhttp.StreamingResponse:
+    CALLS.append(request.raw_path)
+    if request.path == "/a/b":
+        await asyncio.sleep(0)  # suspends: later reads arrive while it runs
     if request.path == "/boom":
         raise RuntimeError("fuzz")
     if request.path == "/stream":
@@ -182,6 +188,18 @@ _BODIES = [
 ]
 
 
+def _keeps_alive(head: list[bytes]) -> bool:
+    """Whether a generated head leaves the connection open, read the strict way."""
+    options = [
+        line.partition(b":")[2].strip().lower()
+        for line in head[1:]
+        if line.partition(b":")[0].lower() == b"connection"
+    ]
+    if head[0].endswith(b" HTTP/1.1"):
+        return b"close" not in options
+    return head[0].endswith(b" HTTP/1.0") and b"keep-alive" in options and b"close" not in options
+
+
 @st.composite
 def grammar_heads(draw: st.DrawFn) -> tuple[bytes, list[int], list[list[bytes]]]:
     """Requests from the grammar, the read splits, and each request's head lines."""
@@ -217,8 +235,13 @@ def test_grammar_requests_see_only_their_own_head(impl, case):
     """Whatever the core, an answered request saw only its own head's fields and version,
     and nothing is answered after a request that ended the connection."""
     data, cuts, heads = case
+    CALLS.clear()
     with asyncio.Runner() as runner:
         out, _, _ = runner.run(_run(impl, data, cuts))
+    # No handler runs for a request after the client's last one (RFC 9112 §9.6), even
+    # when its answer would be dropped.
+    last = next((i for i, head in enumerate(heads) if not _keeps_alive(head)), len(heads))
+    assert len(CALLS) <= last + 1, (data, CALLS)
     answers = out.split(b"HTTP/1.1 ")[1:]
     closed = False
     for i, answer in enumerate(answers):

@@ -269,6 +269,58 @@ def test_vector(servers, corpus, vector):
     RESULTS[f"{corpus}: {outcome}"] += 1
 
 
+H11 = "python-hyper/h11@62c5068c9715:h11/tests/test_io.py"
+GO = "golang/go@01a5a83cfbe5:src/net/http/readrequest_test.go"
+CHUNKED = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def go_request(text: str) -> bytes:
+    """Go's reqBytes: the lines with CRLF, ending in an empty line."""
+    return text.strip().replace("\n", "\r\n").encode() + b"\r\n\r\n"
+
+
+# Malformed requests from h11's and Go's own tests: each refused by both.
+MALFORMED = {
+    f"{H11}:290 obs-fold first line": b"HEAD /foo HTTP/1.1\r\n  folded: line\r\n\r\n",
+    f"{H11}:297 spaces before colon": b"HEAD /foo HTTP/1.1\r\nfoo  : line\r\n\r\n",
+    f"{H11}:303 tab before colon": b"HEAD /foo HTTP/1.1\r\nfoo\t: line\r\n\r\n",
+    f"{H11}:313 empty field name": b"HEAD /foo HTTP/1.1\r\n: line\r\n\r\n",
+    f"{H11}:536 garbage after version": b"HEAD /foo HTTP/1.1 xxxxxx\r\nHost: a\r\n\r\n",
+    f"{H11}:545 NUL in field value": b"HEAD /foo HTTP/1.1\r\nHost: foo\x00bar\r\n\r\n",
+    **{
+        f"{H11}:550 byte {c:#04x} in path": b"HEAD /%c HTTP/1.1\r\nHost: foobar\r\n\r\n" % c
+        for c in b"\x00\x20\x7f\xee"
+    },
+    f"{H11}:441 chunk size of 100 digits": CHUNKED + b"9" * 100 + b"\r\nxxx",
+    f"{H11}:444 NUL after chunk size": CHUNKED + b"10\x00\r\nxxx",
+    f"{H11}:469 no CRLF after chunk data": CHUNKED + b"3\r\nxxx__1a\r\n",
+    f"{H11}:472 bare CR after chunk data": CHUNKED + b"3\r\nxxx\r_1a\r\n",
+    f"{H11}:473 bare LF after chunk data": CHUNKED + b"3\r\nxxx_\n1a\r\n",
+    f"{GO} bad_connect_host": go_request(
+        "CONNECT []%20%48%54%54%50%2f%31%2e%31%0a%4d%79%48%65%61%64%65%72"
+        "%3a%20%31%32%33%0a%0a HTTP/1.0"
+    ),
+    f"{GO} smuggle_two_contentlen": go_request(
+        "POST / HTTP/1.1\nContent-Length: 3\nContent-Length: 4\n\nabc"
+    ),
+    f"{GO} smuggle_two_content_len_head": go_request(
+        "HEAD / HTTP/1.1\nHost: foo\nContent-Length: 4\nContent-Length: 5\n\n1234"
+    ),
+    f"{GO} leading_space_in_header": go_request("HEAD / HTTP/1.1\n Host: foo\nContent-Length: 5"),
+    f"{GO} leading_tab_in_header": go_request("HEAD / HTTP/1.1\n\tHost: foo\nContent-Length: 5"),
+    f"{GO} bogus absolute-path": b"GET ../../../../etc/passwd HTTP/1.1\r\nHost: test\r\n\r\n",
+    f"{GO} missing URL": b"GET  HTTP/1.1\r\nHost: test\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("data", MALFORMED.values(), ids=MALFORMED.keys())
+def test_malformed(servers, data):
+    answers, closed = exchange(servers["llhttp"].port, data)
+    assert len(answers) == 1 and int(answers[0].split(b" ", 2)[1]) in (400, 501), answers
+    assert closed
+    RESULTS["h11 and Go: refused"] += 1
+
+
 def test_corpora_counts(capsys):
     """Prints the tallies the README quotes (run after the vectors: ``-s`` shows them)."""
     assert len(load("llhttp")) >= 100 and len(load("gunicorn")) >= 80

@@ -60,6 +60,7 @@ cdef extern from "Python.h":
     int PyContext_Exit(object ctx) except -1
     # Returns -1 (exception set), 0 (returned, *presult = value) or 1 (yielded).
     int PyIter_Send(object iter, object arg, PyObject** presult) except -1
+    long PyLong_AsLongAndOverflow(object value, int* overflow) noexcept
 
 cdef enum:
     PAUSE_WRITE = 1
@@ -126,9 +127,14 @@ cdef inline object _field(response, Py_ssize_t offset):
 
 cdef inline int _small_int(value, int high) noexcept:
     """*value* if it is an ``int`` from 0 to *high*, else -1 (no exception, no overflow)."""
-    if type(value) is not int or value < 0 or value > high:
+    cdef int overflow
+    cdef long number
+    if type(value) is not int:
         return -1
-    return <int>value
+    number = PyLong_AsLongAndOverflow(value, &overflow)  # cannot fail on an exact int
+    if overflow or number < 0 or number > high:
+        return -1
+    return <int>number
 
 
 cdef inline bint _is_name(bytes name, bytes lower):
@@ -288,7 +294,7 @@ cdef class Request:
 
 
 cdef inline void _init_request(Request req, conn, str method, bytes raw_path, fields,
-                               bint http10, bint keep_alive):
+                               bint http10, bint keep_alive) noexcept:
     req._conn = conn
     req.method = method
     req.raw_path = raw_path
@@ -471,11 +477,15 @@ cdef class _Connection:
             return
         self._in_read = True
         cdef Py_ssize_t done = 0
-        if not self._in_message and (not self._followed or self._frames.at_boundary()):
+        cdef bint boundary = not self._in_message and (
+            not self._followed or self._frames.at_boundary()
+        )
+        if boundary:
             done = self._scan(nbytes)
-            self._frames.restart()  # httptools starts at a message boundary
         self._followed = done < nbytes
         if self._followed:
+            if boundary:
+                self._frames.restart()  # httptools starts at a message boundary
             data = self._buffer[done:nbytes]
             self._frames.begin(bytes(data))
             try:
@@ -723,14 +733,15 @@ cdef class _Connection:
     cdef _message_done(self):
         cdef Request req = self._req
         self._advanced = True
-        trailers = self._trailers
-        self._trailers = None
         if req is None:
+            self._trailers = None
             return
         self._req = None
         if not req.keep_alive:
             self._stop = True  # the client's last request: nothing after it is processed
-        req._trailers = trailers
+        if self._trailers is not None:  # only httptools reports trailers
+            req._trailers = self._trailers
+            self._trailers = None
         req._finish()
         if not self._dispatched:
             self._dispatch(req)

@@ -30,7 +30,7 @@ from libc.string cimport memchr, memcmp, memcpy
 cdef unsigned char TOKEN[256]     # RFC 9110 tchar
 cdef unsigned char TARGET[256]    # RFC 3986 pchar, "/" and "?"
 cdef unsigned char VALUE[256]     # visible ASCII, SP and HTAB
-cdef unsigned char HOST[256]      # RFC 3986 unreserved: a plain reg-name or IPv4 address
+cdef unsigned char HOST[256]      # bit 1: RFC 3986 unreserved (a plain name); bit 2: a digit
 
 
 cdef void _fill(unsigned char* table, bytes chars) noexcept:
@@ -44,18 +44,21 @@ _fill(TOKEN, _ALNUM + b"!#$%&'*+-.^_`|~")
 _fill(TARGET, _ALNUM + b"-._~!$&'()*+,;=:@/?%")
 _fill(VALUE, bytes(range(0x21, 0x7F)) + b" \t")
 _fill(HOST, _ALNUM + b"-._~")
+cdef unsigned char _digit
+for _digit in b"0123456789":
+    HOST[_digit] = 3  # 1: in a name, 2: in a port
 
 
 cdef inline bint _plain_host(const unsigned char* v, Py_ssize_t size) noexcept nogil:
     """Whether a Host value is ``name [":" digits]`` of unreserved characters."""
-    cdef Py_ssize_t i = 0
-    while i < size and HOST[v[i]]:
-        i += 1
-    if i < size and v[i] == b":":
-        i += 1
-        while i < size and b"0" <= v[i] <= b"9":
-            i += 1
-    return i == size
+    cdef const unsigned char* end = v + size
+    while v < end and HOST[v[0]] & 1:  # the name
+        v += 1
+    if v < end and v[0] == b":":
+        v += 1
+        while v < end and HOST[v[0]] & 2:  # the port
+            v += 1
+    return v == end
 
 
 cdef inline Py_ssize_t _value_end(const unsigned char* p, Py_ssize_t i,

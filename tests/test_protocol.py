@@ -12,7 +12,7 @@ import pytest
 import cyhttp
 from cyhttp._wire import format_date_block
 
-from .conftest import split_responses
+from .conftest import Conn, split_responses
 
 DATE = re.compile(rb"Date: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\r\n")
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -781,3 +781,15 @@ def test_write_buffer_limits_set(conn):
     assert c.transport.limits is not None
     high, low = c.transport.limits
     assert high > low >= 16 * 1024
+
+
+async def test_protocol_entry_points_refuse_bad_arguments(impl):
+    """What the event loop and httptools never pass is refused, not read as memory."""
+    c = Conn(lambda r: cyhttp.Response(), impl)
+    with pytest.raises((ValueError, IndexError, TypeError)):
+        c.protocol.buffer_updated(len(c.protocol.get_buffer(-1)) + 1)
+    with pytest.raises(TypeError):
+        c.protocol.on_header(None, None)
+    c.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")  # the connection still serves
+    await c.settle()
+    assert c.data.startswith(b"HTTP/1.1 200 OK")

@@ -346,6 +346,7 @@ cdef class _Connection:
     cdef object _transport
     cdef object _buffer
     cdef const unsigned char* _data  # the bytes of _buffer, for the head scanner
+    cdef Py_ssize_t _data_size
     cdef public object client
 
     cdef char* _out
@@ -415,6 +416,7 @@ cdef class _Connection:
         cdef Py_buffer view
         PyObject_GetBuffer(self._buffer, &view, PyBUF_SIMPLE)
         self._data = <const unsigned char*>view.buf  # stays valid: _buffer holds the export
+        self._data_size = view.len
         PyBuffer_Release(&view)
         self._parser = HttpRequestParser(self)
         self._frames = Frames()
@@ -469,6 +471,9 @@ cdef class _Connection:
         return self._buffer
 
     def buffer_updated(self, Py_ssize_t nbytes):
+        if nbytes < 0 or nbytes > self._data_size:
+            # The event loop never does this; the scanner reads _data in C, so make sure.
+            raise ValueError(f"buffer_updated({nbytes}) outside a {self._data_size}-byte buffer")
         if self._closing or (self._stop and self._req is None):
             # Nothing new is accepted (RFC 9112 §9.6: not even after the client's last
             # request); the input is dropped, and drained while closing so that it does
@@ -585,7 +590,7 @@ cdef class _Connection:
     def on_message_begin(self):
         self._in_message = True
 
-    def on_url(self, bytes url):
+    def on_url(self, bytes url not None):
         if self._url:
             self._url += url
         else:
@@ -597,7 +602,7 @@ cdef class _Connection:
         if PyBytes_GET_SIZE(self._url) > self._max_url:
             raise Reject(414)
 
-    def on_header(self, bytes name, bytes value):
+    def on_header(self, bytes name not None, bytes value not None):
         cdef Py_ssize_t size = PyBytes_GET_SIZE(value)
         if size and (PyBytes_AS_STRING(value)[size - 1] == b" "
                      or PyBytes_AS_STRING(value)[size - 1] == b"\t"):
@@ -680,7 +685,7 @@ cdef class _Connection:
         )
         self._open(method, url, headers, version == "1.0", keep_alive, expect)
 
-    def on_body(self, bytes body):
+    def on_body(self, bytes body not None):
         if self._body_size + PyBytes_GET_SIZE(body) > self._max_body:
             raise Reject(413)  # a chunked body ran over
         self._body(body)
@@ -1098,7 +1103,7 @@ cdef class _Connection:
     def _resume_body(self):
         self._unpause(PAUSE_BODY)
 
-    def _send(self, bytes data):
+    def _send(self, bytes data not None):
         self._write_bytes(data)
         if not self._in_read:
             self._flush()

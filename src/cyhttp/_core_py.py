@@ -194,6 +194,9 @@ class HttpProtocol(asyncio.BufferedProtocol):
         return self._buffer
 
     def buffer_updated(self, nbytes: int) -> None:
+        if not 0 <= nbytes <= len(self._buffer):
+            # The event loop never does this; the compiled core reads the buffer in C.
+            raise ValueError(f"buffer_updated({nbytes}) outside a {len(self._buffer)}-byte buffer")
         if self._closing or (self._stop and self._req is None):
             # Nothing new is accepted (RFC 9112 §9.6: not even after the client's last
             # request); the input is dropped, and drained while closing so that it does

@@ -575,3 +575,33 @@ async def test_request_line_leniencies_refused_at_any_split(conn, name):
         statuses = [line.split(b"\r\n")[0] for line in c.data.split(b"HTTP/1.1 ")[1:]]
         assert statuses == [b"200 OK", b"400 Bad Request"], (at, c.data)
         assert [s[0] for s in seen] == [b"/first"]
+
+
+def test_issue_examples_over_a_socket(live):
+    """The trailer leak and the request after the last one, as reported, through TCP."""
+    import socket
+    import time
+
+    seen = []
+
+    async def app(request):
+        await request.body()
+        seen.append((request.raw_path, request.headers.getall("x-user")))
+        if request.raw_path == b"/slow":
+            await asyncio.sleep(0.2)  # still running when the next request arrives
+        return cyhttp.Response(b"ok")
+
+    with live(app) as srv:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"3\r\nabc\r\n0\r\nX-User: admin\r\n\r\n"
+                b"GET /b HTTP/1.1\r\nHost: x\r\nX-User: guest\r\nConnection: close\r\n\r\n"
+            )
+            assert read_until_closed(sock).count(b"HTTP/1.1 200 OK") == 2
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            time.sleep(0.05)
+            sock.sendall(b"POST /after HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+            assert read_until_closed(sock).count(b"HTTP/1.1 ") == 1
+    assert seen == [(b"/a", []), (b"/b", ["guest"]), (b"/slow", [])]

@@ -28,8 +28,8 @@ extensions = [
         define_macros=[("CYTHON_TRACE_NOGIL", "1")] if DEBUG else [],
         extra_compile_args=["-O0", "-g"] if DEBUG else ["-O2"],
     )
-    # _head is the request-head scanner that _core cimports.
-    for name in ("_head", "_core")
+    # _head (the request-head scanner) and _fields (request accessors) are cimported by _core.
+    for name in ("_head", "_fields", "_core")
 ]
 
 setup(

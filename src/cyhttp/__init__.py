@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 from ._impl import implementation
 from .config import Config
-from .request import ClientDisconnected, Headers
+from .request import ClientDisconnected
 
 if TYPE_CHECKING:
-    from .request import Request
-else:  # the active core's class: compiled when the Cython core is loaded
-    from ._impl import Request
+    from .request import Headers, Query, Request
+else:  # the active core's classes: compiled when the Cython core is loaded
+    from ._impl import Headers, Query, Request
 from .response import Response, StreamingResponse
 from .server import Handler, Server, run
 
@@ -23,6 +23,7 @@ __all__ = [
     "Config",
     "Handler",
     "Headers",
+    "Query",
     "Request",
     "Response",
     "Server",

@@ -28,7 +28,8 @@ from cpython.ref cimport Py_XDECREF
 from libc.string cimport memcpy
 from libc.time cimport time, time_t
 
-from ._head cimport Head, read_fields, scan
+from ._fields cimport decode_path, new_headers, new_query
+from ._head cimport Head, scan
 
 import asyncio
 from collections import deque
@@ -46,8 +47,8 @@ from httptools import (
 from . import _runner, _strict, _wire
 from ._frames import Frames
 from ._wire import Reject
-from .request import BODY_HIGH_WATER, ClientDisconnected, Headers, decode_path, iter_body
-from .request import read_body, trailers_of, wake
+from .request import BODY_HIGH_WATER, ClientDisconnected, iter_body, parse_cookies, read_body
+from .request import trailers_of, wake
 from .response import Response, StreamingResponse, fields, invalid_field
 
 cdef extern from "Python.h":
@@ -197,6 +198,8 @@ cdef class Request:
     cdef bint _is_http10        # no chunked answers, explicit keep-alive
     cdef object _headers
     cdef object _path
+    cdef object _query
+    cdef object _cookies
     # Read and written by the shared body functions in cyhttp.request.
     cdef public object _conn
     cdef public object _chunks
@@ -219,11 +222,9 @@ cdef class Request:
 
     @property
     def headers(self):
-        """Request headers, decoded on first access."""
+        """Request headers: lookups read the received lines in place (``cyhttp._fields``)."""
         if self._headers is None:
-            if type(self._fields) is bytes:
-                self._fields = read_fields(self._fields)
-            self._headers = Headers(self._fields)
+            self._headers = new_headers(self._fields)
         return self._headers
 
     @property
@@ -237,6 +238,20 @@ cdef class Request:
         if self._path is None:
             self._path = decode_path(self.raw_path)
         return self._path
+
+    @property
+    def query(self):
+        """The parsed query string (a read-only, multi-valued mapping), parsed on first use."""
+        if self._query is None:
+            self._query = new_query(self.raw_path)
+        return self._query
+
+    @property
+    def cookies(self):
+        """The request's cookies by name, parsed on first use."""
+        if self._cookies is None:
+            self._cookies = parse_cookies(self.headers.getall("cookie"))
+        return self._cookies
 
     @property
     def query_string(self):

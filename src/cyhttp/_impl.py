@@ -14,20 +14,31 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol, Tuple, Type
 if TYPE_CHECKING:
     from .request import Request as _PyRequest
 
-__all__ = ["AVAILABLE", "Connection", "Request", "implementation", "protocol_class"]
+__all__ = [
+    "AVAILABLE",
+    "Connection",
+    "Headers",
+    "Query",
+    "Request",
+    "implementation",
+    "protocol_class",
+]
 
 NO_EXTENSIONS = os.environ.get("CYHTTP_NO_EXTENSIONS", "") not in ("", "0")
 
 HttpProtocolC: Optional[Type[asyncio.BufferedProtocol]] = None
 Request: Any
+Headers: Any
+Query: Any
 if not NO_EXTENSIONS:
     try:
         from ._core import HttpProtocol as HttpProtocolC
         from ._core import Request
+        from ._fields import Headers, Query
     except ImportError:  # not built (e.g. an editable checkout without a compiler)
         HttpProtocolC = None
 if HttpProtocolC is None:
-    from .request import Request
+    from .request import Headers, Query, Request
 
 implementation = "cython" if HttpProtocolC is not None else "python"
 """The active core: ``"cython"`` or ``"python"``."""

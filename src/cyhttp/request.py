@@ -24,7 +24,7 @@ from typing import (
 if TYPE_CHECKING:
     from ._impl import Connection
 
-__all__ = ["ClientDisconnected", "Headers", "Request"]
+__all__ = ["ClientDisconnected", "Headers", "Query", "Request"]
 
 # A streaming reader that falls this far behind makes the core stop reading the socket.
 BODY_HIGH_WATER = 256 * 1024
@@ -73,6 +73,85 @@ class Headers(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return f"Headers({self.raw!r})"
+
+
+class Query(Mapping[str, str]):
+    """The query string as a read-only, multi-valued mapping.
+
+    ``query["q"]`` and ``query.get("q")`` give the first value, :meth:`getall`
+    every value in order; decoded as ``urllib.parse.parse_qs`` does with blank
+    values kept (``+`` is a space, bad escapes stay as they are, UTF-8 errors
+    become U+FFFD).
+    """
+
+    __slots__ = ("_index", "_pairs", "_string")
+
+    def __init__(self, string: bytes) -> None:
+        self._string = bytes(string)
+        self._pairs: Optional[List[Tuple[str, str]]] = None
+        self._index: Optional[dict[str, list[str]]] = None
+
+    def _parsed(self) -> List[Tuple[str, str]]:
+        pairs = self._pairs
+        if pairs is None:
+            from urllib.parse import parse_qsl  # only when a query is read: a heavy import
+
+            # Targets are ASCII (llhttp refuses other bytes); decode like the compiled twin.
+            text = self._string.decode("utf-8", "replace")
+            pairs = self._pairs = parse_qsl(text, keep_blank_values=True)
+        return pairs
+
+    def _mapping(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for name, value in self._parsed():
+                index.setdefault(name, []).append(value)
+        return index
+
+    def __getitem__(self, name: str) -> str:
+        return self._mapping()[name][0]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._mapping()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._mapping())
+
+    def __len__(self) -> int:
+        return len(self._mapping())
+
+    def getall(self, name: str, default: Optional[List[str]] = None) -> List[str]:
+        """Every value of *name*, in order (``default`` or ``[]`` if absent)."""
+        values = self._mapping().get(name)
+        if values is None:
+            return [] if default is None else default
+        return list(values)
+
+    @property
+    def pairs(self) -> List[Tuple[str, str]]:
+        """Every ``(name, value)``, in order."""
+        return list(self._parsed())
+
+    def __repr__(self) -> str:
+        return f"Query({self._string!r})"
+
+
+def parse_cookies(values: List[str]) -> dict[str, str]:
+    """The cookies of ``Cookie`` field values (RFC 6265 §5.4): ``name=value`` pairs
+    separated by ";"; the first of a name wins, surrounding double quotes are dropped."""
+    cookies: dict[str, str] = {}
+    for value in values:
+        for part in value.split(";"):
+            name, sep, cookie = part.partition("=")
+            if not sep:
+                continue
+            name = name.strip(" \t")
+            cookie = cookie.strip(" \t")
+            if len(cookie) > 1 and cookie[0] == cookie[-1] == '"':
+                cookie = cookie[1:-1]
+            cookies.setdefault(name, cookie)
+    return cookies
 
 
 # -- logic shared by both Request classes (this one and the compiled one) -----
@@ -176,10 +255,12 @@ class Request:
         "_buffered",
         "_chunks",
         "_conn",
+        "_cookies",
         "_error",
         "_expect",
         "_headers",
         "_path",
+        "_query",
         "_raw_headers",
         "_trailers",
         "_waiter",
@@ -212,6 +293,8 @@ class Request:
         self.keep_alive = keep_alive
         self._headers: Optional[Headers] = None
         self._path: Optional[str] = None
+        self._query: Optional[Query] = None
+        self._cookies: Optional[dict[str, str]] = None
         self._chunks: Optional[List[bytes]] = None
         self._buffered = 0
         self._body: Optional[bytes] = None
@@ -252,6 +335,22 @@ class Request:
     def query_string(self) -> bytes:
         """Everything after the first ``?`` of the target, still encoded."""
         return self.raw_path.partition(b"?")[2]
+
+    @property
+    def query(self) -> Query:
+        """The parsed query string (a read-only, multi-valued mapping), parsed on first use."""
+        query = self._query
+        if query is None:
+            query = self._query = Query(self.query_string)
+        return query
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """The request's cookies by name, parsed on first use."""
+        cookies = self._cookies
+        if cookies is None:
+            cookies = self._cookies = parse_cookies(self.headers.getall("cookie"))
+        return cookies
 
     @property
     def client(self) -> Optional[Tuple[str, int]]:

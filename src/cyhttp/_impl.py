@@ -32,9 +32,11 @@ Headers: Any
 Query: Any
 if not NO_EXTENSIONS:
     try:
+        from . import _fields
         from ._core import HttpProtocol as HttpProtocolC
         from ._core import Request
-        from ._fields import Headers, Query
+
+        Headers, Query = _fields.Headers, _fields.Query
     except ImportError:  # not built (e.g. an editable checkout without a compiler)
         HttpProtocolC = None
 if HttpProtocolC is None:

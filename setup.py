@@ -28,8 +28,9 @@ extensions = [
         define_macros=[("CYTHON_TRACE_NOGIL", "1")] if DEBUG else [],
         extra_compile_args=["-O0", "-g"] if DEBUG else ["-O2"],
     )
-    # _head (the request-head scanner) and _fields (request accessors) are cimported by _core.
-    for name in ("_head", "_fields", "_core")
+    # _head (the head scanner), _fields (request accessors) and _response are cimported
+    # by _core.
+    for name in ("_head", "_fields", "_response", "_core")
 ]
 
 setup(

@@ -12,8 +12,9 @@ import asyncio
 import pytest
 
 import cyhttp
+from cyhttp import response as response_module
 
-from .conftest import read_until_closed
+from .conftest import compiled, read_until_closed
 
 H = b"Host: a\r\n"
 TE = b"Transfer-Encoding: chunked\r\n"
@@ -405,26 +406,33 @@ async def test_proxy_connection_never_changes_the_version_at_any_split(conn, hea
 # -- what a handler returns can never crash or desynchronise the core ------------------
 
 
-def _skip_init():
-    return cyhttp.Response.__new__(cyhttp.Response)
+# The pure-Python class keeps its fields in slots a handler can reach; the compiled one
+# (cyhttp.Response when the Cython core is loaded) keeps read-only C fields. Both cores
+# serve both kinds, and neither may crash on what a handler does to them.
+PureResponse = response_module.Response
+PureStreaming = response_module.StreamingResponse
+
+
+def _skip_init(cls=PureResponse):
+    return lambda: cls.__new__(cls)
 
 
 def _set_slot(name, value):
     def make():
-        response = cyhttp.Response(b"ok", headers={"X-A": "1"})
+        response = PureResponse(b"ok", headers={"X-A": "1"})
         object.__setattr__(response, name, value)
         return response
 
     return make
 
 
-class _NoInit(cyhttp.Response):
+class _NoInit(PureResponse):
     def __init__(self):
         pass
 
 
-class _LyingStatus(cyhttp.Response):
-    status = property(lambda self: 700000)  # the core reads what was stored: 200
+class _LyingStatus(PureResponse):
+    status = property(lambda self: 700000)  # the cores read what was stored: 200
 
 
 BROKEN = {
@@ -439,8 +447,9 @@ BROKEN = {
     "head-str": (_set_slot("_head", "X: y\r\n"), "headers"),
     "flags-huge": (_set_slot("_flags", 2**70), "flags"),
     "flags-none": (_set_slot("_flags", None), "flags"),
-    "init-skipped": (_skip_init, "not set"),
+    "init-skipped": (_skip_init(), "not set"),
     "subclass-init-skipped": (_NoInit, "not set"),
+    "active-class-init-skipped": (_skip_init(cyhttp.Response), "not set"),
 }
 
 
@@ -460,7 +469,7 @@ async def test_broken_streaming_response_is_a_logged_500(conn, caplog):
         yield b"x"
 
     def app(request):
-        response = cyhttp.StreamingResponse(chunks())
+        response = PureStreaming(chunks())
         object.__setattr__(response, "_status", 99)
         return response
 
@@ -471,19 +480,33 @@ async def test_broken_streaming_response_is_a_logged_500(conn, caplog):
     assert "status" in caplog.text
 
 
-async def test_subclass_properties_do_not_change_what_is_served(conn):
-    c = conn(lambda r: _LyingStatus(b"ok"))
+@pytest.mark.parametrize("base", [PureResponse, cyhttp.Response], ids=["pure", "active"])
+async def test_subclass_properties_do_not_change_what_is_served(conn, base):
+    class Lying(base):
+        status = property(lambda self: 700000)
+        body = property(lambda self: "not bytes")
+
+    c = conn(lambda r: Lying(b"ok"))
     c.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
     await c.settle()
-    assert c.data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert c.data.startswith(b"HTTP/1.1 200 OK\r\n") and c.data.endswith(b"ok")
 
 
+@pytest.mark.parametrize("cls", [PureResponse, cyhttp.Response], ids=["pure", "active"])
 @pytest.mark.parametrize("name", ["status", "body"])
-def test_response_fields_are_read_only(name):
-    response = cyhttp.Response(b"ok")
+def test_response_fields_are_read_only(cls, name):
+    response = cls(b"ok")
     with pytest.raises(AttributeError):
         setattr(response, name, 700000)
     assert (response.status, response.body) == (200, b"ok")
+
+
+@compiled
+@pytest.mark.parametrize("name", ["status", "body", "_head", "_flags"])
+def test_compiled_response_fields_cannot_be_reached(name):
+    response = cyhttp.Response(b"ok")
+    with pytest.raises(AttributeError):
+        object.__setattr__(response, name, 700000)
 
 
 def test_mutated_response_over_a_socket_leaves_the_server_serving(live):

@@ -13,9 +13,9 @@ from .request import ClientDisconnected
 
 if TYPE_CHECKING:
     from .request import Headers, Query, Request
+    from .response import Response, StreamingResponse
 else:  # the active core's classes: compiled when the Cython core is loaded
-    from ._impl import Headers, Query, Request
-from .response import Response, StreamingResponse
+    from ._impl import Headers, Query, Request, Response, StreamingResponse
 from .server import Handler, Server, run
 
 __all__ = [

@@ -29,6 +29,7 @@ from libc.string cimport memcpy
 from libc.time cimport time, time_t
 
 from ._fields cimport decode_path, new_headers, new_query
+from ._response cimport Response, StreamingResponse
 from ._head cimport Head, scan
 
 import asyncio
@@ -49,7 +50,9 @@ from ._frames import Frames
 from ._wire import Reject
 from .request import BODY_HIGH_WATER, ClientDisconnected, iter_body, parse_cookies, read_body
 from .request import trailers_of, wake
-from .response import Response, StreamingResponse, fields, invalid_field
+from .response import Response as PyResponse
+from .response import StreamingResponse as PyStreamingResponse
+from .response import fields, invalid_field
 
 cdef extern from "Python.h":
     ctypedef struct PyMemberDef:
@@ -93,7 +96,9 @@ cdef Py_ssize_t SERVER_LINE = len(_wire.format_date_block(0).partition(b"\r\n")[
 cdef tuple METHOD_NAMES = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
 cdef str GET = METHOD_NAMES[0]
 cdef dict METHODS = {m.encode(): m for m in METHOD_NAMES}
-cdef tuple RESPONSE_TYPES = _runner.RESPONSE_TYPES
+# The compiled classes, then the pure ones (which this core serves too, more slowly).
+cdef tuple RESPONSE_TYPES = (Response, StreamingResponse, PyResponse, PyStreamingResponse)
+cdef tuple STREAMING_TYPES = (StreamingResponse, PyStreamingResponse)
 
 cdef inline bint _is_response(obj):
     # Exact types first: isinstance() against a tuple takes a slow path for misses.
@@ -101,9 +106,13 @@ cdef inline bint _is_response(obj):
     return kind is Response or kind is StreamingResponse or isinstance(obj, RESPONSE_TYPES)
 
 
+cdef inline bint _is_streaming(obj):
+    return type(obj) is StreamingResponse or isinstance(obj, STREAMING_TYPES)
+
+
 cdef Py_ssize_t _slot_offset(str name) except -1:
-    """Where ``Response`` instances keep the ``__slots__`` field *name*."""
-    descr = Response.__dict__[name]
+    """Where pure ``Response`` instances keep the ``__slots__`` field *name*."""
+    descr = PyResponse.__dict__[name]
     if type(descr) is not MemberDescriptorType:
         raise TypeError(f"Response.{name} is not a slot")
     return (<PyMemberDescrObject*><PyObject*>descr).d_member.offset
@@ -119,7 +128,7 @@ cdef Py_ssize_t BODY_SLOT = _slot_offset("_body")
 
 
 cdef inline object _field(response, Py_ssize_t offset):
-    """The slot at *offset* of a ``Response`` (or subclass) instance; None if unset."""
+    """The slot at *offset* of a pure ``Response`` (or subclass) instance; None if unset."""
     cdef PyObject* value = (<PyObject**>(<char*><PyObject*>response + offset))[0]
     if value == NULL:
         return None
@@ -854,7 +863,7 @@ cdef class _Connection:
                 if req is not None and req._expect is None:
                     self._continue(req)
                 break
-            if isinstance(response, StreamingResponse):
+            if _is_streaming(response):
                 self._respond(slot.request, response, len(pending) == 1)
                 break  # the slot leaves the queue when the stream ends
             pending.popleft()
@@ -876,26 +885,47 @@ cdef class _Connection:
         cdef int flags
         cdef bytes head
         cdef bytes body = None
-        cdef bint is_plain = type(response) is Response or isinstance(response, Response)
-        # Every field is checked where it is read: a handler can reach the slots, skip
-        # __init__ or subclass, and nothing it does may crash the process.
-        if is_plain:
-            status_field = _field(response, STATUS_SLOT)
-            flags_field = _field(response, FLAGS_SLOT)
-            head_field = _field(response, HEAD_SLOT)
-            body_field = _field(response, BODY_SLOT)
+        cdef bint is_plain
+        cdef Response plain
+        cdef StreamingResponse streaming
+        if type(response) is Response or isinstance(response, Response):
+            # C fields, read-only and checked when built: nothing to check again but
+            # whether __init__ ran.
+            plain = <Response>response
+            status = plain.status
+            flags = plain._flags
+            head = plain._head
+            body = plain.body
+            is_plain = True
+        elif isinstance(response, StreamingResponse):
+            streaming = <StreamingResponse>response
+            status = streaming.status
+            flags = streaming._flags
+            head = streaming._head
+            is_plain = False
         else:
-            status_field, flags_field, head_field, _ = fields(response)
-            body_field = b""
-        status = _small_int(status_field, 599)
-        flags = _small_int(flags_field, FLAG_MASK)
-        if (status < 100 or flags < 0 or type(head_field) is not bytes
-                or type(body_field) is not bytes):
+            # A pure-Python response: a handler can reach its slots, skip __init__ or
+            # subclass it, and nothing it does may crash the process.
+            is_plain = isinstance(response, PyResponse)
+            if is_plain:
+                status_field = _field(response, STATUS_SLOT)
+                flags_field = _field(response, FLAGS_SLOT)
+                head_field = _field(response, HEAD_SLOT)
+                body_field = _field(response, BODY_SLOT)
+            else:
+                status_field, flags_field, head_field, _ = fields(response)
+                body_field = b""
+            status = _small_int(status_field, 599)
+            flags = _small_int(flags_field, FLAG_MASK)
+            if type(head_field) is not bytes or type(body_field) is not bytes or flags < 0:
+                status = 0
+            else:
+                head = <bytes>head_field
+                if is_plain:
+                    body = <bytes>body_field
+        if status < 100:
             self._respond(req, _runner.unservable(req, invalid_field(response)), last)
             return
-        head = <bytes>head_field
-        if is_plain:
-            body = <bytes>body_field
         cdef bint keep = (
             req.keep_alive
             and req._body_done
@@ -1139,7 +1169,7 @@ cdef class _Connection:
         For tests and benchmarks: the answer to a complete request of *method*
         and *http_version* from a client that does (or does not) keep alive.
         """
-        if type(response) is not Response:
+        if type(response) is not Response and type(response) is not PyResponse:
             raise TypeError("serialize takes a Response")
         cdef Request req = _new_request(self, method, b"/", [], http_version == "1.0", keep_alive)
         req._body_done = True

@@ -37,7 +37,7 @@ from collections import deque
 from contextvars import copy_context
 from functools import partial
 from types import CoroutineType
-from typing import Any, Deque, List, Optional, Tuple, Union
+from typing import Any, Deque, List, Optional, Tuple
 
 from httptools import (
     HttpParserCallbackError,
@@ -48,6 +48,7 @@ from httptools import (
 )
 
 from . import _runner, _strict
+from . import response as responses
 from ._frames import Frames
 from ._wire import (
     CONTINUE,
@@ -62,7 +63,7 @@ from ._wire import (
     format_date_block,
 )
 from .request import ClientDisconnected, Request
-from .response import Response, StreamingResponse, fields, invalid_field
+from .response import Response, fields, invalid_field
 
 LARGE_BODY = 16 * 1024  # bodies this large bypass the output buffer
 # The request line and line ends a head holds beyond what max_url_size and
@@ -386,7 +387,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         ctx = copy_context()
         try:
             result = ctx.run(self._app, req)
-            if isinstance(result, _runner.RESPONSE_TYPES):
+            if isinstance(result, responses.RESPONSE_TYPES):
                 return result
             it = result if type(result) is CoroutineType else _runner.awaitable(result)
             try:
@@ -436,7 +437,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
                 if req is not None and req._expect is None:
                     self._continue(req)
                 break
-            if isinstance(response, StreamingResponse):
+            if isinstance(response, responses.STREAMING_TYPES):
                 assert slot.request is not None
                 self._respond(slot.request, response, len(pending) == 1)
                 break  # the slot leaves the queue when the stream ends
@@ -454,16 +455,14 @@ class HttpProtocol(asyncio.BufferedProtocol):
         if not self._in_read:
             self._flush()
 
-    def _respond(
-        self, req: Request, response: Union[Response, StreamingResponse], last: bool
-    ) -> None:
+    def _respond(self, req: Request, response: Any, last: bool) -> None:
         """Serialize *response* to *req* into the output buffer (head of the line only)."""
         out = self._out
         problem = invalid_field(response)
         if problem is not None:
             response = _runner.unservable(req, problem)
         status, flags, head, stored = fields(response)
-        body = stored if isinstance(response, Response) else None
+        body = None if isinstance(response, responses.STREAMING_TYPES) else stored
         keep = (
             req.keep_alive
             and req._body_done
@@ -511,7 +510,6 @@ class HttpProtocol(asyncio.BufferedProtocol):
                 self._closing = True
                 self._linger = self._linger or not req._body_done
         else:
-            assert isinstance(response, StreamingResponse)
             task = asyncio.get_running_loop().create_task(
                 _runner.stream_body(self, response, chunked, send_body)
             )
@@ -676,7 +674,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         For tests and benchmarks: the answer to a complete request of *method*
         and *http_version* from a client that does (or does not) keep alive.
         """
-        if type(response) is not Response:
+        if type(response) not in responses.PLAIN_TYPES:
             raise TypeError("serialize takes a Response")
         req = Request(self, method, b"/", [], http_version, keep_alive)
         req._body_done = True

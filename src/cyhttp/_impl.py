@@ -11,6 +11,8 @@ import asyncio
 import os
 from typing import TYPE_CHECKING, Any, Optional, Protocol, Tuple, Type
 
+from . import response
+
 if TYPE_CHECKING:
     from .request import Request as _PyRequest
 
@@ -20,6 +22,8 @@ __all__ = [
     "Headers",
     "Query",
     "Request",
+    "Response",
+    "StreamingResponse",
     "implementation",
     "protocol_class",
 ]
@@ -30,17 +34,22 @@ HttpProtocolC: Optional[Type[asyncio.BufferedProtocol]] = None
 Request: Any
 Headers: Any
 Query: Any
+Response: Any
+StreamingResponse: Any
 if not NO_EXTENSIONS:
     try:
-        from . import _fields
+        from . import _fields, _response
         from ._core import HttpProtocol as HttpProtocolC
         from ._core import Request
 
         Headers, Query = _fields.Headers, _fields.Query
+        Response, StreamingResponse = _response.Response, _response.StreamingResponse
+        response.register(Response, StreamingResponse)  # both cores serve both kinds
     except ImportError:  # not built (e.g. an editable checkout without a compiler)
         HttpProtocolC = None
 if HttpProtocolC is None:
     from .request import Headers, Query, Request
+    from .response import Response, StreamingResponse
 
 implementation = "cython" if HttpProtocolC is not None else "python"
 """The active core: ``"cython"`` or ``"python"``."""

@@ -12,8 +12,9 @@ import asyncio
 import logging
 import types
 from contextvars import Context
-from typing import TYPE_CHECKING, Any, Generator, Union
+from typing import TYPE_CHECKING, Any, Generator, Union, cast
 
+from . import response as responses
 from .request import ClientDisconnected
 from .response import Response, StreamingResponse
 
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("cyhttp.error")
 
 AnyResponse = Union[Response, StreamingResponse]
-RESPONSE_TYPES = (Response, StreamingResponse)
 
 INTERNAL_ERROR = Response(b"Internal Server Error\n", 500, content_type="text/plain; charset=utf-8")
 
@@ -111,8 +111,8 @@ def awaitable(result: Any) -> Any:
 
 def checked(result: Any, request: Request) -> AnyResponse:
     """*result* if it is a response; a logged 500 otherwise."""
-    if isinstance(result, RESPONSE_TYPES):
-        return result
+    if isinstance(result, responses.RESPONSE_TYPES):
+        return cast(AnyResponse, result)
     return failed(
         request,
         TypeError(
@@ -169,9 +169,7 @@ def streamed(request: Request, task: asyncio.Task[None]) -> bool:
     return True
 
 
-async def stream_body(
-    conn: Connection, response: StreamingResponse, chunked: bool, send: bool
-) -> None:
+async def stream_body(conn: Connection, response: Any, chunked: bool, send: bool) -> None:
     """Send a streaming response's body after its head, waiting for the socket to drain."""
     content = response.content
     if not send:

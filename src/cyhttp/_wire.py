@@ -124,7 +124,8 @@ def encode_headers(headers: HeadersArg, content_type: HeaderValue | None) -> tup
         parts.append(b"Content-Type: " + _check_value(_to_bytes(content_type, "value")) + b"\r\n")
     if headers is not None:
         items = headers.items() if isinstance(headers, Mapping) else headers
-        for raw_name, raw_value in items:
+        for pair in items:
+            raw_name, raw_value = header_pair(pair)
             name = _to_bytes(raw_name, "name")
             value = _check_value(_to_bytes(raw_value, "value"))
             if not name or not _TOKEN.issuperset(name):
@@ -144,6 +145,13 @@ def encode_headers(headers: HeadersArg, content_type: HeaderValue | None) -> tup
             flags |= _MANAGED.get(lower, 0)
             parts.append(name + b": " + value + b"\r\n")
     return b"".join(parts), flags, declared
+
+
+def header_pair(pair: object) -> tuple[HeaderValue, HeaderValue]:
+    """One ``(name, value)`` item of a handler's headers; TypeError for anything else."""
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        raise TypeError(f"headers must be (name, value) pairs, not {pair!r}")
+    return pair[0], pair[1]
 
 
 def _check_value(value: bytes) -> bytes:

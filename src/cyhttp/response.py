@@ -18,7 +18,15 @@ from ._wire import FLAG_CONTENT_LENGTH, HeadersArg, HeaderValue, encode_headers,
 
 Body = Union[bytes, bytearray, memoryview, str]
 
-__all__ = ["Response", "StreamingResponse", "invalid_field"]
+__all__ = [
+    "RESPONSE_TYPES",
+    "STREAMING_TYPES",
+    "Response",
+    "StreamingResponse",
+    "fields",
+    "invalid_field",
+    "register",
+]
 
 _FLAG_MASK = 15  # every FLAG_* bit of _wire
 
@@ -28,11 +36,24 @@ def _content_type_head(content_type: HeaderValue | None) -> tuple[bytes, int, in
     return encode_headers(None, content_type)
 
 
-def _check_status(status: int) -> int:
+def check_status(status: int) -> int:
+    """*status* if it is an ``int`` from 100 to 599; ``TypeError``/``ValueError`` otherwise."""
     if type(status) is not int:
         raise TypeError(f"status must be an int, not {type(status).__name__}")
     status_line(status)  # raises ValueError when out of range
     return status
+
+
+def body_bytes(body: Body) -> bytes:
+    """A response body as ``bytes``: ``str`` as UTF-8, any bytes-like object copied."""
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    try:
+        return bytes(memoryview(body))
+    except TypeError:
+        raise TypeError(
+            f"response body must be bytes-like or str, not {type(body).__name__}"
+        ) from None
 
 
 class Response:
@@ -55,9 +76,9 @@ class Response:
     ) -> None:
         # Handlers build one of these per request: the common case takes few steps.
         if type(status) is not int or not 100 <= status <= 599:
-            _check_status(status)  # raises the right error
+            check_status(status)  # raises the right error
         if type(body) is not bytes:
-            body = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+            body = body_bytes(body)
         self._body = body
         self._status = status
         if headers is None:
@@ -104,7 +125,7 @@ class StreamingResponse:
     ) -> None:
         if not hasattr(content, "__aiter__"):
             raise TypeError("StreamingResponse needs an async iterable")
-        self._status = _check_status(status)
+        self._status = check_status(status)
         self._content = content
         self._head, self._flags, _ = encode_headers(headers, content_type)
         if self._flags & FLAG_CONTENT_LENGTH:
@@ -124,37 +145,65 @@ class StreamingResponse:
         return f"<StreamingResponse {self.status}>"
 
 
-def _slot_readers(cls: type, names: tuple[str, ...]) -> tuple[Any, ...]:
+# Every class a core serves: the pure ones, and the compiled ones once ``_impl`` has
+# loaded them (``register``). Either core serves either kind.
+RESPONSE_TYPES: tuple[type, ...] = (Response, StreamingResponse)
+STREAMING_TYPES: tuple[type, ...] = (StreamingResponse,)
+PLAIN_TYPES: tuple[type, ...] = (Response,)
+
+
+def _readers(cls: type, names: tuple[str, ...]) -> tuple[Any, ...]:
+    # The class's own descriptors read what was stored, whatever a subclass defines on
+    # top: the compiled core reads the same fields in place.
     return tuple(cls.__dict__[name].__get__ for name in names)
 
 
-# The slots' own descriptors read what was stored, whatever a subclass defines on top:
-# the compiled core reads the same slots in place.
-_READ_RESPONSE = _slot_readers(Response, ("_status", "_flags", "_head", "_body"))
-_READ_STREAMING = _slot_readers(StreamingResponse, ("_status", "_flags", "_head", "_content"))
-_NAMES = ("status", "flags", "headers", "body")
+# class -> readers of (status, flags, head, body or content); whether status 0 means unset.
+_READERS: dict[type, tuple[tuple[Any, ...], bool]] = {
+    Response: (_readers(Response, ("_status", "_flags", "_head", "_body")), False),
+    StreamingResponse: (
+        _readers(StreamingResponse, ("_status", "_flags", "_head", "_content")),
+        False,
+    ),
+}
 
 
-def fields(response: Response | StreamingResponse) -> tuple[Any, Any, Any, Any]:
-    """``(status, flags, head, body or content)`` as stored; None where a slot is unset."""
-    readers = _READ_RESPONSE if isinstance(response, Response) else _READ_STREAMING
+def register(response: type, streaming: type) -> None:
+    """Let both cores serve another implementation's response classes (C fields that
+    read 0 for a status never set)."""
+    global RESPONSE_TYPES, STREAMING_TYPES, PLAIN_TYPES
+    RESPONSE_TYPES = (*RESPONSE_TYPES, response, streaming)
+    STREAMING_TYPES = (*STREAMING_TYPES, streaming)
+    PLAIN_TYPES = (*PLAIN_TYPES, response)
+    _READERS[response] = (_readers(response, ("status", "_flags", "_head", "body")), True)
+    _READERS[streaming] = (_readers(streaming, ("status", "_flags", "_head", "content")), True)
+
+
+def fields(response: Any) -> tuple[Any, Any, Any, Any]:
+    """``(status, flags, head, body or content)`` as stored; None where never set."""
+    found = next((cls for cls in _READERS if isinstance(response, cls)), None)
+    if found is None:
+        raise TypeError(f"not a response: {type(response).__name__}")
+    readers, zero_unset = _READERS[found]
     values = []
     for read in readers:
         try:
             values.append(read(response))
         except AttributeError:
             values.append(None)
+    if zero_unset and values[0] == 0:
+        values[0] = None
     return values[0], values[1], values[2], values[3]
 
 
-def invalid_field(response: Response | StreamingResponse) -> str | None:
+def invalid_field(response: Any) -> str | None:
     """Why the core cannot serve *response*, naming the field; None if it can."""
     status, flags, head, body = fields(response)
     if status is None:
         return "response status is not set (was __init__ skipped?)"
     if type(status) is not int or not 100 <= status <= 599:
         return f"response status must be an int from 100 to 599, not {status!r}"
-    if isinstance(response, Response) and type(body) is not bytes:
+    if not isinstance(response, STREAMING_TYPES) and type(body) is not bytes:
         return f"response body must be bytes, not {type(body).__name__}"
     if type(head) is not bytes:
         return "response headers were replaced after construction"

@@ -1,0 +1,15 @@
+# cython: language_level=3
+# Compiled Response and StreamingResponse; cimported by _core, which reads their C fields.
+
+cdef class Response:
+    cdef readonly int status        # 0 only when __init__ never ran: the core answers 500
+    cdef readonly bytes body
+    cdef readonly bytes _head       # the encoded header lines
+    cdef readonly int _flags        # _wire.FLAG_* bits
+
+
+cdef class StreamingResponse:
+    cdef readonly int status
+    cdef readonly object content
+    cdef readonly bytes _head
+    cdef readonly int _flags

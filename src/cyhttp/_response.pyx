@@ -1,0 +1,261 @@
+# cython: language_level=3
+"""Compiled ``Response`` and ``StreamingResponse``: the same interface, checks and errors
+as the pure-Python classes of ``cyhttp.response``, with the header block encoded in C.
+
+Handlers build a response per request, so construction is on the hot path: a
+dict of ASCII ``str`` headers is read with ``PyDict_Next`` and the strings'
+own bytes, each name checked against the token table and each value for CR,
+LF and NUL, straight into one buffer; a content type alone is looked up in a
+small cache of encoded lines. The fields are C-typed and read-only, so the
+core reads them without checking them again. Errors take the pure-Python
+code's path, so that both implementations raise the same exception with the
+same message.
+"""
+
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_Next
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.object cimport PyObject
+from libc.string cimport memcpy
+
+from collections.abc import Mapping
+
+from . import _wire, response as _pure
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object text)
+    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
+
+cdef int FLAG_CONTENT_LENGTH = _wire.FLAG_CONTENT_LENGTH
+cdef int FLAG_CLOSE = _wire.FLAG_CLOSE
+cdef int FLAG_DATE = _wire.FLAG_DATE
+cdef int FLAG_SERVER = _wire.FLAG_SERVER
+
+cdef unsigned char TOKEN[256]
+cdef unsigned char LOWER[256]
+cdef int _c
+for _c in b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ":
+    TOKEN[_c] = 1
+for _c in range(256):
+    LOWER[_c] = _c + 32 if 65 <= _c <= 90 else _c
+
+cdef dict _CONTENT_TYPES = {}     # content type -> its encoded line
+cdef Py_ssize_t CONTENT_TYPES_MAX = 64
+
+
+cdef struct Out:
+    char* data
+    Py_ssize_t size
+    Py_ssize_t capacity
+    char* heap          # NULL while data is the caller's stack buffer
+
+
+cdef int _put(Out* out, const char* data, Py_ssize_t size) except -1:
+    cdef Py_ssize_t need = out.size + size
+    cdef Py_ssize_t capacity
+    cdef char* grown
+    if need > out.capacity:
+        capacity = out.capacity * 2
+        while capacity < need:
+            capacity *= 2
+        grown = <char*>PyMem_Realloc(out.heap, capacity)
+        if grown == NULL:
+            raise MemoryError()
+        if out.heap == NULL:
+            memcpy(grown, out.data, out.size)
+        out.heap = out.data = grown
+        out.capacity = capacity
+    memcpy(out.data + out.size, data, size)
+    out.size = need
+    return 0
+
+
+cdef inline const char* _text(obj, Py_ssize_t* size) noexcept:
+    """The bytes of an ASCII ``str`` or of ``bytes``; NULL for anything else."""
+    if isinstance(obj, str):
+        if PyUnicode_IS_ASCII(obj):
+            return PyUnicode_AsUTF8AndSize(obj, size)
+        return NULL
+    if type(obj) is bytes:
+        size[0] = PyBytes_GET_SIZE(obj)
+        return PyBytes_AS_STRING(obj)
+    return NULL
+
+
+cdef inline bint _clean_value(const char* data, Py_ssize_t size) noexcept:
+    cdef Py_ssize_t i
+    cdef char c
+    for i in range(size):
+        c = data[i]
+        if c == b"\r" or c == b"\n" or c == 0:
+            return False
+    return True
+
+
+cdef inline bint _token(const char* data, Py_ssize_t size) noexcept:
+    cdef Py_ssize_t i
+    if size == 0:
+        return False
+    for i in range(size):
+        if not TOKEN[<unsigned char>data[i]]:
+            return False
+    return True
+
+
+cdef inline bint _is(const char* name, Py_ssize_t size, const char* lower, Py_ssize_t length) noexcept:
+    cdef Py_ssize_t i
+    if size != length:
+        return False
+    for i in range(size):
+        if LOWER[<unsigned char>name[i]] != <unsigned char>lower[i]:
+            return False
+    return True
+
+
+cdef int _field(Out* out, raw_name, raw_value, int* flags) except -1:
+    """Append one ``name: value`` line (or only set a flag), checked as the pure code does."""
+    cdef Py_ssize_t name_size, value_size
+    cdef const char* name = _text(raw_name, &name_size)
+    cdef const char* value = _text(raw_value, &value_size)
+    if (name == NULL or value == NULL or not _clean_value(value, value_size)
+            or not _token(name, name_size)):
+        # Anything unusual (non-ASCII text, bytearray, a bad character) takes the pure
+        # code's path, which encodes it or raises the same error as the pure class.
+        head, extra, _ = _wire.encode_headers([(raw_name, raw_value)], None)
+        flags[0] |= extra
+        _put(out, PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head))
+        return 0
+    if name_size == 4 and _is(name, 4, b"date", 4):
+        flags[0] |= FLAG_DATE
+    elif name_size == 6 and _is(name, 6, b"server", 6):
+        flags[0] |= FLAG_SERVER
+    elif name_size == 10 and _is(name, 10, b"connection", 10):
+        head, extra, _ = _wire.encode_headers([(raw_name, raw_value)], None)  # checks the value
+        flags[0] |= extra
+        return 0
+    elif name_size == 14 and _is(name, 14, b"content-length", 14):
+        return 1  # the caller checks it against the body
+    elif name_size == 17 and _is(name, 17, b"transfer-encoding", 17):
+        _wire.encode_headers([(raw_name, raw_value)], None)  # raises its error
+    _put(out, name, name_size)
+    _put(out, b": ", 2)
+    _put(out, value, value_size)
+    _put(out, b"\r\n", 2)
+    return 0
+
+
+cdef bytes _content_type_line(content_type):
+    line = _CONTENT_TYPES.get(content_type) if isinstance(content_type, (str, bytes)) else None
+    if line is None:
+        line, _, _ = _wire.encode_headers(None, content_type)
+        if isinstance(content_type, (str, bytes)) and len(_CONTENT_TYPES) < CONTENT_TYPES_MAX:
+            _CONTENT_TYPES[content_type] = line
+    return <bytes>line
+
+
+cdef bytes _encode(headers, content_type, int* flags, list lengths):
+    """The header block of *headers* and *content_type*; Content-Length values go to *lengths*."""
+    cdef char stack[512]
+    cdef Out out
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* key
+    cdef PyObject* item
+    out.data = stack
+    out.size = 0
+    out.capacity = sizeof(stack)
+    out.heap = NULL
+    try:
+        if content_type is not None:
+            line = _content_type_line(content_type)
+            _put(&out, PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line))
+        if type(headers) is dict:
+            while PyDict_Next(headers, &pos, &key, &item):
+                if _field(&out, <object>key, <object>item, flags):
+                    _length(&out, <object>key, <object>item, flags, lengths)
+        else:
+            items = headers.items() if isinstance(headers, Mapping) else headers
+            for pair in items:
+                name, value = _wire.header_pair(pair)
+                if _field(&out, name, value, flags):
+                    _length(&out, name, value, flags, lengths)
+        return PyBytes_FromStringAndSize(out.data, out.size)
+    finally:
+        PyMem_Free(out.heap)
+
+
+cdef int _length(Out* out, name, value, int* flags, list lengths) except -1:
+    head, extra, declared = _wire.encode_headers([(name, value)], None)  # checks the digits
+    flags[0] |= extra
+    lengths.append(declared)
+    _put(out, PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head))
+    return 0
+
+
+@cython.freelist(32)
+cdef class Response:
+    """A complete response: status, headers and a body held in memory (compiled).
+
+    ``Content-Length``, ``Date`` and ``Server`` are added by the server. *body*
+    may be bytes-like or ``str`` (encoded as UTF-8). A ``Content-Length`` given in
+    *headers* is sent as is and must match the body unless the body is empty (a
+    handler answering ``HEAD`` cheaply). Immutable: ``status`` and ``body`` are
+    read-only.
+    """
+
+    def __cinit__(self):
+        self.body = b""
+        self._head = b""
+
+    def __init__(self, body=b"", status=200, headers=None, content_type=None):
+        cdef int flags = 0
+        cdef list lengths
+        if type(status) is not int or not 100 <= status <= 599:
+            _pure.check_status(status)  # raises the pure class's error
+        if type(body) is not bytes:
+            body = _pure.body_bytes(body)
+        if headers is None:
+            self._head = b"" if content_type is None else _content_type_line(content_type)
+        else:
+            lengths = []
+            self._head = _encode(headers, content_type, &flags, lengths)
+            for declared in lengths:
+                if PyBytes_GET_SIZE(body) and declared != PyBytes_GET_SIZE(body):
+                    raise ValueError(
+                        f"Content-Length {declared} does not match a {len(body)}-byte body"
+                    )
+        self.body = body
+        self._flags = flags
+        self.status = status
+
+    def __repr__(self):
+        return f"<Response {self.status} {len(self.body)} bytes>"
+
+
+@cython.freelist(8)
+cdef class StreamingResponse:
+    """A response whose body comes from an async iterable of ``bytes``/``str`` chunks
+    (compiled). HTTP/1.1 clients receive it chunked, HTTP/1.0 clients close-delimited."""
+
+    def __cinit__(self):
+        self._head = b""
+
+    def __init__(self, content, status=200, headers=None, content_type=None):
+        cdef int flags = 0
+        cdef list lengths = []
+        if not hasattr(content, "__aiter__"):
+            raise TypeError("StreamingResponse needs an async iterable")
+        self.status = _pure.check_status(status)
+        self.content = content
+        if headers is None and content_type is None:
+            self._head = b""
+        elif headers is None:
+            self._head = _content_type_line(content_type)
+        else:
+            self._head = _encode(headers, content_type, &flags, lengths)
+        if lengths:
+            raise ValueError("a streaming response has no Content-Length")
+        self._flags = flags
+
+    def __repr__(self):
+        return f"<StreamingResponse {self.status}>"

@@ -1,12 +1,13 @@
 """Instructions per request, counted by callgrind: stable where wall-clock timings are not.
 
-    python -m benchmarks.instructions [--impl cython|python] [--case pipelined|post1k]
+    python -m benchmarks.instructions [--impl cython|python] [--case CASE]
 
 Runs the chosen core in-process on a sink transport under ``valgrind
 --tool=callgrind`` twice, with two numbers of reads, and divides the difference
 of the two totals by the difference in requests: start-up and import costs
-cancel out. Cases: ``pipelined`` (16 GETs per read, the micro suite's handler),
-``post1k`` (one POST with a 1 KiB body per read, echoed).
+cancel out. The cases are the micro suite's (``benchmarks/test_micro.py``):
+``pipelined-16`` (the prebuilt hello, 16 GETs per read), ``post-1k``, the
+``step-*`` cases and ``realistic``.
 """
 
 from __future__ import annotations
@@ -18,52 +19,19 @@ import subprocess
 import sys
 import tempfile
 
-CASES = {
-    "pipelined": (b"GET / HTTP/1.1\r\nHost: localhost:8000\r\n\r\n" * 16, 16),
-    "post1k": (
-        b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1024\r\n\r\n" + b"x" * 1024,
-        1,
-    ),
-}
+from .test_micro import CASES, _feeder, response_class
 
 
 def _serve(impl: str, case: str, reads: int) -> None:
     """The measured program: feed *reads* reads of the case to one connection."""
     import asyncio
 
-    import cyhttp
-    from cyhttp import _impl
-
-    hello = cyhttp.Response(b"Hello, world!", content_type="text/plain")
-
-    async def app(request: cyhttp.Request) -> cyhttp.Response:
-        if request.raw_path == b"/echo":
-            return cyhttp.Response(await request.body())
-        return hello
-
-    class Sink:
-        def write(self, data: bytes) -> None:
-            pass
-
-        def get_extra_info(self, name: str, default: object = None) -> object:
-            return ("127.0.0.1", 50000) if name == "peername" else default
-
-        def set_write_buffer_limits(self, high: int, low: int) -> None:
-            pass
-
-        def is_closing(self) -> bool:
-            return False
-
-    data = CASES[case][0]
+    make, data, _ = CASES[case]
 
     async def main() -> None:
-        server = cyhttp.Server(app, implementation=impl)
-        protocol = _impl.protocol_class(impl)(server)
-        protocol.connection_made(Sink())
+        feed = _feeder(impl, make(response_class(impl)), data)
         for _ in range(reads):
-            buffer = protocol.get_buffer(len(data))
-            buffer[: len(data)] = data
-            protocol.buffer_updated(len(data))
+            feed()
 
     asyncio.run(main())
 
@@ -85,7 +53,7 @@ def _count(impl: str, case: str, reads: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--impl", default="cython", choices=["cython", "python"])
-    parser.add_argument("--case", default="pipelined", choices=sorted(CASES))
+    parser.add_argument("--case", default="pipelined-16", choices=sorted(CASES))
     parser.add_argument("--reads", type=int, nargs=2, default=[200, 1200], metavar=("FEW", "MANY"))
     parser.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -94,7 +62,7 @@ def main() -> None:
         _serve(impl, case, int(reads))
         return
     few, many = args.reads
-    per_read = CASES[args.case][1]
+    per_read = CASES[args.case][2]
     extra = _count(args.impl, args.case, many) - _count(args.impl, args.case, few)
     print(f"{args.impl} {args.case}: {extra / ((many - few) * per_read):,.0f} instructions/request")
 

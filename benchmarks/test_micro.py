@@ -3,26 +3,45 @@
 Run with ``pytest benchmarks/ --benchmark-only``. Each case feeds bytes to a
 protocol on a sink transport, exactly as the event loop would, and runs the
 handler eagerly; the summary at the end prints the Cython/pure-Python ratio.
+Each core builds its responses with its own implementation's classes.
+
+The ``step-*`` cases feed 16 pipelined browser-like requests (a path with a
+query, eight field lines) to handlers that each add one thing a real handler
+does to the prebuilt-response case; ``realistic`` does all of them, as the
+load suite's realistic route does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+import orjson
 import pytest
 
 import cyhttp
-from cyhttp import _impl
+from cyhttp import _impl, response
 
 IMPLS = list(_impl.AVAILABLE)
 
-HELLO = cyhttp.Response(b"Hello, world!", content_type="text/plain")
-WITH_HEADERS = cyhttp.Response(
-    b"x" * 256,
-    content_type="application/json",
-    headers=[("Cache-Control", "no-cache"), ("X-Request-Id", "4f1c2a"), ("Vary", "Accept")],
-)
+
+def response_class(impl: str) -> Any:
+    """The Response class a handler on core *impl* builds."""
+    if impl == "python":
+        return response.Response
+    from cyhttp import _response
+
+    return _response.Response
+
+
+def with_headers(Response: Any) -> Any:
+    return Response(
+        b"x" * 256,
+        content_type="application/json",
+        headers=[("Cache-Control", "no-cache"), ("X-Request-Id", "4f1c2a"), ("Vary", "Accept")],
+    )
+
 
 GET = b"GET / HTTP/1.1\r\nHost: localhost:8000\r\n\r\n"
 GET_10_HEADERS = (
@@ -40,14 +59,76 @@ GET_10_HEADERS = (
     b"\r\n"
 )
 POST_1K = b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 1024\r\n\r\n" + b"p" * 1024
+# What a browser sends for a page of an API: a query and eight field lines.
+BROWSER = (
+    b"GET /items/42?q=abc&page=2 HTTP/1.1\r\n"
+    b"Host: shop.example.com\r\n"
+    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\r\n"
+    b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+    b"Accept-Language: en-US,en;q=0.5\r\n"
+    b"Accept-Encoding: gzip, deflate, br\r\n"
+    b"Cookie: session=8d1f9a0c3b; theme=dark\r\n"
+    b"Referer: https://shop.example.com/items\r\n"
+    b"Connection: keep-alive\r\n"
+    b"\r\n"
+)
 
 
-async def hello(request: cyhttp.Request) -> cyhttp.Response:
-    return HELLO
+def hello(Response: Any) -> Any:
+    prebuilt = Response(b"Hello, world!", content_type="text/plain")
+
+    async def app(request: cyhttp.Request) -> Any:
+        return prebuilt
+
+    return app
 
 
-async def echo(request: cyhttp.Request) -> cyhttp.Response:
-    return cyhttp.Response(await request.body())
+def echo(Response: Any) -> Any:
+    async def app(request: cyhttp.Request) -> Any:
+        return Response(await request.body())
+
+    return app
+
+
+def step(work: Any) -> Any:
+    """A handler that does *work* and answers with its result or a prebuilt response."""
+
+    def make(Response: Any) -> Any:
+        prebuilt = Response(b"{}", content_type="application/json")
+
+        async def app(request: cyhttp.Request) -> Any:
+            result = work(request, Response)
+            return result if isinstance(result, Response) else prebuilt
+
+        return app
+
+    return make
+
+
+def realistic(dumps: Any) -> Any:
+    """The load suite's realistic route: route on the path, read the query and a header,
+    build a JSON answer with a custom header per request."""
+
+    def make(Response: Any) -> Any:
+        async def app(request: cyhttp.Request) -> Any:
+            path = request.path
+            if not path.startswith("/items/"):
+                return Response(b"not found", 404)
+            answer = {
+                "item": int(path[7:]),
+                "q": request.query.get("q"),
+                "page": int(request.query.get("page", "1")),
+                "agent": request.headers.get("user-agent"),
+            }
+            return Response(
+                dumps(answer),
+                headers={"Cache-Control": "no-store", "X-Item": path[7:]},
+                content_type="application/json",
+            )
+
+        return app
+
+    return make
 
 
 class Sink:
@@ -92,6 +173,44 @@ CASES = {
     "get-10-headers": (hello, GET_10_HEADERS, 1),
     "post-1k": (echo, POST_1K, 1),
     "pipelined-16": (hello, GET * 16, 16),
+    "step-prebuilt": (step(lambda r, R: None), BROWSER * 16, 16),
+    "step-path": (step(lambda r, R: r.path), BROWSER * 16, 16),
+    "step-header": (step(lambda r, R: r.headers.get("user-agent")), BROWSER * 16, 16),
+    "step-query": (step(lambda r, R: r.query.get("q")), BROWSER * 16, 16),
+    "step-response": (
+        step(lambda r, R: R(b'{"ok": true}', content_type="application/json")),
+        BROWSER * 16,
+        16,
+    ),
+    "step-response-headers": (
+        step(
+            lambda r, R: R(
+                b'{"ok": true}',
+                headers={"Cache-Control": "no-store", "X-Item": "42"},
+                content_type="application/json",
+            )
+        ),
+        BROWSER * 16,
+        16,
+    ),
+    "step-all": (
+        step(
+            lambda r, R: R(
+                b"item %s, q=%s, %s"
+                % (
+                    r.path.encode(),
+                    r.query.get("q").encode(),
+                    r.headers.get("user-agent").encode(),
+                ),
+                headers={"Cache-Control": "no-store", "X-Item": "42"},
+                content_type="text/plain",
+            )
+        ),
+        BROWSER * 16,
+        16,
+    ),
+    "realistic": (realistic(orjson.dumps), BROWSER * 16, 16),
+    "realistic-stdlib-json": (realistic(json.dumps), BROWSER * 16, 16),
 }
 
 
@@ -104,9 +223,10 @@ def loop():
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("case", CASES)
 def test_request(benchmark, loop, impl, case):
-    app, data, count = CASES[case]
+    make, data, count = CASES[case]
     benchmark.group = case
     benchmark.extra_info["requests_per_round"] = count
+    app = make(response_class(impl))
     loop.run_until_complete(_bench_in_loop(benchmark, _feeder(impl, app, data)))
 
 
@@ -117,5 +237,21 @@ async def _bench_in_loop(benchmark: Any, feed: Any) -> None:
 @pytest.mark.parametrize("impl", IMPLS)
 def test_serialize(benchmark, impl):
     benchmark.group = "serialize"
-    protocol = _connection(impl, hello)
-    benchmark(protocol.serialize, WITH_HEADERS)
+    protocol = _connection(impl, hello(response_class(impl)))
+    benchmark(protocol.serialize, with_headers(response_class(impl)))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize(
+    "case",
+    ["content-type", "two-headers"],
+)
+def test_build_response(benchmark, impl, case):
+    """Building a response alone (the bar: 100 ns with a content type, 250 with two headers)."""
+    Response = response_class(impl)
+    benchmark.group = f"build-{case}"
+    if case == "content-type":
+        benchmark(Response, b'{"ok": true}', content_type="application/json")
+    else:
+        headers = {"Cache-Control": "no-store", "X-Item": "42"}
+        benchmark(Response, b'{"ok": true}', headers=headers, content_type="application/json")

@@ -12,7 +12,8 @@ cdef class Headers:
 
 
 cdef class Query:
-    cdef bytes _string      # the query string as received
+    cdef bytes _source      # the request target (or the string given) ...
+    cdef Py_ssize_t _start  # ... whose query starts here
     cdef list _pairs        # decoded (name, value) pairs, parsed on first use
     cdef dict _index
 

@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, binding=False
 """Compiled request accessors: header lookups, the query string and the path.
 
 A handler typically asks for one or two header fields, a query parameter and
@@ -14,7 +14,7 @@ twins, which the tests hold these to.
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from libc.string cimport memchr
+from libc.string cimport memchr, memcmp
 
 from collections.abc import Mapping
 
@@ -81,7 +81,6 @@ cdef class Headers:
         cdef const char* want = _ascii(name, &size)
         cdef const char* p
         cdef const char* end
-        cdef const char* colon
         cdef const char* value
         cdef const char* eol
         cdef const char* last
@@ -92,20 +91,21 @@ cdef class Headers:
             p = PyBytes_AS_STRING(self._lines)
             end = p + PyBytes_GET_SIZE(self._lines)
             while p < end:
-                colon = <const char*>memchr(p, b":", end - p)
-                eol = <const char*>memchr(colon, b"\r", end - colon)
-                if colon - p == size and _same_name(p, size, want):
-                    value = colon + 1
-                    while value < eol and (value[0] == b" " or value[0] == b"\t"):
+                # Lines are "name:value\r\n" (the scanner checked them): the name matches
+                # when its size bytes do and a colon follows; otherwise on to the next line.
+                eol = <const char*>memchr(p, b"\n", end - p)
+                if eol - p > size and p[size] == b":" and _same_name(p, size, want):
+                    value = p + size + 1
+                    while value[0] == b" " or value[0] == b"\t":
                         value += 1
-                    last = eol
+                    last = eol - 1  # the CR
                     while last > value and (last[-1] == b" " or last[-1] == b"\t"):
                         last -= 1
                     found = _latin1(value, last - value)
                     if into is None:
                         return found
                     into.append(found)
-                p = eol + 2
+                p = eol + 1
             return None
         for pair in self._pairs:
             field = (<tuple>pair)[0]
@@ -208,6 +208,11 @@ cdef Headers new_headers(fields):
 
 cdef str _unquote(const char* data, Py_ssize_t size, char* out):
     """``urllib.parse.unquote(s.replace("+", " "), errors="replace")`` of ASCII *data*."""
+    return PyUnicode_DecodeUTF8(out, _unquote_bytes(data, size, out), "replace")
+
+
+cdef Py_ssize_t _unquote_bytes(const char* data, Py_ssize_t size, char* out) noexcept:
+    """The bytes ``_unquote`` decodes, written to *out*; how many."""
     cdef Py_ssize_t i = 0
     cdef Py_ssize_t n = 0
     cdef char c
@@ -223,18 +228,25 @@ cdef str _unquote(const char* data, Py_ssize_t size, char* out):
         out[n] = c
         n += 1
         i += 1
-    return PyUnicode_DecodeUTF8(out, n, "replace")
+    return n
 
 
-cdef list _parse_query(bytes string):
+cdef inline bint _plain(const char* data, Py_ssize_t size) noexcept:
+    """No "%" and no "+": the bytes are what parse_qsl makes of them."""
+    cdef Py_ssize_t i
+    for i in range(size):
+        if data[i] == b"%" or data[i] == b"+":
+            return False
+    return True
+
+
+cdef list _parse_query(const char* p, const char* end):
     """``parse_qsl(string, keep_blank_values=True)``: "&" separates, empty parts are skipped."""
-    cdef const char* p = PyBytes_AS_STRING(string)
-    cdef const char* end = p + PyBytes_GET_SIZE(string)
     cdef const char* amp
     cdef const char* eq
     cdef list pairs = []
     # Decoding never lengthens: one scratch buffer holds any part.
-    cdef char* out = <char*>PyMem_Malloc(PyBytes_GET_SIZE(string) + 1)
+    cdef char* out = <char*>PyMem_Malloc(end - p + 1)
     if out == NULL:
         raise MemoryError()
     try:
@@ -262,24 +274,72 @@ cdef class Query:
     ``query["q"]`` and ``query.get("q")`` give the first value, :meth:`getall`
     every value in order; decoded as ``urllib.parse.parse_qs`` does with blank
     values kept (``+`` is a space, bad escapes stay as they are, UTF-8 errors
-    become U+FFFD).
+    become U+FFFD). A lookup scans the string and decodes only what it returns.
     """
 
     def __init__(self, string):
-        self._string = bytes(string)
+        self._source = bytes(string)
+        self._start = 0
 
     cdef list _parsed(self):
+        cdef const char* p
         if self._pairs is None:
-            self._pairs = _parse_query(self._string)
+            p = PyBytes_AS_STRING(self._source)
+            self._pairs = _parse_query(p + self._start, p + PyBytes_GET_SIZE(self._source))
         return self._pairs
 
     cdef object _find(self, name, list into):
-        for pair in self._parsed():
-            if (<tuple>pair)[0] == name:
-                if into is None:
-                    return (<tuple>pair)[1]
-                into.append((<tuple>pair)[1])
-        return None
+        """The first value of *name* (or, with *into*, every value appended to it)."""
+        cdef Py_ssize_t size
+        cdef const char* want = _ascii(name, &size)
+        cdef const char* p
+        cdef const char* end
+        cdef const char* amp
+        cdef const char* eq
+        cdef char scratch[256]
+        cdef char* out
+        cdef Py_ssize_t length
+        cdef bint found
+        if want == NULL or self._pairs is not None:
+            # Non-ASCII names (rare) compare after decoding; parsed pairs are at hand.
+            for pair in self._parsed():
+                if (<tuple>pair)[0] == name:
+                    if into is None:
+                        return (<tuple>pair)[1]
+                    into.append((<tuple>pair)[1])
+            return None
+        p = PyBytes_AS_STRING(self._source) + self._start
+        end = PyBytes_AS_STRING(self._source) + PyBytes_GET_SIZE(self._source)
+        if end - p <= 256:
+            out = scratch
+        else:
+            out = <char*>PyMem_Malloc(end - p)
+            if out == NULL:
+                raise MemoryError()
+        try:
+            while p < end:
+                amp = <const char*>memchr(p, b"&", end - p)
+                if amp == NULL:
+                    amp = end
+                if amp > p:
+                    eq = <const char*>memchr(p, b"=", amp - p)
+                    if eq == NULL:
+                        eq = amp
+                    if _plain(p, eq - p):
+                        found = eq - p == size and memcmp(p, want, size) == 0
+                    else:
+                        length = _unquote_bytes(p, eq - p, out)
+                        found = length == size and memcmp(out, want, size) == 0
+                    if found:
+                        value = "" if eq == amp else _unquote(eq + 1, amp - eq - 1, out)
+                        if into is None:
+                            return value
+                        into.append(value)
+                p = amp + 1
+            return None
+        finally:
+            if out != scratch:
+                PyMem_Free(out)
 
     def get(self, name, default=None):
         """The first value of *name*, or *default*."""
@@ -341,23 +401,20 @@ cdef class Query:
         return NotImplemented
 
     def __repr__(self):
-        return f"Query({self._string!r})"
+        return f"Query({self._source[self._start:]!r})"
 
 
 Mapping.register(Query)
 
 
 cdef Query new_query(bytes target):
-    """The query of request target *target* (everything after its first "?")."""
+    """The query of request target *target* (everything after its first "?"), in place."""
     cdef Query query = Query.__new__(Query)
     cdef const char* p = PyBytes_AS_STRING(target)
     cdef Py_ssize_t size = PyBytes_GET_SIZE(target)
     cdef const char* mark = <const char*>memchr(p, b"?", size)
-    if mark == NULL:
-        query._string = b""
-        query._pairs = []
-    else:
-        query._string = PyBytes_FromStringAndSize(mark + 1, p + size - mark - 1)
+    query._source = target
+    query._start = size if mark == NULL else mark + 1 - p
     return query
 
 

@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, binding=False
 """Compiled ``Response`` and ``StreamingResponse``: the same interface, checks and errors
 as the pure-Python classes of ``cyhttp.response``, with the header block encoded in C.
 
@@ -25,7 +25,10 @@ from . import _wire, response as _pure
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object text)
-    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
+    bint PyUnicode_IS_COMPACT_ASCII(object text)
+    void* PyUnicode_DATA(object text)
+    Py_ssize_t PyUnicode_GET_LENGTH(object text)
+    long PyLong_AsLongAndOverflow(object value, int* overflow) noexcept
 
 cdef int FLAG_CONTENT_LENGTH = _wire.FLAG_CONTENT_LENGTH
 cdef int FLAG_CLOSE = _wire.FLAG_CLOSE
@@ -42,6 +45,9 @@ for _c in range(256):
 
 cdef dict _CONTENT_TYPES = {}     # content type -> its encoded line
 cdef Py_ssize_t CONTENT_TYPES_MAX = 64
+# Handlers pass the same constant again and again: checked by identity before the dict.
+cdef object _last_content_type = None
+cdef bytes _last_content_type_line = None
 
 
 cdef struct Out:
@@ -51,8 +57,13 @@ cdef struct Out:
     char* heap          # NULL while data is the caller's stack buffer
 
 
-cdef int _put(Out* out, const char* data, Py_ssize_t size) except -1:
-    cdef Py_ssize_t need = out.size + size
+cdef inline int _reserve(Out* out, Py_ssize_t size) except -1:
+    if out.size + size > out.capacity:
+        _grow(out, out.size + size)
+    return 0
+
+
+cdef int _grow(Out* out, Py_ssize_t need) except -1:
     cdef Py_ssize_t capacity
     cdef char* grown
     if need > out.capacity:
@@ -66,17 +77,27 @@ cdef int _put(Out* out, const char* data, Py_ssize_t size) except -1:
             memcpy(grown, out.data, out.size)
         out.heap = out.data = grown
         out.capacity = capacity
+    return 0
+
+
+cdef inline void _copy(Out* out, const char* data, Py_ssize_t size) noexcept:
+    """Append *size* bytes, room for which was reserved."""
     memcpy(out.data + out.size, data, size)
-    out.size = need
+    out.size += size
+
+
+cdef inline int _put(Out* out, const char* data, Py_ssize_t size) except -1:
+    _reserve(out, size)
+    _copy(out, data, size)
     return 0
 
 
 cdef inline const char* _text(obj, Py_ssize_t* size) noexcept:
     """The bytes of an ASCII ``str`` or of ``bytes``; NULL for anything else."""
-    if isinstance(obj, str):
-        if PyUnicode_IS_ASCII(obj):
-            return PyUnicode_AsUTF8AndSize(obj, size)
-        return NULL
+    if type(obj) is str and PyUnicode_IS_COMPACT_ASCII(obj):
+        # A compact ASCII string's characters are its bytes, in place.
+        size[0] = PyUnicode_GET_LENGTH(obj)
+        return <const char*>PyUnicode_DATA(obj)
     if type(obj) is bytes:
         size[0] = PyBytes_GET_SIZE(obj)
         return PyBytes_AS_STRING(obj)
@@ -135,27 +156,37 @@ cdef int _field(Out* out, raw_name, raw_value, int* flags) except -1:
         flags[0] |= extra
         return 0
     elif name_size == 14 and _is(name, 14, b"content-length", 14):
-        return 1  # the caller checks it against the body
+        head, extra, _ = _wire.encode_headers([(raw_name, raw_value)], None)  # checks the digits
+        flags[0] |= extra  # the caller checks it against the body
+        _put(out, PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head))
+        return 0
     elif name_size == 17 and _is(name, 17, b"transfer-encoding", 17):
         _wire.encode_headers([(raw_name, raw_value)], None)  # raises its error
-    _put(out, name, name_size)
-    _put(out, b": ", 2)
-    _put(out, value, value_size)
-    _put(out, b"\r\n", 2)
+    _reserve(out, name_size + value_size + 4)
+    _copy(out, name, name_size)
+    _copy(out, b": ", 2)
+    _copy(out, value, value_size)
+    _copy(out, b"\r\n", 2)
     return 0
 
 
 cdef bytes _content_type_line(content_type):
+    global _last_content_type, _last_content_type_line
+    if content_type is _last_content_type:
+        return _last_content_type_line
     line = _CONTENT_TYPES.get(content_type) if isinstance(content_type, (str, bytes)) else None
     if line is None:
         line, _, _ = _wire.encode_headers(None, content_type)
         if isinstance(content_type, (str, bytes)) and len(_CONTENT_TYPES) < CONTENT_TYPES_MAX:
             _CONTENT_TYPES[content_type] = line
+    if type(content_type) is str or type(content_type) is bytes:  # immutable: safe to keep
+        _last_content_type = content_type
+        _last_content_type_line = line
     return <bytes>line
 
 
-cdef bytes _encode(headers, content_type, int* flags, list lengths):
-    """The header block of *headers* and *content_type*; Content-Length values go to *lengths*."""
+cdef bytes _encode(headers, content_type, int* flags):
+    """The header block of *headers* and *content_type*, and their FLAG_* bits in *flags*."""
     cdef char stack[512]
     cdef Out out
     cdef Py_ssize_t pos = 0
@@ -171,25 +202,15 @@ cdef bytes _encode(headers, content_type, int* flags, list lengths):
             _put(&out, PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line))
         if type(headers) is dict:
             while PyDict_Next(headers, &pos, &key, &item):
-                if _field(&out, <object>key, <object>item, flags):
-                    _length(&out, <object>key, <object>item, flags, lengths)
+                _field(&out, <object>key, <object>item, flags)
         else:
             items = headers.items() if isinstance(headers, Mapping) else headers
             for pair in items:
                 name, value = _wire.header_pair(pair)
-                if _field(&out, name, value, flags):
-                    _length(&out, name, value, flags, lengths)
+                _field(&out, name, value, flags)
         return PyBytes_FromStringAndSize(out.data, out.size)
     finally:
         PyMem_Free(out.heap)
-
-
-cdef int _length(Out* out, name, value, int* flags, list lengths) except -1:
-    head, extra, declared = _wire.encode_headers([(name, value)], None)  # checks the digits
-    flags[0] |= extra
-    lengths.append(declared)
-    _put(out, PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head))
-    return 0
 
 
 @cython.freelist(32)
@@ -203,33 +224,26 @@ cdef class Response:
     read-only.
     """
 
-    def __cinit__(self):
-        self.body = b""
-        self._head = b""
-
     def __init__(self, body=b"", status=200, headers=None, content_type=None):
         cdef int flags = 0
-        cdef list lengths
-        if type(status) is not int or not 100 <= status <= 599:
+        cdef int overflow = 0
+        cdef long code = PyLong_AsLongAndOverflow(status, &overflow) if type(status) is int else 0
+        if overflow or not 100 <= code <= 599:
             _pure.check_status(status)  # raises the pure class's error
         if type(body) is not bytes:
             body = _pure.body_bytes(body)
         if headers is None:
             self._head = b"" if content_type is None else _content_type_line(content_type)
         else:
-            lengths = []
-            self._head = _encode(headers, content_type, &flags, lengths)
-            for declared in lengths:
-                if PyBytes_GET_SIZE(body) and declared != PyBytes_GET_SIZE(body):
-                    raise ValueError(
-                        f"Content-Length {declared} does not match a {len(body)}-byte body"
-                    )
+            self._head = _encode(headers, content_type, &flags)
+            if flags & FLAG_CONTENT_LENGTH and PyBytes_GET_SIZE(body):
+                _pure.check_length(headers, content_type, body)  # rare: the pure code's check
         self.body = body
         self._flags = flags
-        self.status = status
+        self.status = <int>code
 
     def __repr__(self):
-        return f"<Response {self.status} {len(self.body)} bytes>"
+        return f"<Response {self.status} {len(self.body or b'')} bytes>"
 
 
 @cython.freelist(8)
@@ -237,12 +251,8 @@ cdef class StreamingResponse:
     """A response whose body comes from an async iterable of ``bytes``/``str`` chunks
     (compiled). HTTP/1.1 clients receive it chunked, HTTP/1.0 clients close-delimited."""
 
-    def __cinit__(self):
-        self._head = b""
-
     def __init__(self, content, status=200, headers=None, content_type=None):
         cdef int flags = 0
-        cdef list lengths = []
         if not hasattr(content, "__aiter__"):
             raise TypeError("StreamingResponse needs an async iterable")
         self.status = _pure.check_status(status)
@@ -252,8 +262,8 @@ cdef class StreamingResponse:
         elif headers is None:
             self._head = _content_type_line(content_type)
         else:
-            self._head = _encode(headers, content_type, &flags, lengths)
-        if lengths:
+            self._head = _encode(headers, content_type, &flags)
+        if flags & FLAG_CONTENT_LENGTH:
             raise ValueError("a streaming response has no Content-Length")
         self._flags = flags
 

@@ -44,6 +44,16 @@ def check_status(status: int) -> int:
     return status
 
 
+def _check_declared(declared: int, body: bytes) -> None:
+    if declared != len(body):
+        raise ValueError(f"Content-Length {declared} does not match a {len(body)}-byte body")
+
+
+def check_length(headers: HeadersArg, content_type: HeaderValue | None, body: bytes) -> None:
+    """ValueError unless the Content-Length in *headers* is the size of *body*."""
+    _check_declared(encode_headers(headers, content_type)[2], body)
+
+
 def body_bytes(body: Body) -> bytes:
     """A response body as ``bytes``: ``str`` as UTF-8, any bytes-like object copied."""
     if isinstance(body, str):
@@ -89,8 +99,8 @@ class Response:
                 self._head, self._flags, _ = _content_type_head(content_type)
             return
         self._head, self._flags, declared = encode_headers(headers, content_type)
-        if self._flags & FLAG_CONTENT_LENGTH and body and declared != len(body):
-            raise ValueError(f"Content-Length {declared} does not match a {len(body)}-byte body")
+        if self._flags & FLAG_CONTENT_LENGTH and body:
+            _check_declared(declared, body)
 
     @property
     def body(self) -> bytes:

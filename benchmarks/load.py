@@ -46,9 +46,14 @@ class Scenario:
     path: str = "/"
     script: str | None = None
     needs: str = "hello"  # which pre-check the server must pass
+    depth: int = 16  # requests per write, for the scripts that pipeline
 
 
+# The realistic route: what a handler really does (path, query, a header, a JSON answer
+# with headers, per request), for browser-like requests; first, because it is what counts.
 SCENARIOS = [
+    Scenario("realistic", 64, script="realistic.lua", needs="realistic"),
+    Scenario("realistic-c64", 64, script="realistic.lua", needs="realistic", depth=1),
     Scenario("c64", 64),
     Scenario("pipe16", 64, script="pipeline.lua"),
     Scenario("c1", 1),
@@ -122,7 +127,16 @@ def all_servers() -> list[Server]:
     s = "benchmarks.servers."
     servers = [
         Server("cyhttp-cython", "cyhttp", lambda p, w: _py(s + "cyhttp_app", "cython", str(p))),
-        Server("cyhttp-python", "cyhttp", lambda p, w: _py(s + "cyhttp_app", "python", str(p))),
+        Server(
+            "cyhttp-python",
+            "cyhttp",
+            # The whole pure-Python twin: its Request, Response and core, no extension loaded.
+            lambda p, w: [
+                "env",
+                "CYHTTP_NO_EXTENSIONS=1",
+                *_py(s + "cyhttp_app", "python", str(p)),
+            ],
+        ),
         Server(
             "cyhttp-cython-async",
             "cyhttp",
@@ -190,14 +204,44 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _request(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+def _request(
+    port: int, method: str, path: str, body: bytes | None = None, headers: Any = None
+) -> tuple[int, bytes]:
+    status, data, _ = _exchange(port, method, path, body, headers)
+    return status, data
+
+
+def _exchange(
+    port: int, method: str, path: str, body: bytes | None = None, headers: Any = None
+) -> tuple[int, bytes, Any]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        conn.request(method, path, body=body)
+        conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
-        return resp.status, resp.read()
+        return resp.status, resp.read(), resp.headers
     finally:
         conn.close()
+
+
+AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
+
+
+def _realistic_ok(port: int) -> bool:
+    """The realistic route answers with the same JSON and headers as everyone else."""
+    status, data, headers = _exchange(
+        port, "GET", "/items/42?q=abc&page=2", headers={"User-Agent": AGENT}
+    )
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        return False
+    return (
+        status == 200
+        and answer == {"item": 42, "q": "abc", "page": 2, "agent": AGENT}
+        and headers.get("Cache-Control") == "no-store"
+        and headers.get("X-Item") == "42"
+        and (headers.get("Content-Type") or "").startswith("application/json")
+    )
 
 
 def start(server: Server, workdir: Path) -> None:
@@ -226,6 +270,7 @@ def start(server: Server, workdir: Path) -> None:
         "hello": _request(server.port, "GET", "/") == (200, b"Hello, world!"),
         "echo": _request(server.port, "POST", "/echo", payload) == (200, payload),
         "big": _request(server.port, "GET", "/64k") == (200, b"x" * 65536),
+        "realistic": _realistic_ok(server.port),
     }
 
 
@@ -324,7 +369,7 @@ def measure(server: Server, scenario: Scenario, duration: int) -> dict[str, floa
     if scenario.script:
         argv += ["-s", str(HERE / scenario.script)]
     argv.append(f"http://127.0.0.1:{server.port}{scenario.path}")
-    env = dict(os.environ, PIPELINE_DEPTH="16")
+    env = dict(os.environ, PIPELINE_DEPTH=str(scenario.depth))
     before = cpu_seconds(server.process.pid)
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=duration + 60)
     used = cpu_seconds(server.process.pid) - before
@@ -405,14 +450,16 @@ def markdown(
         "(µs); `rss` its peak resident memory (MiB). A `!` marks a result where a run had "
         "socket errors or non-2xx answers.",
         "",
-        "| server | c64 req/s | c64 cpu | pipe16 req/s | pipe16 cpu | pipe16 req/s/core "
-        "| c1 p50 ms | c1 p99 ms | post1k req/s | get64k req/s | idle cpu % | rss MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| server | realistic req/s/core | realistic cpu | realistic-c64 req/s "
+        "| realistic-c64 cpu | c64 req/s | c64 cpu | pipe16 req/s | pipe16 cpu "
+        "| pipe16 req/s/core | c1 p50 ms | c1 p99 ms | post1k req/s | get64k req/s "
+        "| idle cpu % | rss MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for server in servers:
         row = summary.get(server.name)
         if row is None:
-            lines.append(f"| {server.name} | {server.why or 'failed'} |" + " |" * 10)
+            lines.append(f"| {server.name} | {server.why or 'failed'} |" + " |" * 14)
             continue
 
         def cell(scen: str, key: str, fmt: str = "{:,.0f}", _row: Any = row) -> str:
@@ -422,13 +469,19 @@ def markdown(
             flag = "!" if _row[scen]["flagged_runs"] else ""
             return (fmt.format(value) + flag) if value is not None else "n/a"
 
-        per_core = "n/a"
-        if "pipe16" in row and row["pipe16"]["cpu_us_per_req"]:
-            per_core = f"{1e6 / row['pipe16']['cpu_us_per_req']:,.0f}"
+        def per_core(scen: str, _row: Any = row) -> str:
+            if scen in _row and _row[scen]["cpu_us_per_req"]:
+                return f"{1e6 / _row[scen]['cpu_us_per_req']:,.0f}"
+            return "n/a"
+
         lines.append(
-            f"| {server.name} | {cell('c64', 'rps')} | {cell('c64', 'cpu_us_per_req', '{:.2f}')} "
+            f"| {server.name} | {per_core('realistic')} "
+            f"| {cell('realistic', 'cpu_us_per_req', '{:.2f}')} | {cell('realistic-c64', 'rps')} "
+            f"| {cell('realistic-c64', 'cpu_us_per_req', '{:.2f}')} "
+            f"| {cell('c64', 'rps')} | {cell('c64', 'cpu_us_per_req', '{:.2f}')} "
             f"| {cell('pipe16', 'rps')} | {cell('pipe16', 'cpu_us_per_req', '{:.2f}')} "
-            f"| {per_core} | {cell('c1', 'p50_ms', '{:.3f}')} | {cell('c1', 'p99_ms', '{:.3f}')} "
+            f"| {per_core('pipe16')} | {cell('c1', 'p50_ms', '{:.3f}')} "
+            f"| {cell('c1', 'p99_ms', '{:.3f}')} "
             f"| {cell('post1k', 'rps')} | {cell('get64k', 'rps')} "
             f"| {row['_idle_cpu_pct']:.1f} | {row['_peak_rss_kib'] / 1024:.1f} |"
         )
@@ -443,6 +496,8 @@ def chart(summary: dict[str, Any], path: Path) -> None:
 
     names = list(summary)
     panels = [
+        ("realistic", "cpu_us_per_req", "realistic: server µs CPU per request (lower is better)"),
+        ("realistic-c64", "rps", "realistic-c64: req/s"),
         ("c64", "rps", "c64: req/s"),
         ("pipe16", "rps", "pipe16: req/s"),
         ("pipe16", "cpu_us_per_req", "pipe16: server µs CPU per request (lower is better)"),
@@ -452,7 +507,7 @@ def chart(summary: dict[str, Any], path: Path) -> None:
         ("get64k", "rps", "get64k: req/s"),
         (None, "_peak_rss_kib", "peak RSS MiB (lower is better)"),
     ]
-    fig, axes = plt.subplots(4, 2, figsize=(13, 16))
+    fig, axes = plt.subplots(5, 2, figsize=(13, 20))
     for ax, (scen, key, title) in zip(axes.flat, panels, strict=True):
         values = []
         for name in names:

@@ -3,7 +3,7 @@
 import uvloop
 from aiohttp import web
 
-from ._common import BIG, HELLO, port
+from ._common import BIG, HELLO, item_answer, port
 
 
 async def hello(request: web.Request) -> web.Response:
@@ -12,6 +12,21 @@ async def hello(request: web.Request) -> web.Response:
 
 async def echo(request: web.Request) -> web.Response:
     return web.Response(body=await request.read(), content_type="text/plain")
+
+
+async def item(request: web.Request) -> web.Response:
+    item_id = request.match_info["item"]
+    body = item_answer(
+        item_id,
+        request.query.get("q"),
+        request.query.get("page"),
+        request.headers.get("User-Agent"),
+    )
+    return web.Response(
+        body=body,
+        headers={"Cache-Control": "no-store", "X-Item": item_id},
+        content_type="application/json",
+    )
 
 
 async def big(request: web.Request) -> web.Response:
@@ -23,6 +38,7 @@ if __name__ == "__main__":
     app.router.add_get("/", hello)
     app.router.add_post("/echo", echo)
     app.router.add_get("/64k", big)
+    app.router.add_get("/items/{item}", item)
     web.run_app(
         app,
         host="127.0.0.1",

@@ -12,7 +12,7 @@ with warnings.catch_warnings():
     import asynchat
     import asyncore
 
-from ._common import BIG, HELLO, Date, parse_head, port, response
+from ._common import BIG, HELLO, Date, parse_head, port, realistic, response
 
 date = Date()
 
@@ -23,6 +23,7 @@ class Channel(asynchat.async_chat):
         self.ac_out_buffer_size = 65536
         self.pieces: list[bytes] = []
         self.target = b""
+        self.agent: bytes | None = None
         self.close_after = False
         self.set_terminator(b"\r\n\r\n")
 
@@ -36,18 +37,21 @@ class Channel(asynchat.async_chat):
             self.reply(data)
             self.set_terminator(b"\r\n\r\n")
             return
-        self.target, length, self.close_after = parse_head(data)
+        self.target, length, self.close_after, self.agent = parse_head(data)
         if length:
             self.set_terminator(length)
         else:
             self.reply(b"")
 
     def reply(self, body: bytes) -> None:
-        if self.target == b"/echo":
-            payload = body
-        else:
-            payload = HELLO if self.target == b"/" else BIG
-        self.push(response(payload, date, self.close_after))
+        answer = realistic(self.target, self.agent, date, self.close_after)
+        if answer is None:
+            if self.target == b"/echo":
+                payload = body
+            else:
+                payload = HELLO if self.target == b"/" else BIG
+            answer = response(payload, date, self.close_after)
+        self.push(answer)
         if self.close_after:
             self.close_when_done()
 

@@ -1,16 +1,19 @@
 """cyhttp: ``python -m benchmarks.servers.cyhttp_app {cython,python} [async] PORT``.
 
 The handler is a plain function, the cheapest handler form cyhttp documents:
-it returns a ready response, or, for ``/echo``, the coroutine that reads the
-body (a handler may return an awaitable of a response). With ``async`` the
-same routes are served by an ``async def`` handler, the form most apps use.
+it returns a ready response, or, for ``/echo`` and the realistic route, the
+coroutine of an ``async def`` handler (a handler may return an awaitable of a
+response). With ``async`` the same routes are served by an ``async def``
+handler, the form most apps use. The realistic route is what users write:
+read the path, the query and a header, build a JSON answer with a header or
+two, per request.
 """
 
 import sys
 
 import cyhttp
 
-from ._common import BIG, HELLO, port
+from ._common import BIG, HELLO, ITEMS, item_answer, port
 
 HELLO_RESPONSE = cyhttp.Response(HELLO, content_type="text/plain")
 BIG_RESPONSE = cyhttp.Response(BIG, content_type="text/plain")
@@ -20,12 +23,27 @@ async def echo(request: cyhttp.Request) -> cyhttp.Response:
     return cyhttp.Response(await request.body(), content_type="text/plain")
 
 
+async def item(request: cyhttp.Request) -> cyhttp.Response:
+    item_id = request.path[len(ITEMS) :]
+    query = request.query
+    body = item_answer(
+        item_id, query.get("q"), query.get("page"), request.headers.get("user-agent")
+    )
+    return cyhttp.Response(
+        body,
+        headers={"Cache-Control": "no-store", "X-Item": item_id},
+        content_type="application/json",
+    )
+
+
 def app(request: cyhttp.Request):
     path = request.raw_path
     if path == b"/":
         return HELLO_RESPONSE
     if path == b"/echo":
         return echo(request)
+    if path.startswith(b"/items/"):
+        return item(request)
     return BIG_RESPONSE
 
 
@@ -35,6 +53,8 @@ async def async_app(request: cyhttp.Request) -> cyhttp.Response:
         return HELLO_RESPONSE
     if path == b"/echo":
         return await echo(request)
+    if path.startswith(b"/items/"):
+        return await item(request)
     return BIG_RESPONSE
 
 

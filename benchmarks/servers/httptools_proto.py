@@ -9,7 +9,7 @@ import asyncio
 import httptools
 import uvloop
 
-from ._common import BIG, HELLO, Date, port, response
+from ._common import BIG, HELLO, Date, port, realistic, response
 
 date = Date()
 
@@ -18,6 +18,7 @@ class Protocol(asyncio.Protocol):
     def __init__(self) -> None:
         self.parser = httptools.HttpRequestParser(self)
         self.url = b""
+        self.agent: bytes | None = None
         self.body: list[bytes] = []
         self.out: list[bytes] = []
         self.transport: asyncio.Transport | None = None
@@ -37,6 +38,12 @@ class Protocol(asyncio.Protocol):
 
     def on_url(self, url):
         self.url = url
+        self.agent = None
+
+    def on_header(self, name, value):
+        # The one field the realistic route reads, found by hand.
+        if len(name) == 10 and name.lower() == b"user-agent":
+            self.agent = value
 
     def on_body(self, body):
         self.body.append(body)
@@ -48,7 +55,8 @@ class Protocol(asyncio.Protocol):
         else:
             body = HELLO if self.url == b"/" else BIG
         keep = self.parser.should_keep_alive()
-        self.out.append(response(body, date, close=not keep))
+        answer = realistic(self.url, self.agent, date, not keep)
+        self.out.append(answer if answer is not None else response(body, date, close=not keep))
         if not keep:
             self.transport.write(b"".join(self.out))
             self.out.clear()

@@ -4,7 +4,7 @@ import asyncio
 
 import uvloop
 
-from ._common import BIG, HELLO, Date, parse_head, port, response
+from ._common import BIG, HELLO, Date, parse_head, port, realistic, response
 
 date = Date()
 
@@ -13,13 +13,16 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
-            target, length, close = parse_head(head[:-4])
+            target, length, close, agent = parse_head(head[:-4])
             body = await reader.readexactly(length) if length else b""
-            if target == b"/echo":
-                payload = body
-            else:
-                payload = HELLO if target == b"/" else BIG
-            writer.write(response(payload, date, close))
+            answer = realistic(target, agent, date, close)
+            if answer is None:
+                if target == b"/echo":
+                    payload = body
+                else:
+                    payload = HELLO if target == b"/" else BIG
+                answer = response(payload, date, close)
+            writer.write(answer)
             await writer.drain()
             if close:
                 break

@@ -63,7 +63,7 @@ from ._wire import (
     format_date_block,
 )
 from .request import ClientDisconnected, Request
-from .response import Response, fields, invalid_field
+from .response import Response, fields, invalid_values
 
 LARGE_BODY = 16 * 1024  # bodies this large bypass the output buffer
 # The request line and line ends a head holds beyond what max_url_size and
@@ -458,10 +458,11 @@ class HttpProtocol(asyncio.BufferedProtocol):
     def _respond(self, req: Request, response: Any, last: bool) -> None:
         """Serialize *response* to *req* into the output buffer (head of the line only)."""
         out = self._out
-        problem = invalid_field(response)
+        status, flags, head, stored = fields(response)
+        problem = invalid_values(response, status, flags, head, stored)
         if problem is not None:
             response = _runner.unservable(req, problem)
-        status, flags, head, stored = fields(response)
+            status, flags, head, stored = fields(response)
         body = None if isinstance(response, responses.STREAMING_TYPES) else stored
         keep = (
             req.keep_alive

@@ -34,7 +34,9 @@ FORBIDDEN_TRAILERS = frozenset(
     proxy-connection expect authorization proxy-authorization""".split()
 )
 
-_VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]\Z")
+_DIGITS = frozenset(b"0123456789")
+# What a plain reg-name holds (RFC 3986 unreserved): checked with bytes.translate.
+_UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 _SCHEME = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:")
 # RFC 3986 §3.2.2: reg-name (unreserved, pct-encoded, sub-delims; IPv4 is a reg-name
 # too), IP-literal (IPv6 or IPvFuture in brackets), then an optional port.
@@ -61,7 +63,16 @@ def request_line_error(line: bytes) -> int:
     parts = line.split(b" ")
     if len(parts) != 3 or not is_token(parts[0]) or not parts[1]:
         return 400
-    return 0 if _VERSION.match(parts[2]) else 400
+    version = parts[2]
+    if (
+        len(version) == 8
+        and version.startswith(b"HTTP/")
+        and version[5] in _DIGITS
+        and version[6] == 0x2E
+        and version[7] in _DIGITS
+    ):
+        return 0
+    return 400
 
 
 def method_error(method: str) -> int:
@@ -85,6 +96,9 @@ def target_error(target: bytes, method: str) -> int:
 def host_error(value: bytes) -> int:
     """The Host field is ``host [":" port]`` per RFC 3986 (RFC 9112 §3.2); empty is allowed."""
     value = value.strip(b" \t")  # optional whitespace around a field value (RFC 9110 §5.5)
+    name, _, port = value.partition(b":")
+    if not name.translate(None, _UNRESERVED) and (not port or port.isdigit()):
+        return 0  # the usual name[:port]; the grammar below decides everything else
     if _HOST.match(value) is None:
         return 400
     if value[:1] == b"[" and value[1:2] not in (b"v", b"V"):

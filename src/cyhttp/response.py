@@ -191,16 +191,27 @@ def register(response: type, streaming: type) -> None:
 
 def fields(response: Any) -> tuple[Any, Any, Any, Any]:
     """``(status, flags, head, body or content)`` as stored; None where never set."""
-    found = next((cls for cls in _READERS if isinstance(response, cls)), None)
-    if found is None:
-        raise TypeError(f"not a response: {type(response).__name__}")
-    readers, zero_unset = _READERS[found]
-    values = []
-    for read in readers:
-        try:
-            values.append(read(response))
-        except AttributeError:
-            values.append(None)
+    entry = _READERS.get(type(response))  # the exact class first: no scan
+    if entry is None:
+        found = next((cls for cls in _READERS if isinstance(response, cls)), None)
+        if found is None:
+            raise TypeError(f"not a response: {type(response).__name__}")
+        entry = _READERS[found]
+    (read_status, read_flags, read_head, read_body), zero_unset = entry
+    try:
+        values = [
+            read_status(response),
+            read_flags(response),
+            read_head(response),
+            read_body(response),
+        ]
+    except AttributeError:  # a slot never set: each one on its own
+        values = []
+        for read in entry[0]:
+            try:
+                values.append(read(response))
+            except AttributeError:
+                values.append(None)
     if zero_unset and values[0] == 0:
         values[0] = None
     return values[0], values[1], values[2], values[3]
@@ -208,7 +219,11 @@ def fields(response: Any) -> tuple[Any, Any, Any, Any]:
 
 def invalid_field(response: Any) -> str | None:
     """Why the core cannot serve *response*, naming the field; None if it can."""
-    status, flags, head, body = fields(response)
+    return invalid_values(response, *fields(response))
+
+
+def invalid_values(response: Any, status: Any, flags: Any, head: Any, body: Any) -> str | None:
+    """``invalid_field`` for the values ``fields`` read."""
     if status is None:
         return "response status is not set (was __init__ skipped?)"
     if type(status) is not int or not 100 <= status <= 599:

@@ -19,14 +19,6 @@ from cyhttp import _impl, request
 
 from .conftest import IMPLS
 
-CLASSES = [
-    pytest.param(
-        "cython",
-        marks=pytest.mark.skipif(_impl.HttpProtocolC is None, reason="needs the compiled core"),
-    ),
-    "python",
-]
-
 
 def classes(impl: str):
     """(Headers, Query) of implementation *impl*."""
@@ -47,7 +39,7 @@ PAIRS = [
 ]
 
 
-@pytest.fixture(params=CLASSES)
+@pytest.fixture(params=IMPLS)
 def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

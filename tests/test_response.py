@@ -15,13 +15,7 @@ from hypothesis import strategies as st
 import cyhttp
 from cyhttp import _impl, response
 
-KINDS = [
-    pytest.param(
-        "cython",
-        marks=pytest.mark.skipif(_impl.HttpProtocolC is None, reason="needs the compiled core"),
-    ),
-    "python",
-]
+from .conftest import IMPLS
 
 
 def classes(kind: str):
@@ -140,7 +134,7 @@ def test_header_encoding_differential(headers, content_type):
     assert all(r == results[0] for r in results), results
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", IMPLS)
 def test_subclasses_and_isinstance(kind):
     plain = classes(kind)[0]
 

@@ -60,6 +60,39 @@ cdef inline str _latin1(const char* data, Py_ssize_t size):
     return PyUnicode_DecodeLatin1(data, size, NULL)
 
 
+# What Headers and Query share; each class keeps its own _find and _mapping, and no
+# common base class (Cython gives no free list to a type that has one).
+
+cdef inline object _first(found, default):
+    return default if found is None else found
+
+
+cdef inline object _present(found, name):
+    if found is None:
+        raise KeyError(name)
+    return found
+
+
+cdef inline list _all(list values, default):
+    if values:
+        return values
+    return [] if default is None else default
+
+
+cdef list _first_values(dict index):
+    return [values[0] for values in index.values()]
+
+
+cdef list _first_items(dict index):
+    return [(name, values[0]) for name, values in index.items()]
+
+
+cdef object _equal(list items, other):
+    if isinstance(other, Mapping):
+        return dict(items) == dict(other.items())
+    return NotImplemented
+
+
 @cython.final
 @cython.freelist(64)
 cdef class Headers:
@@ -119,14 +152,10 @@ cdef class Headers:
 
     def get(self, name, default=None):
         """The first value of *name*, or *default*."""
-        found = self._find(name, None)
-        return default if found is None else found
+        return _first(self._find(name, None), default)
 
     def __getitem__(self, name):
-        found = self._find(name, None)
-        if found is None:
-            raise KeyError(name)
-        return found
+        return _present(self._find(name, None), name)
 
     def __contains__(self, name):
         return self._find(name, None) is not None
@@ -135,9 +164,7 @@ cdef class Headers:
         """Every value of *name*, in the order received (``default`` or ``[]`` if absent)."""
         cdef list values = []
         self._find(name, values)
-        if values:
-            return values
-        return [] if default is None else default
+        return _all(values, default)
 
     # -- the whole mapping, only when asked for ----------------------------
 
@@ -175,16 +202,14 @@ cdef class Headers:
 
     def values(self):
         """The first value of each field name."""
-        return [values[0] for values in self._mapping().values()]
+        return _first_values(self._mapping())
 
     def items(self):
         """``(name, first value)`` for each field name."""
-        return [(name, values[0]) for name, values in self._mapping().items()]
+        return _first_items(self._mapping())
 
     def __eq__(self, other):
-        if isinstance(other, Mapping):
-            return dict(self.items()) == dict(other.items())
-        return NotImplemented
+        return _equal(_first_items(self._mapping()), other)
 
     def __repr__(self):
         return f"Headers({self._raw()!r})"
@@ -343,14 +368,10 @@ cdef class Query:
 
     def get(self, name, default=None):
         """The first value of *name*, or *default*."""
-        found = self._find(name, None)
-        return default if found is None else found
+        return _first(self._find(name, None), default)
 
     def __getitem__(self, name):
-        found = self._find(name, None)
-        if found is None:
-            raise KeyError(name)
-        return found
+        return _present(self._find(name, None), name)
 
     def __contains__(self, name):
         return self._find(name, None) is not None
@@ -359,9 +380,7 @@ cdef class Query:
         """Every value of *name*, in order (``default`` or ``[]`` if absent)."""
         cdef list values = []
         self._find(name, values)
-        if values:
-            return values
-        return [] if default is None else default
+        return _all(values, default)
 
     @property
     def pairs(self):
@@ -389,16 +408,14 @@ cdef class Query:
 
     def values(self):
         """The first value of each name."""
-        return [values[0] for values in self._mapping().values()]
+        return _first_values(self._mapping())
 
     def items(self):
         """``(name, first value)`` for each name."""
-        return [(name, values[0]) for name, values in self._mapping().items()]
+        return _first_items(self._mapping())
 
     def __eq__(self, other):
-        if isinstance(other, Mapping):
-            return dict(self.items()) == dict(other.items())
-        return NotImplemented
+        return _equal(_first_items(self._mapping()), other)
 
     def __repr__(self):
         return f"Query({self._source[self._start:]!r})"

@@ -47,13 +47,14 @@ class Scenario:
     script: str | None = None
     needs: str = "hello"  # which pre-check the server must pass
     depth: int = 16  # requests per write, for the scripts that pipeline
+    browser: bool = False  # browser-like requests to the realistic route (pipeline.lua)
 
 
 # The realistic route: what a handler really does (path, query, a header, a JSON answer
 # with headers, per request), for browser-like requests; first, because it is what counts.
 SCENARIOS = [
-    Scenario("realistic", 64, script="realistic.lua", needs="realistic"),
-    Scenario("realistic-c64", 64, script="realistic.lua", needs="realistic", depth=1),
+    Scenario("realistic", 64, script="pipeline.lua", needs="realistic", browser=True),
+    Scenario("realistic-c64", 64, script="pipeline.lua", needs="realistic", depth=1, browser=True),
     Scenario("c64", 64),
     Scenario("pipe16", 64, script="pipeline.lua"),
     Scenario("c1", 1),
@@ -370,6 +371,8 @@ def measure(server: Server, scenario: Scenario, duration: int) -> dict[str, floa
         argv += ["-s", str(HERE / scenario.script)]
     argv.append(f"http://127.0.0.1:{server.port}{scenario.path}")
     env = dict(os.environ, PIPELINE_DEPTH=str(scenario.depth))
+    if scenario.browser:
+        env["PIPELINE_BROWSER"] = "1"
     before = cpu_seconds(server.process.pid)
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=duration + 60)
     used = cpu_seconds(server.process.pid) - before

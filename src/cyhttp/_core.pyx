@@ -516,7 +516,7 @@ cdef class _Connection:
             if boundary:
                 self._frames.restart()  # httptools starts at a message boundary
             data = self._buffer[done:nbytes]
-            self._frames.begin(bytes(data))
+            self._frames.begin(self._buffer.obj, done, nbytes)
             try:
                 self._parser.feed_data(data)
                 self._frames.end()

@@ -37,7 +37,7 @@ from collections import deque
 from contextvars import copy_context
 from functools import partial
 from types import CoroutineType
-from typing import Any, Deque, List, Optional, Tuple
+from typing import Any, Deque, List, Optional, Tuple, cast
 
 from httptools import (
     HttpParserCallbackError,
@@ -208,7 +208,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         assert parser is not None
         self._in_read = True
         data = self._buffer[:nbytes]
-        self._frames.begin(bytes(data))
+        self._frames.begin(cast(bytearray, self._buffer.obj), 0, nbytes)
         try:
             parser.feed_data(data)
             self._frames.end()

@@ -34,14 +34,15 @@ _HEX = b"0123456789abcdefABCDEF"
 class Frames:
     """Follows one connection's message boundaries through the bytes fed to httptools."""
 
-    __slots__ = ("_carry", "_data", "_left", "_pos", "_state")
+    __slots__ = ("_carry", "_data", "_left", "_pos", "_state", "_stop")
 
     def __init__(self) -> None:
         self._state = EMPTY_LINES
         self._carry = b""  # the unfinished line or section from earlier reads
         self._left = 0  # bytes still to step over in BODY and DATA
-        self._data = b""
+        self._data: bytes | bytearray = b""  # the read buffer, read in place ...
         self._pos = 0
+        self._stop = 0  # ... up to here: what lies beyond is stale
 
     def at_boundary(self) -> bool:
         """Whether the bytes so far end between messages, with nothing held back (llhttp
@@ -58,15 +59,17 @@ class Frames:
         self._state = OFF
         self._carry = b""
 
-    def begin(self, data: bytes) -> None:
-        """The bytes about to be fed to httptools."""
+    def begin(self, data: bytes | bytearray, start: int, stop: int) -> None:
+        """``data[start:stop]`` is about to be fed to httptools (read in place, not copied)."""
         self._data = data
-        self._pos = 0
+        self._pos = start
+        self._stop = stop
 
     def end(self) -> None:
         """httptools took every byte given to ``begin``: keep what is unfinished."""
         self._advance(False)
         self._data = b""
+        self._stop = 0
 
     def head(self) -> Optional[bytes]:
         """httptools completed a head: its request line (no CRLF), or None if not found."""
@@ -90,8 +93,7 @@ class Frames:
     # -- the walk --------------------------------------------------------
 
     def _advance(self, to_head: bool) -> Optional[bytes]:
-        data = self._data
-        size = len(data)
+        size = self._stop
         while True:
             state = self._state
             if state == OFF:
@@ -112,7 +114,7 @@ class Frames:
                     return None
                 if state == HEAD:
                     if to_head:
-                        return section[: section.find(b"\r\n")]
+                        return bytes(section[: section.find(b"\r\n")])
                     # A head httptools did not complete: it refused it. Kept for ``pending``.
                     self._state = OFF
                     self._carry = section
@@ -123,7 +125,7 @@ class Frames:
 
     def _skip_empty_lines(self) -> bool:
         """Step over CRLF pairs; True once a request line starts."""
-        data, size = self._data, len(self._data)
+        data, size = self._data, self._stop
         while True:
             if self._pos >= size:
                 return False
@@ -157,21 +159,21 @@ class Frames:
 
     def _until(self, sep: bytes) -> Optional[bytes]:
         """The current line or section through *sep*, from where it began; None if not here yet."""
-        data, pos, carry = self._data, self._pos, self._carry
+        data, pos, stop, carry = self._data, self._pos, self._stop, self._carry
         end = -1
         if carry:
             # The separator may straddle the boundary between reads.
             keep = carry[1 - len(sep) :]
-            hit = (keep + data[pos : pos + len(sep) - 1]).find(sep)
+            hit = (keep + data[pos : min(pos + len(sep) - 1, stop)]).find(sep)
             if hit >= 0:
                 end = pos + hit + len(sep) - len(keep)
         if end < 0:
-            hit = data.find(sep, pos)
+            hit = data.find(sep, pos, stop)
             if hit >= 0:
                 end = hit + len(sep)
         if end < 0:
-            self._carry = carry + data[pos:]
-            self._pos = len(data)
+            self._carry = carry + data[pos:stop]
+            self._pos = stop
             return None
         self._carry = b""
         self._pos = end

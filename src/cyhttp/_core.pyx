@@ -692,8 +692,9 @@ cdef class _Connection:
         parser = self._parser
         cdef str version = parser.get_http_version()  # from the request line, whatever the fields say
         cdef str method = _method_name(parser.get_method())
+        cdef bint upgrade = parser.should_upgrade()
         cdef int status = _strict.head_error(
-            line, method, url, version, hosts, codings, parser.should_upgrade(), length
+            line, method, url, version, hosts, codings, upgrade, length
         )
         if status:
             raise Reject(status)
@@ -705,7 +706,7 @@ cdef class _Connection:
         cdef bint keep_alive = (
             parser.should_keep_alive()
             and (version == "1.1" or keep_option)
-            and not parser.should_upgrade()
+            and not upgrade
         )
         self._open(method, url, headers, version == "1.0", keep_alive, expect)
 

@@ -316,9 +316,8 @@ class HttpProtocol(asyncio.BufferedProtocol):
         version = parser.get_http_version()  # from the request line, whatever the fields say
         raw_method = parser.get_method()
         method = METHODS.get(raw_method) or raw_method.decode("ascii")
-        status = _strict.head_error(
-            line, method, url, version, hosts, codings, parser.should_upgrade(), length
-        )
+        upgrade = parser.should_upgrade()
+        status = _strict.head_error(line, method, url, version, hosts, codings, upgrade, length)
         if status:
             raise Reject(status)
         if length > self._max_body:
@@ -327,9 +326,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         # llhttp keeps HTTP/1.0 alive for Proxy-Connection too; only Connection counts.
         # A protocol switch is not offered yet: the request is answered as the last one.
         keep_alive = (
-            parser.should_keep_alive()
-            and (version == "1.1" or keep_option)
-            and not parser.should_upgrade()
+            parser.should_keep_alive() and (version == "1.1" or keep_option) and not upgrade
         )
         req = Request(self, method, url, headers, version, keep_alive)
         req._expect = expect

@@ -7,6 +7,7 @@ import http.client
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -211,6 +212,37 @@ def test_client_disconnect_mid_request_is_harmless(live):
         while srv.server.connections and time.monotonic() < deadline:
             time.sleep(0.02)
         assert len(srv.server.connections) == 0
+
+
+@pytest.mark.parametrize("reader", ["body", "stream"])
+def test_vanished_client_raises_client_disconnected_in_the_body_reader(live, reader):
+    # The README's promise: an `except cyhttp.ClientDisconnected:` around the body read runs.
+    seen: list[str] = []
+    waiting, done = threading.Event(), threading.Event()
+
+    async def reading(request: cyhttp.Request) -> cyhttp.Response:
+        waiting.set()  # the loop runs this step to its first await before anything else
+        try:
+            if reader == "body":
+                await request.body()
+            else:
+                async for _ in request.stream():
+                    pass
+        except cyhttp.ClientDisconnected:
+            seen.append("ClientDisconnected")
+        except asyncio.CancelledError:
+            seen.append("CancelledError")
+            raise
+        finally:
+            done.set()
+        return cyhttp.Response(b"unreachable")
+
+    with live(reading) as srv:
+        with srv.connect() as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npartial")
+            assert waiting.wait(5)
+        assert done.wait(5)
+    assert seen == ["ClientDisconnected"]
 
 
 def test_graceful_shutdown_finishes_in_flight(live):

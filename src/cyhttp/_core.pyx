@@ -482,7 +482,7 @@ cdef class _Connection:
             if slot.request is not None:
                 slot.request._abort(gone)
             if slot.task is not None:
-                slot.task.cancel()
+                _runner.abandon(slot.task)
         self._pending.clear()
         if self._stream_task is not None:
             self._stream_task.cancel()

@@ -156,6 +156,17 @@ def discard(task: asyncio.Task[Any], request: Request) -> None:
             failed(request, exc)
 
 
+def abandon(task: asyncio.Task[Any]) -> None:
+    """Cancel the handler of a vanished client, after the wake-ups already scheduled.
+
+    A handler waiting in ``body()`` or ``stream()`` was just handed
+    ``ClientDisconnected``; cancelling at once would replace it with
+    ``CancelledError``. One loop step later it has seen the promised exception,
+    and a handler suspended anywhere else is cancelled all the same.
+    """
+    task.get_loop().call_soon(task.cancel)
+
+
 def streamed(request: Request, task: asyncio.Task[None]) -> bool:
     """Whether a streaming body went out whole; logs why not."""
     if task.cancelled():

@@ -43,6 +43,30 @@ def test_simple_get_exact_bytes(conn):
     assert not c.transport.closed
 
 
+@pytest.mark.parametrize(
+    "status, line",
+    [
+        (413, b"HTTP/1.1 413 Content Too Large\r\n"),  # "Request Entity Too Large" before 3.13
+        (414, b"HTTP/1.1 414 URI Too Long\r\n"),
+        (416, b"HTTP/1.1 416 Range Not Satisfiable\r\n"),
+        (422, b"HTTP/1.1 422 Unprocessable Content\r\n"),
+        (299, b"HTTP/1.1 299 \r\n"),  # unregistered: an empty reason phrase
+    ],
+)
+def test_reason_phrases_do_not_depend_on_the_interpreter(conn, status, line):
+    # RFC 9110's names on every Python: http.HTTPStatus changed some in 3.13.
+    c = conn(lambda request: cyhttp.Response(b"", status=status))
+    c.feed(GET)
+    assert c.data.startswith(line)
+
+
+def test_server_answers_carry_the_same_phrases(conn):
+    c = conn(lambda request: HELLO, max_body_size=10)
+    c.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n")
+    assert c.data.startswith(b"HTTP/1.1 413 Content Too Large\r\n")
+    assert c.data.endswith(b"\r\n\r\nContent Too Large\n")
+
+
 @pytest.mark.parametrize("when", [0, 951782400, 1_700_000_000.7, 4_102_444_799])
 def test_date_format_matches_the_standard_library(when):
     from email.utils import formatdate

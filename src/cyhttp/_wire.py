@@ -9,7 +9,6 @@ cores share it.
 from __future__ import annotations
 
 import time
-from http import HTTPStatus
 from typing import Iterable, Mapping, Tuple, Union
 
 HeaderValue = Union[str, bytes]
@@ -34,12 +33,36 @@ class Reject(Exception):
         self.status = status
 
 
+# Reason phrases of the IANA HTTP Status Code Registry (RFC 9110 §15 and the RFCs it
+# lists), fixed here: http.HTTPStatus renames some between Python versions (413 and 422
+# changed in 3.13), and the bytes on the wire must not depend on the interpreter.
+REASONS: dict[int, str] = {
+    100: "Continue", 101: "Switching Protocols", 102: "Processing", 103: "Early Hints",
+    200: "OK", 201: "Created", 202: "Accepted", 203: "Non-Authoritative Information",
+    204: "No Content", 205: "Reset Content", 206: "Partial Content", 207: "Multi-Status",
+    208: "Already Reported", 226: "IM Used",
+    300: "Multiple Choices", 301: "Moved Permanently", 302: "Found", 303: "See Other",
+    304: "Not Modified", 305: "Use Proxy", 307: "Temporary Redirect",
+    308: "Permanent Redirect",
+    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
+    404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
+    407: "Proxy Authentication Required", 408: "Request Timeout", 409: "Conflict",
+    410: "Gone", 411: "Length Required", 412: "Precondition Failed",
+    413: "Content Too Large", 414: "URI Too Long", 415: "Unsupported Media Type",
+    416: "Range Not Satisfiable", 417: "Expectation Failed", 421: "Misdirected Request",
+    422: "Unprocessable Content", 423: "Locked", 424: "Failed Dependency", 425: "Too Early",
+    426: "Upgrade Required", 428: "Precondition Required", 429: "Too Many Requests",
+    431: "Request Header Fields Too Large", 451: "Unavailable For Legal Reasons",
+    500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
+    503: "Service Unavailable", 504: "Gateway Timeout", 505: "HTTP Version Not Supported",
+    506: "Variant Also Negotiates", 507: "Insufficient Storage", 508: "Loop Detected",
+    510: "Not Extended", 511: "Network Authentication Required",
+}  # fmt: skip
+
+
 def _status_line(code: int) -> bytes:
-    try:
-        phrase = HTTPStatus(code).phrase
-    except ValueError:
-        phrase = ""
-    return b"HTTP/1.1 %d %s\r\n" % (code, phrase.encode("latin-1"))
+    # An unregistered code keeps the space: "HTTP/1.1 599 " (reason-phrase may be empty).
+    return b"HTTP/1.1 %d %s\r\n" % (code, REASONS.get(code, "").encode("ascii"))
 
 
 STATUS_LINES: dict[int, bytes] = {code: _status_line(code) for code in range(100, 600)}
@@ -162,7 +185,7 @@ def _check_value(value: bytes) -> bytes:
 
 def error_response(status: int, date_block: bytes) -> bytes:
     """A complete answer the server sends on its own, always closing the connection."""
-    body = HTTPStatus(status).phrase.encode("ascii") + b"\n"
+    body = REASONS[status].encode("ascii") + b"\n"
     return (
         b"%s%sContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
         b"Connection: close\r\n\r\n%s" % (status_line(status), date_block, len(body), body)

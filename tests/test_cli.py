@@ -91,19 +91,44 @@ def test_cli_limit_options_take_effect(impl):
         (["examples.hello:app", "--loop", "tokio"], "invalid choice"),
         (["examples.hello:app", "--max-body-size", "0"], "max_body_size must be"),
         (["examples.hello:app", "--header-timeout", "abc"], "invalid float value"),
+        ([], "required: app"),
+        (
+            ["examples.hello:app", "--implementation", "cython", "--no-extensions"],
+            "the Cython core is disabled by CYHTTP_NO_EXTENSIONS",
+        ),
     ],
 )
-def test_cli_bad_input_gives_clear_message(args, message):
+def test_cli_bad_input_gives_one_line(args, message):
+    env = dict(os.environ)
+    if "--no-extensions" in args:  # the switch, as a user sets it (not a CLI option)
+        args = [arg for arg in args if arg != "--no-extensions"]
+        env["CYHTTP_NO_EXTENSIONS"] = "1"
     proc = subprocess.run(
         [sys.executable, "-m", "cyhttp", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=30,
+        env=env,
     )
     assert proc.returncode == 2
+    assert proc.stderr.startswith("cyhttp: error: ") and proc.stderr.count("\n") == 1
     assert message in proc.stderr
-    assert "Traceback" not in proc.stderr
+
+
+def test_cli_help_states_each_default_once():
+    out = subprocess.run(
+        [sys.executable, "-m", "cyhttp", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=dict(os.environ, COLUMNS="200"),
+    ).stdout
+    assert "(default: None)" not in out
+    assert "(default: active core)" in out
+    assert re.search(r"--log-level \S+\s+logging threshold \(default: info\)", out)
+    assert re.search(r"--loop \S+\s+event loop \(default: auto\)", out)
 
 
 def test_cli_port_in_use(impl):
@@ -125,3 +150,29 @@ def test_cli_port_in_use(impl):
         proc.wait(timeout=20)
         assert proc.stderr is not None
         proc.stderr.close()
+
+
+def test_run_says_where_it_listens(impl):
+    # cyhttp.run() from a script that set up no logging reports as the CLI does.
+    script = (
+        "import cyhttp\n"
+        "from examples.hello import app\n"
+        f"cyhttp.run(app, '127.0.0.1', 0, implementation={impl!r})\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    try:
+        line = proc.stderr.readline()
+        match = re.search(
+            r"INFO cyhttp: cyhttp \((\w+) core\) serving on http://127\.0\.0\.1:(\d+)", line
+        )
+        assert match and match.group(1) == impl, line
+        r = requests.get(f"http://127.0.0.1:{match.group(2)}/", timeout=10)
+        assert r.text == "Hello, world!"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+        with proc.stderr:
+            assert "shutting down" in proc.stderr.read()

@@ -8,8 +8,9 @@ import logging
 import os
 import sys
 from dataclasses import fields
-from typing import Any, List, Optional
+from typing import Any, List, NoReturn, Optional
 
+from ._impl import protocol_class
 from .config import LOOPS, Config
 from .server import run
 
@@ -39,18 +40,29 @@ def load_app(spec: str) -> Any:
     return obj
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, as every other CLI error is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cyhttp", description="Serve a cyhttp handler.")
+    p = _Parser(prog="cyhttp", description="Serve a cyhttp handler.")
     p.add_argument("app", help="the handler, as MODULE:ATTR (e.g. examples.hello:app)")
-    p.add_argument("--loop", choices=LOOPS, default="auto", help="event loop (default %(default)s)")
+    p.add_argument("--loop", choices=LOOPS, default="auto", help="event loop (default: auto)")
     p.add_argument(
-        "--log-level", default="info", choices=("debug", "info", "warning", "error", "critical")
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error", "critical"),
+        help="logging threshold (default: info)",
     )
     # One option per Config field, so the CLI can never miss a setting.
     for f in fields(Config):
         flag = "--" + f.name.replace("_", "-")
         default = f.default
-        help_text = f"{f.metadata['help']} (default: {default})"
+        # A setting without a fixed default says what it defaults to in its own help.
+        help_text = f.metadata["help"] + ("" if default is None else f" (default: {default})")
         if f.name == "implementation":
             p.add_argument(flag, choices=("cython", "python"), default=None, help=help_text)
         elif isinstance(default, bool):
@@ -78,8 +90,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         app = load_app(args.app)
         Config(**options)  # report bad values before anything starts
+        protocol_class(options["implementation"])  # and a core that cannot run
     except ValueError as exc:
-        parser.error(str(exc))
+        parser.exit(2, f"cyhttp: error: {exc}\n")
     host, port = options.pop("host"), options.pop("port")
     try:
         run(app, host, port, loop=args.loop, **options)

@@ -7,7 +7,8 @@ import logging
 import math
 import signal
 import socket
-from typing import Any, Awaitable, Callable, List, Optional, Set, Union
+from contextlib import contextmanager
+from typing import Any, Awaitable, Callable, Iterator, List, Optional, Set, Union
 
 from . import _impl
 from ._impl import protocol_class
@@ -224,5 +225,25 @@ def run(
         log.info("shutting down")
         await server.shutdown()
 
-    with asyncio.Runner(loop_factory=factory) as runner:
+    with _reporting(), asyncio.Runner(loop_factory=factory) as runner:
         runner.run(main())
+
+
+@contextmanager
+def _reporting() -> Iterator[None]:
+    """Show where ``run`` listens and why it stops, on stderr, when the program has set up
+    no logging of its own (the CLI has; an embedding program decides for itself)."""
+    if logging.getLogger().handlers or log.handlers:
+        yield
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    level = log.level
+    log.addHandler(handler)
+    if log.getEffectiveLevel() > logging.INFO:
+        log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)

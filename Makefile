@@ -12,7 +12,7 @@ test-pure:
 	CYHTTP_NO_EXTENSIONS=1 $(PYTHON) -m pytest
 
 lint:
-	ruff check . && ruff format --check . && mypy
+	ruff check . && ruff format --check . && mypy && cython-lint src/cyhttp
 
 debug:
 	CYHTTP_DEBUG=1 $(PYTHON) -m pip install -e '.[test]'

@@ -124,3 +124,10 @@ def test_public_names_documented():
         obj = getattr(cyhttp, name)
         if isinstance(obj, type) or inspect.isfunction(obj):
             assert obj.__doc__, name
+
+
+def test_one_version_source():
+    # pyproject.toml reads the version from cyhttp.__version__; what pip installed agrees.
+    from importlib.metadata import version
+
+    assert version("cyhttp") == cyhttp.__version__

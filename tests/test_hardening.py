@@ -208,6 +208,7 @@ def test_never_reading_client_is_dropped(live):
         assert _status(sock.recv(65536)) == 200
 
 
+@pytest.mark.slow
 def test_connection_flood_stays_responsive(live):
     with live(app, keepalive_timeout=0.5) as srv:
         flood = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(300)]

@@ -112,6 +112,7 @@ def _settle(port: int, proc: subprocess.Popen[bytes]) -> dict[str, int]:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
 def test_soak(impl):
     proc = subprocess.Popen([sys.executable, str(SERVER), impl], stdout=subprocess.PIPE)

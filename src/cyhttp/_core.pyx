@@ -690,7 +690,8 @@ cdef class _Connection:
             self._frames.stop()
             return  # closing or shutting down: requests that start now are not answered
         parser = self._parser
-        cdef str version = parser.get_http_version()  # from the request line, whatever the fields say
+        # From the request line, whatever the fields say.
+        cdef str version = parser.get_http_version()
         cdef str method = _method_name(parser.get_method())
         cdef bint upgrade = parser.should_upgrade()
         cdef int status = _strict.head_error(

@@ -124,7 +124,8 @@ cdef inline bint _token(const char* data, Py_ssize_t size) noexcept:
     return True
 
 
-cdef inline bint _is(const char* name, Py_ssize_t size, const char* lower, Py_ssize_t length) noexcept:
+cdef inline bint _is(const char* name, Py_ssize_t size, const char* lower,
+                     Py_ssize_t length) noexcept:
     cdef Py_ssize_t i
     if size != length:
         return False

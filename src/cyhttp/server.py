@@ -8,7 +8,7 @@ import math
 import signal
 import socket
 from contextlib import contextmanager
-from typing import Any, Awaitable, Callable, Iterator, List, Optional, Set, Union
+from typing import Any, Awaitable, Callable, Iterator, List, NamedTuple, Optional, Set, Union
 
 from . import _impl
 from ._impl import protocol_class
@@ -19,6 +19,17 @@ from .response import Response, StreamingResponse
 __all__ = ["Handler", "Server", "run"]
 
 log = logging.getLogger("cyhttp")
+
+
+class Sweeps(NamedTuple):
+    """The timeouts of a server, in seconds or (``Server.sweeps``) counted in its sweeps."""
+
+    idle: float
+    head: float
+    body: float
+    write: float
+    linger: float
+
 
 READ_BUFFER_SIZE = 64 * 1024
 
@@ -64,7 +75,7 @@ class Server:
         self._all_closed: Optional[asyncio.Future[None]] = None
         self._stopped: Optional[asyncio.Future[None]] = None
         cfg = self.config
-        timeouts = (
+        timeouts = Sweeps(
             cfg.keepalive_timeout,
             cfg.header_timeout,
             cfg.body_timeout,
@@ -73,8 +84,8 @@ class Server:
         )
         interval = min(1.0, min(timeouts) / 4)
         self._sweep_interval = interval
-        #: Each timeout counted in sweeps, in the order of ``timeouts``; the cores read it.
-        self.sweeps = tuple(max(1, math.ceil(t / interval)) for t in timeouts)
+        #: Each timeout counted in sweeps of the server; the cores read it.
+        self.sweeps = Sweeps(*(max(1, math.ceil(t / interval)) for t in timeouts))
 
     @property
     def implementation(self) -> str:

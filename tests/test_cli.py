@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
+import cyhttp
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -176,3 +178,28 @@ def test_run_says_where_it_listens(impl):
         assert proc.wait(timeout=20) == 0
         with proc.stderr:
             assert "shutting down" in proc.stderr.read()
+
+
+@pytest.mark.parametrize("no_extensions", [False, True])
+def test_version_names_every_part_and_the_core(no_extensions):
+    import platform
+
+    import httptools
+
+    env = dict(os.environ, CYHTTP_NO_EXTENSIONS="1" if no_extensions else "")
+    proc = subprocess.run(
+        [sys.executable, "-m", "cyhttp", "--version"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"cyhttp {cyhttp.__version__}"
+    expected_core = "python" if no_extensions or cyhttp.implementation == "python" else "cython"
+    assert lines[1] == f"core: {expected_core}"
+    assert lines[2].startswith(f"Python {platform.python_version()} ")
+    assert lines[3].startswith("uvloop ") and lines[4] == f"httptools {httptools.__version__}"
+    assert re.fullmatch(r"llhttp \d+\.\d+\.\d+ \(bundled in httptools\)", lines[5])

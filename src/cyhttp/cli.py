@@ -40,6 +40,53 @@ def load_app(spec: str) -> Any:
     return obj
 
 
+# The llhttp each httptools release bundles (from httptools' vendor/llhttp at each tag,
+# and llhttp.h in the 0.9.0 sdist): httptools does not report it at run time.
+LLHTTP_OF_HTTPTOOLS = {
+    "0.6.0": "8.1.1",
+    "0.6.1": "8.1.1",
+    "0.6.2": "8.1.1",
+    "0.6.3": "9.2.1",
+    "0.6.4": "9.2.1",
+    "0.7.0": "9.3.0",
+    "0.7.1": "9.3.0",
+    "0.8.0": "9.4.1",
+    "0.9.0": "9.4.3",
+}
+
+
+def versions() -> str:
+    """What ``--version`` prints: cyhttp's, Python's and its libraries' versions, and the
+    active core, one per line."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__, _impl
+
+    def of(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    httptools = of("httptools")
+    llhttp = LLHTTP_OF_HTTPTOOLS.get(httptools, "not known for this httptools")
+    return (
+        f"cyhttp {__version__}\n"
+        f"core: {_impl.implementation}\n"
+        f"Python {platform.python_version()} ({platform.python_implementation()})\n"
+        f"uvloop {of('uvloop')}\n"
+        f"httptools {httptools}\n"
+        f"llhttp {llhttp} (bundled in httptools)"
+    )
+
+
+class _VersionAction(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        print(versions())
+        parser.exit()
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line, as every other CLI error is."""
 
@@ -50,6 +97,12 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="cyhttp", description="Serve a cyhttp handler.")
     p.add_argument("app", help="the handler, as MODULE:ATTR (e.g. examples.hello:app)")
+    p.add_argument(
+        "--version",
+        action=_VersionAction,
+        nargs=0,
+        help="print the versions of cyhttp, Python, uvloop, httptools, llhttp and the core",
+    )
     p.add_argument("--loop", choices=LOOPS, default="auto", help="event loop (default: auto)")
     p.add_argument(
         "--log-level",

@@ -1,6 +1,6 @@
 PYTHON ?= python3
 
-.PHONY: dev test test-pure lint debug annotate dist clean
+.PHONY: dev test test-pure lint debug annotate dist wheels clean
 
 dev:
 	$(PYTHON) -m pip install -e '.[test]'
@@ -23,5 +23,8 @@ annotate:
 dist:
 	$(PYTHON) -m pip install build && $(PYTHON) -m build
 
+wheels:  # manylinux wheels for CPython 3.11-3.13, each verified without a compiler
+	bash .ci/wheels
+
 clean:
-	rm -rf build dist src/*.egg-info src/cyhttp/*.c src/cyhttp/*.so src/cyhttp/*.html
+	rm -rf build dist wheelhouse src/*.egg-info src/cyhttp/*.c src/cyhttp/*.so src/cyhttp/*.html

@@ -15,7 +15,6 @@ import threading
 from typing import Any, Callable, Optional
 
 import pytest
-import uvloop
 
 import cyhttp
 from cyhttp import _impl
@@ -29,6 +28,14 @@ IMPLS = [
 ]
 
 
+try:
+    import uvloop
+
+    # The loop tests run on: uvloop where it exists (not on Windows), else asyncio's own.
+    new_loop: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+except ImportError:
+    new_loop = asyncio.new_event_loop
+
 compiled = pytest.mark.skipif(_impl.HttpProtocolC is None, reason="needs the compiled core")
 
 
@@ -40,12 +47,12 @@ def impl(request: pytest.FixtureRequest) -> str:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Optional[bool]:
-    """Run ``async def`` tests on a fresh uvloop loop (no plugin needed)."""
+    """Run ``async def`` tests on a fresh loop (uvloop's when installed; no plugin needed)."""
     func = pyfuncitem.obj
     if not inspect.iscoroutinefunction(func):
         return None
     kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+    with asyncio.Runner(loop_factory=new_loop) as runner:
         runner.run(asyncio.wait_for(func(**kwargs), 30))
     return True
 
@@ -159,7 +166,7 @@ class LiveServer:
 
     def __init__(self, app: Callable[..., Any], impl: str, loop: str = "uvloop", **options: Any):
         self.server = cyhttp.Server(app, "127.0.0.1", 0, implementation=impl, **options)
-        self._factory = uvloop.new_event_loop if loop == "uvloop" else asyncio.new_event_loop
+        self._factory = new_loop if loop == "uvloop" else asyncio.new_event_loop
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.loop: asyncio.AbstractEventLoop | None = None

@@ -225,7 +225,10 @@ def run(
         running = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            running.add_signal_handler(sig, stop.set)
+            try:
+                running.add_signal_handler(sig, stop.set)
+            except NotImplementedError:  # Windows' loops: a plain handler, then the loop
+                signal.signal(sig, lambda *_: running.call_soon_threadsafe(stop.set))
         log.info(
             "cyhttp (%s core) serving on http://%s:%d",
             server.implementation,

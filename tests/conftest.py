@@ -111,6 +111,9 @@ class FakeTransport:
     def is_closing(self) -> bool:
         return self.closed
 
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": ("127.0.0.1", 50000)}.get(name, default)
 

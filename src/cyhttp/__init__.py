@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .response import Response, StreamingResponse
 else:  # the active core's classes: compiled when the Cython core is loaded
     from ._impl import Headers, Query, Request, Response, StreamingResponse
+from .response import SwitchProtocols
 from .server import Handler, Server, run
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Response",
     "Server",
     "StreamingResponse",
+    "SwitchProtocols",
     "implementation",
     "run",
 ]

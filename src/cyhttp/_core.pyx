@@ -52,7 +52,7 @@ from .request import BODY_HIGH_WATER, ClientDisconnected, iter_body, parse_cooki
 from .request import trailers_of, wake
 from .response import Response as PyResponse
 from .response import StreamingResponse as PyStreamingResponse
-from .response import fields, invalid_field
+from .response import SwitchProtocols, fields, invalid_field
 
 cdef extern from "Python.h":
     ctypedef struct PyMemberDef:
@@ -70,6 +70,7 @@ cdef enum:
     PAUSE_WRITE = 1
     PAUSE_BODY = 2
     PAUSE_PIPELINE = 4
+    PAUSE_UPGRADE = 8       # what follows a protocol-switch head belongs to the next protocol
     OUT_MIN = 4096          # first allocation of the output buffer
     OUT_KEEP = 16384        # larger buffers are released after a flush
     LARGE_BODY = 16384      # bodies this large bypass the buffer
@@ -97,7 +98,9 @@ cdef tuple METHOD_NAMES = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "P
 cdef str GET = METHOD_NAMES[0]
 cdef dict METHODS = {m.encode(): m for m in METHOD_NAMES}
 # The compiled classes, then the pure ones (which this core serves too, more slowly).
-cdef tuple RESPONSE_TYPES = (Response, StreamingResponse, PyResponse, PyStreamingResponse)
+cdef tuple RESPONSE_TYPES = (
+    Response, StreamingResponse, PyResponse, PyStreamingResponse, SwitchProtocols
+)
 cdef tuple STREAMING_TYPES = (StreamingResponse, PyStreamingResponse)
 
 cdef inline bint _is_response(obj):
@@ -399,6 +402,8 @@ cdef class _Connection:
     cdef bint _followed         # the last read ended in httptools (and _frames may hold bytes)
     cdef unsigned long long _fast_left  # body bytes still due to a scanned request
     cdef Request _req
+    cdef Request _upgrade       # the request that asked to switch protocols
+    cdef bytes _tail            # what the client sent after that request's head
     cdef bint _dispatched
     cdef object _pending
     cdef bint _in_read
@@ -450,6 +455,7 @@ cdef class _Connection:
         self._hosts = []
         self._codings = []
         self._pending = deque()
+        self._tail = b""
 
     def __dealloc__(self):
         PyMem_Free(self._out)
@@ -472,6 +478,7 @@ cdef class _Connection:
         self._stop = self._closing = True
         self._parser = None  # it holds bound methods of ours: break the cycle
         self._out_len = 0
+        self._upgrade, self._tail = None, b""
         gone = ClientDisconnected("client disconnected")
         if self._req is not None:
             self._req._abort(gone)
@@ -498,6 +505,9 @@ cdef class _Connection:
         if nbytes < 0 or nbytes > self._data_size:
             # The event loop never does this; the scanner reads _data in C, so make sure.
             raise ValueError(f"buffer_updated({nbytes}) outside a {self._data_size}-byte buffer")
+        if self._upgrade is not None and not self._closing:
+            self._tail += self._buffer[:nbytes]  # a read already under way when reading paused
+            return
         if self._closing or (self._stop and self._req is None):
             # Nothing new is accepted (RFC 9112 §9.6: not even after the client's last
             # request); the input is dropped, and drained while closing so that it does
@@ -520,8 +530,8 @@ cdef class _Connection:
             try:
                 self._parser.feed_data(data)
                 self._frames.end()
-            except HttpParserUpgrade:
-                self._stop = True  # no hand-off yet: answer the request, then close
+            except HttpParserUpgrade as exc:
+                self._upgrading(bytes(self._buffer[done + exc.args[0]:nbytes]))
             except HttpParserCallbackError as exc:
                 self._callback_failed(exc)
             except HttpParserError as exc:
@@ -530,7 +540,10 @@ cdef class _Connection:
         if self._req is not None and not self._dispatched:
             self._dispatch(self._req)  # the body is still coming: let the handler stream it
         self._in_read = False
-        self._flush()
+        if self._upgrade is not None:
+            self._drain()  # a switch the handler decided during this read happens now
+        else:
+            self._flush()
 
     def pause_writing(self):
         self._write_paused = True
@@ -703,13 +716,15 @@ cdef class _Connection:
             raise Reject(413)  # refused before a byte of the body is read
         self._frames.body(length, bool(codings))
         # llhttp keeps HTTP/1.0 alive for Proxy-Connection too; only Connection counts.
-        # A protocol switch is not offered yet: the request is answered as the last one.
+        # A protocol switch is the connection's last request, whatever the handler says.
         cdef bint keep_alive = (
             parser.should_keep_alive()
             and (version == "1.1" or keep_option)
             and not upgrade
         )
         self._open(method, url, headers, version == "1.0", keep_alive, expect)
+        if upgrade:
+            self._upgrade = self._req
 
     def on_body(self, bytes body not None):
         if self._body_size + PyBytes_GET_SIZE(body) > self._max_body:
@@ -865,6 +880,14 @@ cdef class _Connection:
                 if req is not None and req._expect is None:
                     self._continue(req)
                 break
+            if type(response) is SwitchProtocols:
+                if slot.request is self._upgrade:
+                    if self._in_read:
+                        break  # the read that brought the head ends first: it holds the tail
+                    pending.popleft()
+                    self._switch(response)
+                    return
+                response = slot.response = _runner.not_asked(slot.request)
             if _is_streaming(response):
                 self._respond(slot.request, response, len(pending) == 1)
                 break  # the slot leaves the queue when the stream ends
@@ -880,6 +903,33 @@ cdef class _Connection:
             self._unpause(PAUSE_PIPELINE)
         if not self._in_read:
             self._flush()
+
+    cdef _upgrading(self, bytes tail):
+        """The request just read asks to switch protocols: nothing after its head is HTTP.
+
+        Its handler decides: ``SwitchProtocols`` hands the connection over (``_switch``),
+        anything else is answered as the connection's last response.
+        """
+        self._stop = True
+        self._tail = tail
+        self._pause(PAUSE_UPGRADE)  # until the switch, or for good
+
+    cdef _switch(self, switch):
+        """Every earlier answer has left: answer 101 and give the connection away."""
+        transport = self._transport
+        self._write_bytes(<bytes>STATUS_LINES[101])
+        self._write_bytes(date_block())
+        self._write_bytes(switch.head)
+        self._write_bytes(b"\r\n")
+        self._write_out()
+        tail = self._tail
+        # This protocol is done with the connection, as if it were lost.
+        self._transport = None
+        self._upgrade, self._tail = None, b""
+        self._stop = self._closing = True
+        self._parser = None
+        self._server.forget(self)
+        _runner.hand_over(transport, switch, tail)
 
     cdef _respond(self, Request req, response, bint last):
         """Serialize *response* to *req* into the output buffer (head of the line only)."""

@@ -63,7 +63,7 @@ from ._wire import (
     format_date_block,
 )
 from .request import ClientDisconnected, Request
-from .response import Response, fields, invalid_values
+from .response import Response, SwitchProtocols, fields, invalid_values
 
 LARGE_BODY = 16 * 1024  # bodies this large bypass the output buffer
 # The request line and line ends a head holds beyond what max_url_size and
@@ -75,6 +75,7 @@ WRITE_LOW_WATER = 64 * 1024
 PAUSE_WRITE = 1
 PAUSE_BODY = 2
 PAUSE_PIPELINE = 4
+PAUSE_UPGRADE = 8  # what follows a protocol-switch head belongs to the next protocol
 
 SERVER_LINE = len(format_date_block(0).partition(b"\r\n")[0]) + 2
 
@@ -136,6 +137,8 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._body_size = 0
         self._body_progress = False
         self._req: Optional[Request] = None
+        self._upgrade: Optional[Request] = None  # the request that asked to switch protocols
+        self._tail = b""  # what the client sent after that request's head
         self._dispatched = False
         self._pending: Deque[_Slot] = deque()
         self._in_read = False
@@ -173,6 +176,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._stop = self._closing = True
         self._parser = None  # it holds bound methods of ours: break the cycle
         self._out.clear()
+        self._upgrade, self._tail = None, b""
         gone = ClientDisconnected("client disconnected")
         if self._req is not None:
             self._req._abort(gone)
@@ -198,6 +202,9 @@ class HttpProtocol(asyncio.BufferedProtocol):
         if not 0 <= nbytes <= len(self._buffer):
             # The event loop never does this; the compiled core reads the buffer in C.
             raise ValueError(f"buffer_updated({nbytes}) outside a {len(self._buffer)}-byte buffer")
+        if self._upgrade is not None and not self._closing:
+            self._tail += self._buffer[:nbytes]  # a read already under way when reading paused
+            return
         if self._closing or (self._stop and self._req is None):
             # Nothing new is accepted (RFC 9112 §9.6: not even after the client's last
             # request); the input is dropped, and drained while closing so that it does
@@ -212,8 +219,8 @@ class HttpProtocol(asyncio.BufferedProtocol):
         try:
             parser.feed_data(data)
             self._frames.end()
-        except HttpParserUpgrade:
-            self._stop = True  # no hand-off yet: answer the request, then close
+        except HttpParserUpgrade as exc:
+            self._upgrading(bytes(data[exc.args[0] :]))
         except HttpParserCallbackError as exc:
             self._callback_failed(exc)
         except HttpParserError as exc:
@@ -223,7 +230,10 @@ class HttpProtocol(asyncio.BufferedProtocol):
         if req is not None and not self._dispatched:
             self._dispatch(req)  # the body is still coming: let the handler stream it
         self._in_read = False
-        self._flush()
+        if self._upgrade is not None:
+            self._drain()  # a switch the handler decided during this read happens now
+        else:
+            self._flush()
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -331,6 +341,8 @@ class HttpProtocol(asyncio.BufferedProtocol):
         req = Request(self, method, url, headers, version, keep_alive)
         req._expect = expect
         self._req = req
+        if upgrade:
+            self._upgrade = req
         self._dispatched = False
         self._requests += 1
 
@@ -434,6 +446,15 @@ class HttpProtocol(asyncio.BufferedProtocol):
                 if req is not None and req._expect is None:
                     self._continue(req)
                 break
+            if type(response) is SwitchProtocols:
+                if slot.request is self._upgrade:
+                    if self._in_read:
+                        break  # the read that brought the head ends first: it holds the tail
+                    pending.popleft()
+                    self._switch(response)
+                    return
+                assert slot.request is not None
+                response = slot.response = _runner.not_asked(slot.request)
             if isinstance(response, responses.STREAMING_TYPES):
                 assert slot.request is not None
                 self._respond(slot.request, response, len(pending) == 1)
@@ -513,6 +534,34 @@ class HttpProtocol(asyncio.BufferedProtocol):
             )
             self._stream_task = task
             task.add_done_callback(partial(self._stream_done, req, keep))
+
+    def _upgrading(self, tail: bytes) -> None:
+        """The request just read asks to switch protocols: nothing after its head is HTTP.
+
+        Its handler decides: ``SwitchProtocols`` hands the connection over (``_switch``),
+        anything else is answered as the connection's last response.
+        """
+        self._stop = True
+        self._tail = tail
+        self._pause(PAUSE_UPGRADE)  # until the switch, or for good
+
+    def _switch(self, switch: SwitchProtocols) -> None:
+        """Every earlier answer has left: answer 101 and give the connection away."""
+        transport = self._transport
+        assert transport is not None
+        self._out += STATUS_LINES[101]
+        self._out += _date.get()
+        self._out += switch.head
+        self._out += b"\r\n"
+        self._write_out()
+        tail = self._tail
+        # This protocol is done with the connection, as if it were lost.
+        self._transport = None
+        self._upgrade, self._tail = None, b""
+        self._stop = self._closing = True
+        self._parser = None
+        self._server.forget(self)
+        _runner.hand_over(transport, switch, tail)
 
     def _stream_done(self, req: Request, keep: bool, task: asyncio.Task[None]) -> None:
         self._stream_task = None

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generator, Union, cast
 
 from . import response as responses
 from .request import ClientDisconnected
-from .response import Response, StreamingResponse
+from .response import Response, StreamingResponse, SwitchProtocols
 
 if TYPE_CHECKING:
     from ._impl import Connection
@@ -165,6 +165,40 @@ def abandon(task: asyncio.Task[Any]) -> None:
     and a handler suspended anywhere else is cancelled all the same.
     """
     task.get_loop().call_soon(task.cancel)
+
+
+def not_asked(request: Request) -> Response:
+    """A logged 500 for ``SwitchProtocols`` answering a request that asked for no switch."""
+    return unservable(request, "SwitchProtocols answers only a request to switch protocols")
+
+
+def hand_over(transport: Any, switch: SwitchProtocols, tail: bytes) -> None:
+    """Give *transport* to the protocol *switch* makes, with the bytes read past the head.
+
+    The core has already written the ``101`` answer and let go of the transport;
+    reading was paused since the head arrived, and resumes for the new owner.
+    """
+    try:
+        protocol = switch.factory()
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        if tail:
+            if isinstance(protocol, asyncio.BufferedProtocol):
+                view = memoryview(tail)
+                while view:
+                    buffer = memoryview(protocol.get_buffer(len(view)))
+                    size = min(len(buffer), len(view))
+                    buffer[:size] = view[:size]
+                    protocol.buffer_updated(size)
+                    view = view[size:]
+            else:
+                cast(asyncio.Protocol, protocol).data_received(tail)
+    except Exception:
+        log.exception("the protocol switched to failed to start; closing the connection")
+        transport.abort()
+        return
+    if not transport.is_closing():
+        transport.resume_reading()
 
 
 def streamed(request: Request, task: asyncio.Task[None]) -> bool:

@@ -11,10 +11,19 @@ a logged 500, never a crash.
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from typing import Any, AsyncIterable, Union
+import re
+from typing import Any, AsyncIterable, Callable, Union
 
-from ._wire import FLAG_CONTENT_LENGTH, HeadersArg, HeaderValue, encode_headers, status_line
+from ._wire import (
+    FLAG_CLOSE,
+    FLAG_CONTENT_LENGTH,
+    HeadersArg,
+    HeaderValue,
+    encode_headers,
+    status_line,
+)
 
 Body = Union[bytes, bytearray, memoryview, str]
 
@@ -23,6 +32,7 @@ __all__ = [
     "STREAMING_TYPES",
     "Response",
     "StreamingResponse",
+    "SwitchProtocols",
     "fields",
     "invalid_field",
     "register",
@@ -155,9 +165,65 @@ class StreamingResponse:
         return f"<StreamingResponse {self.status}>"
 
 
+class SwitchProtocols:
+    """A handler's acceptance of a request's ``Upgrade``: the connection changes hands.
+
+    Once every earlier answer on the connection has left, the core writes
+    ``101 Switching Protocols`` with ``Upgrade: protocol`` (and *headers*), then
+    hands the transport to the ``asyncio`` protocol *factory()* returns: its
+    ``connection_made`` gets the transport, its ``data_received`` the bytes the
+    client sent after the request's head, and every later read is its own.
+    Only a request that asked to switch (``Upgrade`` and ``Connection: upgrade``,
+    no body) may be answered so; any other gets a logged 500. A handler that
+    returns an ordinary response declines: it is sent and the connection closes.
+    """
+
+    __slots__ = ("_factory", "_head")
+
+    def __init__(
+        self,
+        factory: Callable[[], asyncio.BaseProtocol],
+        protocol: str,
+        headers: HeadersArg = None,
+    ) -> None:
+        if not callable(factory):
+            raise TypeError(f"factory must be callable, not {type(factory).__name__}")
+        if not isinstance(protocol, str) or not _TOKEN_LIST.fullmatch(protocol):
+            raise ValueError(
+                f"protocol must be a protocol name such as 'websocket', got {protocol!r}"
+            )
+        head, flags, _ = encode_headers(headers, None)
+        names = {line.partition(b":")[0].lower() for line in head.split(b"\r\n")}
+        if flags & (FLAG_CLOSE | FLAG_CONTENT_LENGTH) or {b"upgrade", b"connection"} & names:
+            raise ValueError("a 101 answer takes no Upgrade, Connection or Content-Length field")
+        self._factory = factory
+        self._head = b"Upgrade: %s\r\nConnection: Upgrade\r\n%s" % (protocol.encode(), head)
+
+    @property
+    def factory(self) -> Callable[[], asyncio.BaseProtocol]:
+        """Makes the protocol the connection is handed to."""
+        return self._factory
+
+    @property
+    def head(self) -> bytes:
+        """The header lines of the ``101`` answer (after the Server and Date lines)."""
+        return self._head
+
+    def __repr__(self) -> str:
+        first = self._head.split(b"\r\n", 1)[0].decode()
+        return f"<SwitchProtocols {first}>"
+
+
+# "protocol-name [/ version]" items, comma-separated (RFC 9110 §7.8).
+_TOKEN_LIST = re.compile(
+    r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+(/[!#$%&'*+\-.^_`|~0-9A-Za-z]+)?"
+    r"(\s*,\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(/[!#$%&'*+\-.^_`|~0-9A-Za-z]+)?)*"
+)
+
+
 # Every class a core serves: the pure ones, and the compiled ones once ``_impl`` has
 # loaded them (``register``). Either core serves either kind.
-RESPONSE_TYPES: tuple[type, ...] = (Response, StreamingResponse)
+RESPONSE_TYPES: tuple[type, ...] = (Response, StreamingResponse, SwitchProtocols)
 STREAMING_TYPES: tuple[type, ...] = (StreamingResponse,)
 PLAIN_TYPES: tuple[type, ...] = (Response,)
 

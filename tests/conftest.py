@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: the two cores, a fake transport, a live server.
+"""Fixtures shared by every test: the core under test, a protocol on a fake transport,
+a live server. The helpers behind them live in ``support.py``.
 
 Every behavioural test takes the ``impl`` fixture, so it runs once against the
 Cython core and once against the pure-Python twin. The Cython parameter is only
@@ -10,33 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import socket
-import threading
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import pytest
 
-import cyhttp
-from cyhttp import _impl
-
-IMPLS = [
-    pytest.param(
-        "cython",
-        marks=pytest.mark.skipif(_impl.NO_EXTENSIONS, reason="CYHTTP_NO_EXTENSIONS is set"),
-    ),
-    "python",
-]
-
-
-try:
-    import uvloop
-
-    # The loop tests run on: uvloop where it exists (not on Windows), else asyncio's own.
-    new_loop: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-except ImportError:
-    new_loop = asyncio.new_event_loop
-
-compiled = pytest.mark.skipif(_impl.HttpProtocolC is None, reason="needs the compiled core")
+from .support import IMPLS, Conn, LiveServer, new_loop
 
 
 @pytest.fixture(params=IMPLS)
@@ -57,193 +36,13 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Optional[bool]:
     return True
 
 
-class FakeTransport:
-    """Records what a protocol writes; behaves like a transport for the core."""
-
-    def __init__(self, protocol: Any) -> None:
-        self.protocol = protocol
-        self.writes: list[bytes] = []
-        self.closed = False
-        self.eof = False
-        self.pause_on_write = False
-        self.write_paused = False
-        self.reading = True
-        self.pause_calls = 0
-        self.limits: tuple[int, int] | None = None
-
-    @property
-    def data(self) -> bytes:
-        return b"".join(self.writes)
-
-    def write(self, data: bytes) -> None:
-        assert not self.closed and not self.eof, "write after close"
-        self.writes.append(bytes(data))
-        if self.pause_on_write and not self.write_paused:
-            self.write_paused = True  # as a real transport over its high-water mark
-            self.protocol.pause_writing()
-
-    def drain(self) -> None:
-        """The peer read everything: resume writing as a real transport would."""
-        self.pause_on_write = False
-        if self.write_paused:
-            self.write_paused = False
-            self.protocol.resume_writing()
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
-
-    abort = close
-
-    def can_write_eof(self) -> bool:
-        return True
-
-    def write_eof(self) -> None:
-        assert not self.eof, "write_eof twice"
-        self.eof = True
-
-    @property
-    def ended(self) -> bool:
-        """The server is done with this connection: closed, or half-closed to linger."""
-        return self.closed or self.eof
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def set_protocol(self, protocol: Any) -> None:
-        self.protocol = protocol
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 50000)}.get(name, default)
-
-    def set_write_buffer_limits(self, high: int, low: int) -> None:
-        self.limits = (high, low)
-
-    def pause_reading(self) -> None:
-        assert self.reading, "paused twice"
-        self.reading = False
-        self.pause_calls += 1
-
-    def resume_reading(self) -> None:
-        assert not self.reading, "resumed while reading"
-        self.reading = True
-
-
-class Conn:
-    """One protocol instance of core *impl* on a fake transport."""
-
-    def __init__(self, app: Callable[..., Any], impl: str, **options: Any) -> None:
-        self.server = cyhttp.Server(app, implementation=impl, **options)
-        self.protocol = _impl.protocol_class(impl)(self.server)
-        self.transport = FakeTransport(self.protocol)
-        self.protocol.connection_made(self.transport)
-
-    def feed(self, data: bytes) -> None:
-        """Deliver *data* as the event loop would: into the protocol's buffer."""
-        while data:
-            buf = self.protocol.get_buffer(len(data))
-            n = min(len(buf), len(data))
-            buf[:n] = data[:n]
-            self.protocol.buffer_updated(n)
-            data = data[n:]
-
-    @property
-    def data(self) -> bytes:
-        return self.transport.data
-
-    async def settle(self, rounds: int = 20) -> None:
-        """Let scheduled callbacks and tasks run."""
-        for _ in range(rounds):
-            await asyncio.sleep(0)
-
-
 @pytest.fixture
 def conn(impl: str) -> Callable[..., Conn]:
     """Factory: ``conn(app, **options)`` gives a :class:`Conn` of the core under test."""
     return lambda app, **options: Conn(app, impl, **options)
 
 
-class LiveServer:
-    """A real cyhttp server on 127.0.0.1 in a thread with its own event loop."""
-
-    def __init__(self, app: Callable[..., Any], impl: str, loop: str = "uvloop", **options: Any):
-        self.server = cyhttp.Server(app, "127.0.0.1", 0, implementation=impl, **options)
-        self._factory = new_loop if loop == "uvloop" else asyncio.new_event_loop
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.error: BaseException | None = None
-
-    def _run(self) -> None:
-        loop = self.loop = self._factory()
-        try:
-            loop.run_until_complete(self.server.start())
-        except BaseException as exc:  # reported to the test thread
-            self.error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        loop.run_until_complete(self.server.serve_forever())
-        loop.close()
-
-    def __enter__(self) -> LiveServer:
-        self._thread.start()
-        self._ready.wait(10)
-        if self.error is not None:
-            raise self.error
-        return self
-
-    def shutdown(self, timeout: float | None = None) -> None:
-        assert self.loop is not None
-        fut = asyncio.run_coroutine_threadsafe(self.server.shutdown(timeout), self.loop)
-        fut.result(30)
-        self._thread.join(10)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._thread.is_alive():
-            self.shutdown()
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def connect(self) -> socket.socket:
-        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        return sock
-
-
 @pytest.fixture
 def live(impl: str) -> Callable[..., LiveServer]:
     """Factory: ``with live(app, **options) as srv:`` serves *app* with the core under test."""
     return lambda app, **options: LiveServer(app, impl, **options)
-
-
-def read_until_closed(sock: socket.socket) -> bytes:
-    """Everything the server sends until it closes the connection."""
-    chunks = []
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
-def split_responses(data: bytes) -> list[bytes]:
-    """Split concatenated Content-Length framed responses (test helper)."""
-    out = []
-    while data:
-        head, sep, rest = data.partition(b"\r\n\r\n")
-        assert sep, data
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.lower() == b"content-length":
-                length = int(value)
-        out.append(head + sep + rest[:length])
-        data = rest[length:]
-    return out

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import cyhttp
 from cyhttp import _impl, request
 
-from .conftest import IMPLS
+from .support import IMPLS
 
 
 def classes(impl: str):
@@ -152,7 +152,7 @@ EXPECTED = (
     ids=["scanned", "httptools"],
 )
 async def test_accessors_through_each_core(core, framing):
-    from .conftest import Conn
+    from .support import Conn
 
     c = Conn(app, core)
     body = b"0\r\n\r\n" if framing else b""
@@ -173,7 +173,7 @@ async def test_accessors_through_each_core(core, framing):
     ],
 )
 async def test_path_decoding_never_raises(core, target, path):
-    from .conftest import Conn
+    from .support import Conn
 
     seen = []
     c = Conn(lambda r: seen.append(r.path) or cyhttp.Response(), core)

@@ -33,7 +33,7 @@ import pytest
 
 import cyhttp
 
-from .conftest import LiveServer, split_responses
+from .support import LiveServer, split_responses
 
 CORPORA = Path(__file__).parent / "corpora"
 SENTINEL = b"GET /sentinel HTTP/1.1\r\nHost: sentinel\r\n\r\n"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,11 +16,10 @@ from hypothesis import strategies as st
 
 import cyhttp
 
-from .conftest import IMPLS, Conn, compiled
-from .test_smuggling import VECTORS
+from .support import DATE, IMPLS, Conn, compiled
+from .vectors import VECTORS
 
 EXAMPLES = int(os.environ.get("CYHTTP_FUZZ_EXAMPLES", "300"))
-DATE = re.compile(rb"Date: [^\r\n]*\r\n")
 
 SEEDS = [
     b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",

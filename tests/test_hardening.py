@@ -9,7 +9,7 @@ import pytest
 
 import cyhttp
 
-from .conftest import read_until_closed
+from .support import read_until_closed
 
 calls: list[bytes] = []
 

@@ -12,7 +12,7 @@ import pytest
 import cyhttp
 from cyhttp._wire import format_date_block
 
-from .conftest import Conn, split_responses
+from .support import Conn, split_responses
 
 DATE = re.compile(rb"Date: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\r\n")
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import cyhttp
 from cyhttp import _impl, response
 
-from .conftest import IMPLS
+from .support import IMPLS
 
 
 def classes(kind: str):

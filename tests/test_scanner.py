@@ -16,8 +16,7 @@ import pytest
 import cyhttp
 from cyhttp import _impl
 
-from .conftest import Conn, FakeTransport, compiled, split_responses
-from .test_fuzz import DATE
+from .support import DATE, Conn, FakeTransport, compiled, split_responses
 
 PLAIN = b"GET /p HTTP/1.1\r\nHost: x\r\n\r\n"
 CHUNKED = b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"

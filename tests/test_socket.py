@@ -15,7 +15,9 @@ import requests
 
 import cyhttp
 
-from .conftest import read_until_closed, split_responses
+from .support import read_until_closed, split_responses
+
+SLOW_STARTED = threading.Event()  # set when a /slow handler begins: tests wait on it
 
 
 async def app(request: cyhttp.Request) -> cyhttp.Response | cyhttp.StreamingResponse:
@@ -27,6 +29,7 @@ async def app(request: cyhttp.Request) -> cyhttp.Response | cyhttp.StreamingResp
     if request.path == "/stream":
         return cyhttp.StreamingResponse(_numbers(), content_type="text/plain")
     if request.path == "/slow":
+        SLOW_STARTED.set()
         await asyncio.sleep(float(request.query_string or b"0.2"))
         return cyhttp.Response(b"slow done")
     if request.path == "/boom":
@@ -179,7 +182,7 @@ def test_curl(live, tmp_path):
 
 
 def test_plain_asyncio_loop(impl):
-    from .conftest import LiveServer
+    from .support import LiveServer
 
     with LiveServer(app, impl, loop="asyncio") as srv, requests.Session() as s:
         assert s.get(srv.url + "/").text == "Hello, world!"
@@ -251,11 +254,11 @@ def test_graceful_shutdown_finishes_in_flight(live):
     with srv.connect() as busy, srv.connect() as idle:
         idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert idle.recv(65536).endswith(b"Hello, world!")
+        SLOW_STARTED.clear()
         busy.sendall(b"GET /slow?0.5 HTTP/1.1\r\nHost: x\r\n\r\n")
-        time.sleep(0.1)
-        started = time.monotonic()
+        assert SLOW_STARTED.wait(10)
         srv.shutdown(timeout=5)
-        assert time.monotonic() - started >= 0.3  # it waited for /slow
+        # It waited for /slow: the whole answer came before the close.
         data = read_until_closed(busy)
         assert data.startswith(b"HTTP/1.1 200 OK\r\n")
         assert b"Connection: close\r\n" in data and data.endswith(b"slow done")
@@ -267,8 +270,9 @@ def test_graceful_shutdown_finishes_in_flight(live):
 def test_shutdown_timeout_drops_stragglers(live):
     srv = live(app).__enter__()
     with srv.connect() as busy:
+        SLOW_STARTED.clear()
         busy.sendall(b"GET /slow?30 HTTP/1.1\r\nHost: x\r\n\r\n")
-        time.sleep(0.1)
+        assert SLOW_STARTED.wait(10)
         started = time.monotonic()
         srv.shutdown(timeout=0.3)
         assert time.monotonic() - started < 5

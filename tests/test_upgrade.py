@@ -14,7 +14,7 @@ import pytest
 import cyhttp
 from cyhttp import SwitchProtocols
 
-from .conftest import read_until_closed
+from .support import read_until_closed
 
 UPGRADE = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"
 

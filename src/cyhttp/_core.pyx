@@ -3,7 +3,8 @@
 
 This is the hot path; ``_core_py.py`` is its pure-Python twin and the readable
 reference, and its module docstring holds the theory of operation, which this
-module follows line for line. What differs is only how it is paid for:
+module follows method for method (the same names, the same states, the same
+answers: the tests run against both). What differs is how it is paid for:
 
 * connection state lives in typed C fields of a ``cdef class``;
 * plain request heads are read by the C scanner in ``_head`` straight from the

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import TYPE_CHECKING, Any, Optional, Protocol, Tuple, Type
+from typing import Any, Optional, Tuple, Type
 
 from . import response
 
-if TYPE_CHECKING:
-    from .request import Request as _PyRequest
-
 __all__ = [
     "AVAILABLE",
-    "Connection",
     "Headers",
     "Query",
     "Request",
@@ -71,14 +67,3 @@ def protocol_class(name: Optional[str] = None) -> Type[asyncio.BufferedProtocol]
             raise ValueError(f"the Cython core is {reason}")
         return HttpProtocolC
     raise ValueError(f"unknown implementation {name!r}; use 'cython' or 'python'")
-
-
-class Connection(Protocol):
-    """What a core offers to requests and to the shared slow paths."""
-
-    client: Optional[Tuple[str, int]]
-
-    def _send_continue(self, request: _PyRequest) -> None: ...
-    def _resume_body(self) -> None: ...
-    def _send(self, data: bytes) -> None: ...
-    def _drained(self) -> Optional[asyncio.Future[None]]: ...

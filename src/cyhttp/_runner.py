@@ -15,11 +15,11 @@ from contextvars import Context
 from typing import TYPE_CHECKING, Any, Generator, Union, cast
 
 from . import response as responses
+from ._contract import Connection
 from .request import ClientDisconnected
 from .response import Response, StreamingResponse, SwitchProtocols
 
 if TYPE_CHECKING:
-    from ._impl import Connection
     from .request import Request
 
 log = logging.getLogger("cyhttp.error")

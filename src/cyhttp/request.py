@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from typing import (
-    TYPE_CHECKING,
     Any,
     AsyncIterator,
     Coroutine,
@@ -21,8 +20,7 @@ from typing import (
     Tuple,
 )
 
-if TYPE_CHECKING:
-    from ._impl import Connection
+from ._contract import Connection
 
 __all__ = ["ClientDisconnected", "Headers", "Query", "Request"]
 

@@ -12,7 +12,8 @@ test-pure:
 	CYHTTP_NO_EXTENSIONS=1 $(PYTHON) -m pytest
 
 lint:
-	ruff check . && ruff format --check . && mypy && cython-lint src/cyhttp
+	ruff check . && ruff format --check . && mypy && cython-lint src/cyhttp \
+		&& python -m mypy.stubtest --allowlist stubtest-allowlist.txt cyhttp._core cyhttp._fields cyhttp._response
 
 debug:
 	CYHTTP_DEBUG=1 $(PYTHON) -m pip install -e '.[test]'

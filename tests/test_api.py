@@ -22,7 +22,7 @@ def test_compiled_core_loaded():
         assert cyhttp.implementation == "cython"
         assert _impl.HttpProtocolC is not None
         assert _impl.HttpProtocolC.__module__ == "cyhttp._core"
-        assert cyhttp.Request.__module__ == "cyhttp._core"
+        assert _impl.Request.__module__ == "cyhttp._core"
 
 
 def test_env_switch_forces_pure_python():
@@ -131,3 +131,17 @@ def test_one_version_source():
     from importlib.metadata import version
 
     assert version("cyhttp") == cyhttp.__version__
+
+
+@pytest.mark.parametrize("impl", _impl.AVAILABLE)
+def test_requests_of_either_core_are_cyhttp_requests(impl):
+    # A server may run the pure core while the compiled one is loaded: isinstance holds.
+    from .support import Conn
+
+    seen = []
+    c = Conn(lambda request: seen.append(request) or cyhttp.Response(b""), impl)
+    c.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert len(seen) == 1 and isinstance(seen[0], cyhttp.Request)
+    assert not isinstance(object(), cyhttp.Request)
+    with pytest.raises(TypeError, match="made by the server"):
+        cyhttp.Request()

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from .request import Headers, Query, Request
     from .response import Response, StreamingResponse
 else:  # the active core's classes: compiled when the Cython core is loaded
-    from ._impl import Headers, Query, Request, Response, StreamingResponse
+    from ._impl import Headers, Query, Response, StreamingResponse
+    from ._impl import PublicRequest as Request  # either core's requests are instances
 from .response import SwitchProtocols
 from .server import Handler, Server, run
 

@@ -7,15 +7,18 @@ benchmarks can run them side by side; the twin is only imported when asked for.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import os
 from typing import Any, Optional, Tuple, Type
 
+from . import request as _pure_request
 from . import response
 
 __all__ = [
     "AVAILABLE",
     "Headers",
+    "PublicRequest",
     "Query",
     "Request",
     "Response",
@@ -46,6 +49,25 @@ if not NO_EXTENSIONS:
 if HttpProtocolC is None:
     from .request import Headers, Query, Request
     from .response import Response, StreamingResponse
+
+# What a handler is given, whichever core serves it: a server may run the pure core while
+# the compiled one is loaded (implementation="python"), so cyhttp.Request is the type
+# both kinds of request are instances of.
+_classes = (_pure_request.Request, *(() if HttpProtocolC is None else (Request,)))
+
+
+class PublicRequest(abc.ABC):  # noqa: B024 (a type to check against, with nothing abstract)
+    __doc__ = _pure_request.Request.__doc__
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("requests are made by the server; handlers receive them")
+
+
+for _kind in _classes:
+    PublicRequest.register(_kind)
+PublicRequest.__name__ = PublicRequest.__qualname__ = "Request"
+PublicRequest.__module__ = "cyhttp"
 
 implementation = "cython" if HttpProtocolC is not None else "python"
 """The active core: ``"cython"`` or ``"python"``."""

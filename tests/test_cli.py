@@ -19,6 +19,18 @@ import cyhttp
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m cyhttp ARGS`` run to its end, with *env* added to the environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "cyhttp", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=dict(os.environ, **env),
+    )
+
+
 def _serve(impl: str, *args: str) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
         [
@@ -102,32 +114,18 @@ def test_cli_limit_options_take_effect(impl):
     ],
 )
 def test_cli_bad_input_gives_one_line(args, message):
-    env = dict(os.environ)
+    env = {}
     if "--no-extensions" in args:  # the switch, as a user sets it (not a CLI option)
         args = [arg for arg in args if arg != "--no-extensions"]
         env["CYHTTP_NO_EXTENSIONS"] = "1"
-    proc = subprocess.run(
-        [sys.executable, "-m", "cyhttp", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-    )
+    proc = _cli(*args, **env)
     assert proc.returncode == 2
     assert proc.stderr.startswith("cyhttp: error: ") and proc.stderr.count("\n") == 1
     assert message in proc.stderr
 
 
 def test_cli_help_states_each_default_once():
-    out = subprocess.run(
-        [sys.executable, "-m", "cyhttp", "--help"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=dict(os.environ, COLUMNS="200"),
-    ).stdout
+    out = _cli("--help", COLUMNS="200").stdout
     assert "(default: None)" not in out
     assert "(default: active core)" in out
     assert re.search(r"--log-level \S+\s+logging threshold \(default: info\)", out)
@@ -137,14 +135,7 @@ def test_cli_help_states_each_default_once():
 def test_cli_port_in_use(impl):
     proc, port = _serve(impl)
     try:
-        clash = subprocess.run(
-            [sys.executable, "-m", "cyhttp", "examples.hello:app", "--port", str(port)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env=dict(os.environ),
-        )
+        clash = _cli("examples.hello:app", "--port", str(port))
         assert clash.returncode == 1
         assert f"cannot listen on 127.0.0.1:{port}" in clash.stderr
         assert "Traceback" not in clash.stderr
@@ -187,15 +178,7 @@ def test_version_names_every_part_and_the_core(no_extensions):
 
     import httptools
 
-    env = dict(os.environ, CYHTTP_NO_EXTENSIONS="1" if no_extensions else "")
-    proc = subprocess.run(
-        [sys.executable, "-m", "cyhttp", "--version"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-    )
+    proc = _cli("--version", CYHTTP_NO_EXTENSIONS="1" if no_extensions else "")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == f"cyhttp {cyhttp.__version__}"

@@ -657,6 +657,14 @@ async def test_disconnect_cancels_suspended_handler(conn):
     assert c.server.connections == set()
 
 
+async def _lose_client_mid_body(c: Conn) -> None:
+    """Start a POST whose body never comes whole, then lose the client."""
+    c.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial")
+    await c.settle()
+    c.protocol.connection_lost(None)
+    await c.settle()
+
+
 async def test_disconnect_raises_client_disconnected_in_body_reader_quietly(conn, caplog):
     outcome = []
 
@@ -668,13 +676,9 @@ async def test_disconnect_raises_client_disconnected_in_body_reader_quietly(conn
             raise
         return HELLO
 
-    c = conn(app)
-    c.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial")
-    await c.settle()
     # The README's promise: the body reader raises ClientDisconnected (not the
     # cancellation that follows it), and nothing is logged for a client that left.
-    c.protocol.connection_lost(None)
-    await c.settle()
+    await _lose_client_mid_body(conn(app))
     assert outcome == ["ClientDisconnected"]
     assert caplog.records == []
 
@@ -694,11 +698,7 @@ async def test_disconnect_still_cancels_a_handler_that_ignores_it(conn):
             raise
         return HELLO
 
-    c = conn(app)
-    c.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial")
-    await c.settle()
-    c.protocol.connection_lost(None)
-    await c.settle()
+    await _lose_client_mid_body(conn(app))
     assert outcome == ["ClientDisconnected", "CancelledError"]
 
 

@@ -72,6 +72,12 @@ cdef enum:
     PAUSE_BODY = 2
     PAUSE_PIPELINE = 4
     PAUSE_UPGRADE = 8       # what follows a protocol-switch head belongs to the next protocol
+    # The lifecycle (see _core_py's docstring); a connection only moves forward through it.
+    OPEN = 0
+    LAST = 1
+    CLOSING = 2
+    LINGERING = 3
+    GONE = 4
     OUT_MIN = 4096          # first allocation of the output buffer
     OUT_KEEP = 16384        # larger buffers are released after a flush
     LARGE_BODY = 16384      # bodies this large bypass the buffer
@@ -408,11 +414,10 @@ cdef class _Connection:
     cdef bint _dispatched
     cdef object _pending
     cdef bint _in_read
-    cdef bint _stop
-    cdef bint _closing
+    cdef int _state             # the lifecycle: OPEN, LAST, CLOSING, LINGERING, GONE
     cdef bint _serializing      # inside serialize(): no I/O
     cdef bint _linger           # close by half-closing and draining input (see _close)
-    cdef Py_ssize_t _lingering  # sweeps spent lingering; 0 when not lingering
+    cdef Py_ssize_t _linger_ticks  # sweeps spent lingering
     cdef Py_ssize_t _linger_limit
     cdef int _paused
     cdef int _max_pipeline
@@ -466,7 +471,7 @@ cdef class _Connection:
     def connection_made(self, transport):
         self._transport = transport
         if not self._server.track(self):
-            self._closing = True
+            self._to(CLOSING)
             transport.close()
             return
         peer = transport.get_extra_info("peername")
@@ -476,7 +481,7 @@ cdef class _Connection:
 
     def connection_lost(self, exc):
         self._transport = None
-        self._stop = self._closing = True
+        self._state = GONE
         self._parser = None  # it holds bound methods of ours: break the cycle
         self._out_len = 0
         self._upgrade, self._tail = None, b""
@@ -506,10 +511,10 @@ cdef class _Connection:
         if nbytes < 0 or nbytes > self._data_size:
             # The event loop never does this; the scanner reads _data in C, so make sure.
             raise ValueError(f"buffer_updated({nbytes}) outside a {self._data_size}-byte buffer")
-        if self._upgrade is not None and not self._closing:
+        if self._upgrade is not None and self._state < CLOSING:
             self._tail += self._buffer[:nbytes]  # a read already under way when reading paused
             return
-        if self._closing or (self._stop and self._req is None):
+        if self._state >= CLOSING or (self._state == LAST and self._req is None):
             # Nothing new is accepted (RFC 9112 §9.6: not even after the client's last
             # request); the input is dropped, and drained while closing so that it does
             # not turn the close into a reset.
@@ -577,7 +582,7 @@ cdef class _Connection:
             if self._fast_left:
                 return pos
             self._message_done()
-        while pos < nbytes and not (self._stop or self._closing):
+        while pos < nbytes and self._state == OPEN:
             size = scan(data + pos, nbytes - pos, &head)
             if size == 0 or not self._plain(&head):
                 break
@@ -700,7 +705,7 @@ cdef class _Connection:
         self._body_ticks = 0
         self._advanced = True
         line = self._frames.head()
-        if self._stop or self._closing:
+        if self._state != OPEN:
             self._frames.stop()
             return  # closing or shutting down: requests that start now are not answered
         parser = self._parser
@@ -738,7 +743,7 @@ cdef class _Connection:
 
     cdef _refused(self, exc):
         """httptools refused the input."""
-        if self._stop:
+        if self._state >= LAST:
             # Bytes after the client's last request (RFC 9112 §9.6): not answered, but
             # drained while closing, so that they do not turn the close into a reset.
             self._linger = True
@@ -785,7 +790,7 @@ cdef class _Connection:
             return
         self._req = None
         if not req.keep_alive:
-            self._stop = True  # the client's last request: nothing after it is processed
+            self._to(LAST)  # the client's last request: nothing after it is processed
         if self._trailers is not None:  # only httptools reports trailers
             req._trailers = self._trailers
             self._trailers = None
@@ -868,7 +873,7 @@ cdef class _Connection:
         """Write every ready response at the head of the queue, in order."""
         cdef _Slot slot
         pending = self._pending
-        while pending and not self._closing and self._stream_task is None:
+        while pending and self._state < CLOSING and self._stream_task is None:
             slot = pending[0]
             if slot.deferred:
                 if self._write_paused:
@@ -895,7 +900,7 @@ cdef class _Connection:
             pending.popleft()
             if type(response) is bytes:
                 self._write_bytes(response)
-                self._closing = True
+                self._to(CLOSING)
             else:
                 self._respond(slot.request, response, not pending)
                 if self._out_len > WRITE_HIGH_WATER:
@@ -911,7 +916,7 @@ cdef class _Connection:
         Its handler decides: ``SwitchProtocols`` hands the connection over (``_switch``),
         anything else is answered as the connection's last response.
         """
-        self._stop = True
+        self._to(LAST)
         self._tail = tail
         self._pause(PAUSE_UPGRADE)  # until the switch, or for good
 
@@ -927,7 +932,7 @@ cdef class _Connection:
         # This protocol is done with the connection, as if it were lost.
         self._transport = None
         self._upgrade, self._tail = None, b""
-        self._stop = self._closing = True
+        self._state = GONE
         self._parser = None
         self._server.forget(self)
         _runner.hand_over(transport, switch, tail)
@@ -983,7 +988,7 @@ cdef class _Connection:
             req.keep_alive
             and req._body_done
             and not flags & FLAG_CLOSE
-            and not (self._stop and last and self._req is None)
+            and not (self._state >= LAST and last and self._req is None)
         )
         cdef bint has_body = status >= 200 and status != 204 and status != 304
         cdef bint send_body = has_body and not req._is_head
@@ -1033,7 +1038,7 @@ cdef class _Connection:
                     self._write_out()
                     self._transport.write(body)
             if not keep:
-                self._closing = True
+                self._to(CLOSING)
                 self._linger = self._linger or not req._body_done
         else:
             task = asyncio.get_running_loop().create_task(
@@ -1048,12 +1053,12 @@ cdef class _Connection:
             return
         if not _runner.streamed(req, task):
             # The head is already out: the only honest signal left is closing.
-            self._closing = True
+            self._to(CLOSING)
             self._flush()
             return
         self._pending.popleft()
         if not keep:
-            self._closing = True
+            self._to(CLOSING)
         self._drain()
 
     cdef _callback_failed(self, exc):
@@ -1068,7 +1073,7 @@ cdef class _Connection:
         """The input is unusable: answer *status* in turn and close."""
         cdef _Slot slot
         cdef Request req
-        self._stop = True
+        self._to(LAST)
         self._in_head = False
         self._linger = True  # the client may still be sending: let it read our answer
         req = self._req
@@ -1086,13 +1091,13 @@ cdef class _Connection:
                             slot.task.cancel()
                         self._drain()
                     return
-            self._closing = True  # its answer is already out
+            self._to(CLOSING)  # its answer is already out
             return
         if self._pending:
             self._enqueue(_Slot(None, err))
         else:
             self._write_bytes(err)
-            self._closing = True
+            self._to(CLOSING)
 
     # -- the output buffer ---------------------------------------------------
 
@@ -1154,23 +1159,30 @@ cdef class _Connection:
         if transport is None:
             return
         self._write_out()
-        if self._closing or (self._stop and not self._pending and self._req is None):
+        if self._state >= CLOSING or (
+            self._state == LAST and not self._pending and self._req is None
+        ):
             self._close(transport)
 
     cdef _close(self, transport):
         if not self._linger:
             transport.close()
-        elif not self._lingering and transport.can_write_eof():
+        elif self._state != LINGERING and transport.can_write_eof():
             # Closing outright while the client still sends would make the kernel
             # reset the connection and destroy our answer in flight (RFC 9112 §9.6).
-            self._closing = True
-            self._lingering = 1
+            self._state = LINGERING
+            self._linger_ticks = 0
             transport.write_eof()
             if self._paused:
                 self._paused = 0
                 transport.resume_reading()
-        elif not self._lingering:
+        elif self._state != LINGERING:
             transport.close()
+
+    cdef inline void _to(self, int state) noexcept:
+        """Move the lifecycle forward to *state* (never back)."""
+        if self._state < state:
+            self._state = state
 
     cdef _pause(self, int reason):
         if not self._paused and self._transport is not None:
@@ -1185,7 +1197,7 @@ cdef class _Connection:
 
     cdef _continue(self, Request req):
         req._expect = False
-        if not req._body_done and not self._closing:
+        if not req._body_done and self._state < CLOSING:
             self._write_bytes(CONTINUE)
 
     # -- what Request and the shared slow paths call -------------------------
@@ -1227,21 +1239,21 @@ cdef class _Connection:
         cdef Request req = _new_request(self, method, b"/", [], http_version == "1.0", keep_alive)
         req._body_done = True
         cdef Py_ssize_t start = self._out_len
-        cdef bint closing = self._closing
+        cdef int state = self._state
         self._serializing = True  # keeps even a large body in the buffer
         try:
             self._respond(req, response, True)
             return PyBytes_FromStringAndSize(self._out + start, self._out_len - start)
         finally:
             self._out_len = start
-            self._closing = closing
+            self._state = state
             self._serializing = False
 
     # -- what the server calls -----------------------------------------------
 
     def shutdown(self):
         """Accept no new request; close now if idle, else after the last answer."""
-        self._stop = True
+        self._to(LAST)
         if not self._in_read:
             self._flush()
 
@@ -1250,9 +1262,9 @@ cdef class _Connection:
         transport = self._transport
         if transport is None:
             return
-        if self._lingering:
-            self._lingering += 1
-            if self._lingering > self._linger_limit:
+        if self._state == LINGERING:
+            self._linger_ticks += 1
+            if self._linger_ticks >= self._linger_limit:
                 transport.close()
             return
         if self._write_paused:
@@ -1279,7 +1291,7 @@ cdef class _Connection:
         else:
             self._idle += 1
             if self._idle >= self._idle_limit:
-                self._closing = True
+                self._to(CLOSING)
                 self._flush()
 
     cdef _expire(self):

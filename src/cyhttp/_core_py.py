@@ -23,8 +23,15 @@ result is the same, which the differential fuzz tests check.)
 * Reading pauses for any of three reasons (a bit each in ``_paused``): the
   transport asked us to stop writing, a streaming body reader fell behind, or
   too many pipelined requests are waiting.
-* ``_stop`` means no new request will be accepted (parse error, upgrade,
-  server shutdown); ``_closing`` means close once the output is flushed.
+* The connection's lifecycle is one state (``_state``), which only moves
+  forward: ``OPEN`` (requests are taken), ``LAST`` (no new request: the client's
+  last one, a parse error, a protocol switch, server shutdown; the answers
+  still owed go out, then the connection closes), ``CLOSING`` (close once the
+  output is flushed; nothing more is answered), ``LINGERING`` (half-closed
+  after an answer the client may not have waited for: input is drained until
+  the client closes or the linger timeout), ``GONE`` (the transport was lost
+  or handed to another protocol). ``_linger`` says how to close: by lingering
+  when the client may still be sending.
 
 This module must behave byte for byte like the compiled core: the test suite
 runs against both.
@@ -76,6 +83,13 @@ PAUSE_WRITE = 1
 PAUSE_BODY = 2
 PAUSE_PIPELINE = 4
 PAUSE_UPGRADE = 8  # what follows a protocol-switch head belongs to the next protocol
+
+# The lifecycle (see the module docstring); a connection only moves forward through it.
+OPEN = 0
+LAST = 1
+CLOSING = 2
+LINGERING = 3
+GONE = 4
 
 SERVER_LINE = len(format_date_block(0).partition(b"\r\n")[0]) + 2
 
@@ -142,11 +156,10 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._dispatched = False
         self._pending: Deque[_Slot] = deque()
         self._in_read = False
-        self._stop = False
-        self._closing = False
+        self._state = OPEN
         self._serializing = False  # inside serialize(): no I/O
         self._linger = False  # close by half-closing and draining input (see _flush)
-        self._lingering = 0  # sweeps spent lingering; 0 when not lingering
+        self._linger_ticks = 0  # sweeps spent lingering
         self._paused = 0
         self._write_paused = False
         self._drain_waiter: Optional[asyncio.Future[None]] = None
@@ -163,7 +176,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
     def connection_made(self, transport: Any) -> None:
         self._transport = transport
         if not self._server.track(self):
-            self._closing = True
+            self._to(CLOSING)
             transport.close()
             return
         peer = transport.get_extra_info("peername")
@@ -173,7 +186,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self._transport = None
-        self._stop = self._closing = True
+        self._state = GONE
         self._parser = None  # it holds bound methods of ours: break the cycle
         self._out.clear()
         self._upgrade, self._tail = None, b""
@@ -202,10 +215,10 @@ class HttpProtocol(asyncio.BufferedProtocol):
         if not 0 <= nbytes <= len(self._buffer):
             # The event loop never does this; the compiled core reads the buffer in C.
             raise ValueError(f"buffer_updated({nbytes}) outside a {len(self._buffer)}-byte buffer")
-        if self._upgrade is not None and not self._closing:
+        if self._upgrade is not None and self._state < CLOSING:
             self._tail += self._buffer[:nbytes]  # a read already under way when reading paused
             return
-        if self._closing or (self._stop and self._req is None):
+        if self._state >= CLOSING or (self._state == LAST and self._req is None):
             # Nothing new is accepted (RFC 9112 §9.6: not even after the client's last
             # request); the input is dropped, and drained while closing so that it does
             # not turn the close into a reset.
@@ -320,7 +333,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._body_ticks = 0
         self._advanced = True
         line = self._frames.head()
-        if self._stop or self._closing:
+        if self._state != OPEN:
             self._frames.stop()
             return  # closing or shutting down: requests that start now are not answered
         version = parser.get_http_version()  # from the request line, whatever the fields say
@@ -364,7 +377,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
             return
         self._req = None
         if not req.keep_alive:
-            self._stop = True  # the client's last request: nothing after it is processed
+            self._to(LAST)  # the client's last request: nothing after it is processed
         req._trailers = trailers
         req._finish()
         if not self._dispatched:
@@ -432,7 +445,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
     def _drain(self) -> None:
         """Write every ready response at the head of the queue, in order."""
         pending = self._pending
-        while pending and not self._closing and self._stream_task is None:
+        while pending and self._state < CLOSING and self._stream_task is None:
             slot = pending[0]
             if slot.deferred:
                 if self._write_paused:
@@ -462,7 +475,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
             pending.popleft()
             if type(response) is bytes:
                 self._out += response
-                self._closing = True
+                self._to(CLOSING)
             else:
                 assert slot.request is not None
                 self._respond(slot.request, response, not pending)
@@ -486,7 +499,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
             req.keep_alive
             and req._body_done
             and not flags & FLAG_CLOSE
-            and not (self._stop and last and self._req is None)
+            and not (self._state >= LAST and last and self._req is None)
         )
         has_body = status >= 200 and status != 204 and status != 304
         send_body = has_body and req.method != "HEAD"
@@ -526,7 +539,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
                     assert self._transport is not None
                     self._transport.write(body)
             if not keep:
-                self._closing = True
+                self._to(CLOSING)
                 self._linger = self._linger or not req._body_done
         else:
             task = asyncio.get_running_loop().create_task(
@@ -541,7 +554,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         Its handler decides: ``SwitchProtocols`` hands the connection over (``_switch``),
         anything else is answered as the connection's last response.
         """
-        self._stop = True
+        self._to(LAST)
         self._tail = tail
         self._pause(PAUSE_UPGRADE)  # until the switch, or for good
 
@@ -558,7 +571,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         # This protocol is done with the connection, as if it were lost.
         self._transport = None
         self._upgrade, self._tail = None, b""
-        self._stop = self._closing = True
+        self._state = GONE
         self._parser = None
         self._server.forget(self)
         _runner.hand_over(transport, switch, tail)
@@ -569,17 +582,17 @@ class HttpProtocol(asyncio.BufferedProtocol):
             return
         if not _runner.streamed(req, task):
             # The head is already out: the only honest signal left is closing.
-            self._closing = True
+            self._to(CLOSING)
             self._flush()
             return
         self._pending.popleft()
         if not keep:
-            self._closing = True
+            self._to(CLOSING)
         self._drain()
 
     def _refused(self, exc: HttpParserError) -> None:
         """httptools refused the input."""
-        if self._stop:
+        if self._state >= LAST:
             # Bytes after the client's last request (RFC 9112 §9.6): not answered, but
             # drained while closing, so that they do not turn the close into a reset.
             self._linger = True
@@ -610,7 +623,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
 
     def _fail(self, status: int) -> None:
         """The input is unusable: answer *status* in turn and close."""
-        self._stop = True
+        self._to(LAST)
         self._in_head = False
         self._linger = True  # the client may still be sending: let it read our answer
         req = self._req
@@ -628,13 +641,13 @@ class HttpProtocol(asyncio.BufferedProtocol):
                             slot.task.cancel()
                         self._drain()
                     return
-            self._closing = True  # its answer is already out
+            self._to(CLOSING)  # its answer is already out
             return
         if self._pending:
             self._enqueue(_Slot(None, err))
         else:
             self._out += err
-            self._closing = True
+            self._to(CLOSING)
 
     def _write_out(self) -> None:
         """Hand the buffered bytes to the transport."""
@@ -648,23 +661,30 @@ class HttpProtocol(asyncio.BufferedProtocol):
         if transport is None:
             return
         self._write_out()
-        if self._closing or (self._stop and not self._pending and self._req is None):
+        if self._state >= CLOSING or (
+            self._state == LAST and not self._pending and self._req is None
+        ):
             self._close(transport)
 
     def _close(self, transport: Any) -> None:
         if not self._linger:
             transport.close()
-        elif not self._lingering and transport.can_write_eof():
+        elif self._state != LINGERING and transport.can_write_eof():
             # Closing outright while the client still sends would make the kernel
             # reset the connection and destroy our answer in flight (RFC 9112 §9.6).
-            self._closing = True
-            self._lingering = 1
+            self._state = LINGERING
+            self._linger_ticks = 0
             transport.write_eof()
             if self._paused:
                 self._paused = 0
                 transport.resume_reading()
-        elif not self._lingering:
+        elif self._state != LINGERING:
             transport.close()
+
+    def _to(self, state: int) -> None:
+        """Move the lifecycle forward to *state* (never back)."""
+        if self._state < state:
+            self._state = state
 
     def _pause(self, reason: int) -> None:
         if not self._paused and self._transport is not None:
@@ -679,7 +699,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
 
     def _continue(self, req: Request) -> None:
         req._expect = False
-        if not req._body_done and not self._closing:
+        if not req._body_done and self._state < CLOSING:
             self._out += CONTINUE
 
     # -- what Request and the shared slow paths call -------------------------
@@ -725,21 +745,21 @@ class HttpProtocol(asyncio.BufferedProtocol):
             raise TypeError("serialize takes a Response")
         req = Request(self, method, b"/", [], http_version, keep_alive)
         req._body_done = True
-        out, closing = self._out, self._closing
+        out, state = self._out, self._state
         self._out = bytearray()
         self._serializing = True  # keeps even a large body in the buffer
         try:
             self._respond(req, response, True)
             return bytes(self._out)
         finally:
-            self._out, self._closing = out, closing
+            self._out, self._state = out, state
             self._serializing = False
 
     # -- what the server calls -----------------------------------------------
 
     def shutdown(self) -> None:
         """Accept no new request; close now if idle, else after the last answer."""
-        self._stop = True
+        self._to(LAST)
         if not self._in_read:
             self._flush()
 
@@ -748,9 +768,9 @@ class HttpProtocol(asyncio.BufferedProtocol):
         transport = self._transport
         if transport is None:
             return
-        if self._lingering:
-            self._lingering += 1
-            if self._lingering > self._linger_limit:
+        if self._state == LINGERING:
+            self._linger_ticks += 1
+            if self._linger_ticks >= self._linger_limit:
                 transport.close()
             return
         if self._write_paused:
@@ -777,7 +797,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         else:
             self._idle += 1
             if self._idle >= self._idle_limit:
-                self._closing = True
+                self._to(CLOSING)
                 self._flush()
 
     def _expire(self) -> None:

@@ -28,5 +28,5 @@ class Connection(Protocol):
     def _send(self, data: bytes) -> None:
         """Write *data* (a streaming answer's next piece) after everything before it."""
 
-    def _drained(self) -> Optional[asyncio.Future[None]]:
+    def _write_room(self) -> Optional[asyncio.Future[None]]:
         """None when the transport takes more; else a future done when it does."""

@@ -407,7 +407,7 @@ cdef class _Connection:
     # nothing, so heads go to the scanner first.
     cdef bint _in_message
     cdef bint _followed         # the last read ended in httptools (and _frames may hold bytes)
-    cdef unsigned long long _fast_left  # body bytes still due to a scanned request
+    cdef unsigned long long _scanned_left  # body bytes still due to a scanned request
     cdef Request _req
     cdef Request _upgrade       # the request that asked to switch protocols
     cdef bytes _tail            # what the client sent after that request's head
@@ -416,13 +416,13 @@ cdef class _Connection:
     cdef bint _in_read
     cdef int _state             # the lifecycle: OPEN, LAST, CLOSING, LINGERING, GONE
     cdef bint _serializing      # inside serialize(): no I/O
-    cdef bint _linger           # close by half-closing and draining input (see _close)
+    cdef bint _half_close           # close by half-closing and draining input (see _close)
     cdef Py_ssize_t _linger_ticks  # sweeps spent lingering
     cdef Py_ssize_t _linger_limit
     cdef int _paused
     cdef int _max_pipeline
     cdef bint _write_paused
-    cdef object _drain_waiter
+    cdef object _room_waiter
     cdef object _stream_task
     cdef Py_ssize_t _requests
     cdef Py_ssize_t _seen
@@ -499,7 +499,7 @@ cdef class _Connection:
         self._pending.clear()
         if self._stream_task is not None:
             self._stream_task.cancel()
-        waiter = self._drain_waiter
+        waiter = self._room_waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(gone)
         self._server.forget(self)
@@ -518,7 +518,7 @@ cdef class _Connection:
             # Nothing new is accepted (RFC 9112 §9.6: not even after the client's last
             # request); the input is dropped, and drained while closing so that it does
             # not turn the close into a reset.
-            self._linger = True
+            self._half_close = True
             return
         self._in_read = True
         cdef Py_ssize_t done = 0
@@ -547,7 +547,7 @@ cdef class _Connection:
             self._dispatch(self._req)  # the body is still coming: let the handler stream it
         self._in_read = False
         if self._upgrade is not None:
-            self._drain()  # a switch the handler decided during this read happens now
+            self._send_ready()  # a switch the handler decided during this read happens now
         else:
             self._flush()
 
@@ -557,14 +557,14 @@ cdef class _Connection:
 
     def resume_writing(self):
         self._write_paused = False
-        waiter = self._drain_waiter
+        waiter = self._room_waiter
         if waiter is not None:
-            self._drain_waiter = None
+            self._room_waiter = None
             if not waiter.done():
                 waiter.set_result(None)
         self._unpause(PAUSE_WRITE)
         if self._pending and self._transport is not None:
-            self._drain()  # backlogged requests may run now
+            self._send_ready()  # backlogged requests may run now
 
     # -- the head scanner ----------------------------------------------------
 
@@ -577,9 +577,9 @@ cdef class _Connection:
         cdef Py_ssize_t pos = 0
         cdef Py_ssize_t size
         cdef Head head
-        if self._fast_left:
+        if self._scanned_left:
             pos = self._scanned_body(data, nbytes)
-            if self._fast_left:
+            if self._scanned_left:
                 return pos
             self._message_done()
         while pos < nbytes and self._state == OPEN:
@@ -600,9 +600,9 @@ cdef class _Connection:
             )
             pos += size
             if head.length:
-                self._fast_left = head.length
+                self._scanned_left = head.length
                 pos += self._scanned_body(data + pos, nbytes - pos)
-                if self._fast_left:
+                if self._scanned_left:
                     break  # the rest of the body comes in later reads
             self._message_done()
         return pos
@@ -621,10 +621,10 @@ cdef class _Connection:
 
     cdef Py_ssize_t _scanned_body(self, const unsigned char* data, Py_ssize_t size) except -1:
         """Take what is here of the body due to a scanned request; how much that was."""
-        if <unsigned long long>size > self._fast_left:
-            size = self._fast_left
+        if <unsigned long long>size > self._scanned_left:
+            size = self._scanned_left
         if size:
-            self._fast_left -= size
+            self._scanned_left -= size
             self._body(PyBytes_FromStringAndSize(<const char*>data, size))
         return size
 
@@ -746,7 +746,7 @@ cdef class _Connection:
         if self._state >= LAST:
             # Bytes after the client's last request (RFC 9112 §9.6): not answered, but
             # drained while closing, so that they do not turn the close into a reset.
-            self._linger = True
+            self._half_close = True
         else:
             invalid_method = isinstance(exc, HttpParserInvalidMethodError)
             self._fail(_strict.parse_error(invalid_method, self._frames.pending()))
@@ -818,7 +818,7 @@ cdef class _Connection:
         slot = _Slot(req, None)
         self._enqueue(slot)
         self._settle(slot, result)
-        self._drain()
+        self._send_ready()
 
     cdef _call(self, Request req):
         """Run the handler, its first step eagerly: the response, or the Task finishing it."""
@@ -867,9 +867,9 @@ cdef class _Connection:
             return
         slot.response = _runner.outcome(task, slot.request)
         if self._pending and self._pending[0] is slot:
-            self._drain()
+            self._send_ready()
 
-    cdef _drain(self):
+    cdef _send_ready(self):
         """Write every ready response at the head of the queue, in order."""
         cdef _Slot slot
         pending = self._pending
@@ -1039,7 +1039,7 @@ cdef class _Connection:
                     self._transport.write(body)
             if not keep:
                 self._to(CLOSING)
-                self._linger = self._linger or not req._body_done
+                self._half_close = self._half_close or not req._body_done
         else:
             task = asyncio.get_running_loop().create_task(
                 _runner.stream_body(self, response, chunked, send_body)
@@ -1059,7 +1059,7 @@ cdef class _Connection:
         self._pending.popleft()
         if not keep:
             self._to(CLOSING)
-        self._drain()
+        self._send_ready()
 
     cdef _callback_failed(self, exc):
         cause = exc.__context__
@@ -1075,7 +1075,7 @@ cdef class _Connection:
         cdef Request req
         self._to(LAST)
         self._in_head = False
-        self._linger = True  # the client may still be sending: let it read our answer
+        self._half_close = True  # the client may still be sending: let it read our answer
         req = self._req
         self._req = None
         err = _wire.error_response(status, date_block())
@@ -1089,7 +1089,7 @@ cdef class _Connection:
                         slot.deferred = False
                         if slot.task is not None:
                             slot.task.cancel()
-                        self._drain()
+                        self._send_ready()
                     return
             self._to(CLOSING)  # its answer is already out
             return
@@ -1165,7 +1165,7 @@ cdef class _Connection:
             self._close(transport)
 
     cdef _close(self, transport):
-        if not self._linger:
+        if not self._half_close:
             transport.close()
         elif self._state != LINGERING and transport.can_write_eof():
             # Closing outright while the client still sends would make the kernel
@@ -1204,7 +1204,7 @@ cdef class _Connection:
 
     def _send_continue(self, req):
         if self._pending and (<_Slot>self._pending[0]).request is not req:
-            req._expect = None  # owed: _drain sends it when this request's turn comes
+            req._expect = None  # owed: _send_ready sends it when this request's turn comes
             return
         self._continue(req)
         if not self._in_read:
@@ -1218,14 +1218,14 @@ cdef class _Connection:
         if not self._in_read:
             self._flush()
 
-    def _drained(self):
+    def _write_room(self):
         if self._transport is None:
             raise ClientDisconnected("client disconnected")
         if not self._write_paused:
             return None
-        if self._drain_waiter is None:
-            self._drain_waiter = asyncio.get_running_loop().create_future()
-        return self._drain_waiter
+        if self._room_waiter is None:
+            self._room_waiter = asyncio.get_running_loop().create_future()
+        return self._room_waiter
 
     def serialize(self, response, str method="GET", str http_version="1.1",
                   bint keep_alive=True):

@@ -30,7 +30,7 @@ result is the same, which the differential fuzz tests check.)
   output is flushed; nothing more is answered), ``LINGERING`` (half-closed
   after an answer the client may not have waited for: input is drained until
   the client closes or the linger timeout), ``GONE`` (the transport was lost
-  or handed to another protocol). ``_linger`` says how to close: by lingering
+  or handed to another protocol). ``_half_close`` says how to close: by lingering
   when the client may still be sending.
 
 This module must behave byte for byte like the compiled core: the test suite
@@ -158,11 +158,11 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._in_read = False
         self._state = OPEN
         self._serializing = False  # inside serialize(): no I/O
-        self._linger = False  # close by half-closing and draining input (see _flush)
+        self._half_close = False  # close by half-closing and draining input (see _flush)
         self._linger_ticks = 0  # sweeps spent lingering
         self._paused = 0
         self._write_paused = False
-        self._drain_waiter: Optional[asyncio.Future[None]] = None
+        self._room_waiter: Optional[asyncio.Future[None]] = None
         self._stream_task: Optional[asyncio.Task[None]] = None
         self._requests = 0
         self._seen = 0
@@ -203,7 +203,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._pending.clear()
         if self._stream_task is not None:
             self._stream_task.cancel()
-        waiter = self._drain_waiter
+        waiter = self._room_waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(gone)
         self._server.forget(self)
@@ -222,7 +222,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
             # Nothing new is accepted (RFC 9112 §9.6: not even after the client's last
             # request); the input is dropped, and drained while closing so that it does
             # not turn the close into a reset.
-            self._linger = True
+            self._half_close = True
             return
         parser = self._parser
         assert parser is not None
@@ -244,7 +244,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
             self._dispatch(req)  # the body is still coming: let the handler stream it
         self._in_read = False
         if self._upgrade is not None:
-            self._drain()  # a switch the handler decided during this read happens now
+            self._send_ready()  # a switch the handler decided during this read happens now
         else:
             self._flush()
 
@@ -254,14 +254,14 @@ class HttpProtocol(asyncio.BufferedProtocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        waiter = self._drain_waiter
+        waiter = self._room_waiter
         if waiter is not None:
-            self._drain_waiter = None
+            self._room_waiter = None
             if not waiter.done():
                 waiter.set_result(None)
         self._unpause(PAUSE_WRITE)
         if self._pending and self._transport is not None:
-            self._drain()  # backlogged requests may run now
+            self._send_ready()  # backlogged requests may run now
 
     # -- parser callbacks ----------------------------------------------------
 
@@ -402,7 +402,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         slot = _Slot(req)
         self._enqueue(slot)
         self._settle(slot, result)
-        self._drain()
+        self._send_ready()
 
     def _call(self, req: Request) -> Any:
         """Run the handler, its first step eagerly: the response, or the Task finishing it."""
@@ -440,9 +440,9 @@ class HttpProtocol(asyncio.BufferedProtocol):
             return
         slot.response = _runner.outcome(task, slot.request)
         if self._pending and self._pending[0] is slot:
-            self._drain()
+            self._send_ready()
 
-    def _drain(self) -> None:
+    def _send_ready(self) -> None:
         """Write every ready response at the head of the queue, in order."""
         pending = self._pending
         while pending and self._state < CLOSING and self._stream_task is None:
@@ -540,7 +540,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
                     self._transport.write(body)
             if not keep:
                 self._to(CLOSING)
-                self._linger = self._linger or not req._body_done
+                self._half_close = self._half_close or not req._body_done
         else:
             task = asyncio.get_running_loop().create_task(
                 _runner.stream_body(self, response, chunked, send_body)
@@ -588,14 +588,14 @@ class HttpProtocol(asyncio.BufferedProtocol):
         self._pending.popleft()
         if not keep:
             self._to(CLOSING)
-        self._drain()
+        self._send_ready()
 
     def _refused(self, exc: HttpParserError) -> None:
         """httptools refused the input."""
         if self._state >= LAST:
             # Bytes after the client's last request (RFC 9112 §9.6): not answered, but
             # drained while closing, so that they do not turn the close into a reset.
-            self._linger = True
+            self._half_close = True
         else:
             invalid_method = isinstance(exc, HttpParserInvalidMethodError)
             self._fail(_strict.parse_error(invalid_method, self._frames.pending()))
@@ -625,7 +625,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         """The input is unusable: answer *status* in turn and close."""
         self._to(LAST)
         self._in_head = False
-        self._linger = True  # the client may still be sending: let it read our answer
+        self._half_close = True  # the client may still be sending: let it read our answer
         req = self._req
         self._req = None
         err = error_response(status, _date.get())
@@ -639,7 +639,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
                         slot.deferred = False
                         if slot.task is not None:
                             slot.task.cancel()
-                        self._drain()
+                        self._send_ready()
                     return
             self._to(CLOSING)  # its answer is already out
             return
@@ -667,7 +667,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
             self._close(transport)
 
     def _close(self, transport: Any) -> None:
-        if not self._linger:
+        if not self._half_close:
             transport.close()
         elif self._state != LINGERING and transport.can_write_eof():
             # Closing outright while the client still sends would make the kernel
@@ -706,7 +706,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
 
     def _send_continue(self, req: Request) -> None:
         if self._pending and self._pending[0].request is not req:
-            req._expect = None  # owed: _drain sends it when this request's turn comes
+            req._expect = None  # owed: _send_ready sends it when this request's turn comes
             return
         self._continue(req)
         if not self._in_read:
@@ -720,14 +720,14 @@ class HttpProtocol(asyncio.BufferedProtocol):
         if not self._in_read:
             self._flush()
 
-    def _drained(self) -> Optional[asyncio.Future[None]]:
+    def _write_room(self) -> Optional[asyncio.Future[None]]:
         if self._transport is None:
             raise ClientDisconnected("client disconnected")
         if not self._write_paused:
             return None
-        if self._drain_waiter is None:
-            self._drain_waiter = asyncio.get_running_loop().create_future()
-        return self._drain_waiter
+        if self._room_waiter is None:
+            self._room_waiter = asyncio.get_running_loop().create_future()
+        return self._room_waiter
 
     def serialize(
         self,

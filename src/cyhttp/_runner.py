@@ -232,7 +232,7 @@ async def stream_body(conn: Connection, response: Any, chunked: bool, send: bool
             conn._send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         else:
             conn._send(bytes(chunk))
-        drained = conn._drained()
+        drained = conn._write_room()
         if drained is not None:
             await drained
     if chunked:

@@ -922,19 +922,10 @@ cdef class _Connection:
 
     cdef _switch(self, switch):
         """Every earlier answer has left: answer 101 and give the connection away."""
-        transport = self._transport
-        self._write_bytes(<bytes>STATUS_LINES[101])
-        self._write_bytes(date_block())
-        self._write_bytes(switch.head)
-        self._write_bytes(b"\r\n")
+        transport, tail = self._transport, self._tail
+        self._write_bytes(switch.answer(date_block()))
         self._write_out()
-        tail = self._tail
-        # This protocol is done with the connection, as if it were lost.
-        self._transport = None
-        self._upgrade, self._tail = None, b""
-        self._state = GONE
-        self._parser = None
-        self._server.forget(self)
+        self.connection_lost(None)  # this protocol is done with the connection
         _runner.hand_over(transport, switch, tail)
 
     cdef _respond(self, Request req, response, bint last):

@@ -560,20 +560,10 @@ class HttpProtocol(asyncio.BufferedProtocol):
 
     def _switch(self, switch: SwitchProtocols) -> None:
         """Every earlier answer has left: answer 101 and give the connection away."""
-        transport = self._transport
-        assert transport is not None
-        self._out += STATUS_LINES[101]
-        self._out += _date.get()
-        self._out += switch.head
-        self._out += b"\r\n"
+        transport, tail = self._transport, self._tail
+        self._out += switch.answer(_date.get())
         self._write_out()
-        tail = self._tail
-        # This protocol is done with the connection, as if it were lost.
-        self._transport = None
-        self._upgrade, self._tail = None, b""
-        self._state = GONE
-        self._parser = None
-        self._server.forget(self)
+        self.connection_lost(None)  # this protocol is done with the connection
         _runner.hand_over(transport, switch, tail)
 
     def _stream_done(self, req: Request, keep: bool, task: asyncio.Task[None]) -> None:

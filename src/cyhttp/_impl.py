@@ -50,12 +50,10 @@ if HttpProtocolC is None:
     from .request import Headers, Query, Request
     from .response import Response, StreamingResponse
 
+
 # What a handler is given, whichever core serves it: a server may run the pure core while
 # the compiled one is loaded (implementation="python"), so cyhttp.Request is the type
 # both kinds of request are instances of.
-_classes = (_pure_request.Request, *(() if HttpProtocolC is None else (Request,)))
-
-
 class PublicRequest(abc.ABC):  # noqa: B024 (a type to check against, with nothing abstract)
     __doc__ = _pure_request.Request.__doc__
     __slots__ = ()
@@ -64,8 +62,8 @@ class PublicRequest(abc.ABC):  # noqa: B024 (a type to check against, with nothi
         raise TypeError("requests are made by the server; handlers receive them")
 
 
-for _kind in _classes:
-    PublicRequest.register(_kind)
+PublicRequest.register(_pure_request.Request)
+PublicRequest.register(Request)  # the compiled class, or the pure one again
 PublicRequest.__name__ = PublicRequest.__qualname__ = "Request"
 PublicRequest.__module__ = "cyhttp"
 

@@ -19,6 +19,7 @@ from typing import Any, AsyncIterable, Callable, Union
 from ._wire import (
     FLAG_CLOSE,
     FLAG_CONTENT_LENGTH,
+    STATUS_LINES,
     HeadersArg,
     HeaderValue,
     encode_headers,
@@ -204,10 +205,9 @@ class SwitchProtocols:
         """Makes the protocol the connection is handed to."""
         return self._factory
 
-    @property
-    def head(self) -> bytes:
-        """The header lines of the ``101`` answer (after the Server and Date lines)."""
-        return self._head
+    def answer(self, date_block: bytes) -> bytes:
+        """The whole ``101`` answer, with the core's Server and Date lines."""
+        return b"%s%s%s\r\n" % (STATUS_LINES[101], date_block, self._head)
 
     def __repr__(self) -> str:
         first = self._head.split(b"\r\n", 1)[0].decode()

@@ -543,12 +543,23 @@ def main(argv: list[str] | None = None) -> None:
         "--scenarios", help="comma-separated subset of " + ",".join(s.name for s in SCENARIOS)
     )
     p.add_argument("--output", default="load", help="file stem under benchmarks/results/")
+    p.add_argument(
+        "--before",
+        metavar="PYTHON",
+        help="also serve the cyhttp app with this interpreter (another checkout's virtualenv) "
+        "as cyhttp-cython-before: a change against its base, side by side in one run",
+    )
     args = p.parse_args(argv)
     if shutil.which("wrk") is None or shutil.which("taskset") is None:
         sys.exit("the load suite needs wrk and taskset (apt-get install wrk util-linux)")
     if (os.cpu_count() or 1) < 2:
         sys.exit("the load suite needs two cores: one for the server, one for wrk")
     servers = all_servers()
+    if args.before:
+        app = ["-m", "benchmarks.servers.cyhttp_app", "cython"]
+        servers.insert(
+            1, Server("cyhttp-cython-before", "cyhttp", lambda p, w: [args.before, *app, str(p)])
+        )
     if args.servers:
         wanted = args.servers.split(",")
         unknown = set(wanted) - {s.name for s in servers}

@@ -13,7 +13,7 @@ test-pure:
 
 lint:
 	ruff check . && ruff format --check . && mypy && cython-lint src/cyhttp \
-		&& python -m mypy.stubtest --allowlist stubtest-allowlist.txt cyhttp._core cyhttp._fields cyhttp._response
+		&& python -m mypy.stubtest --allowlist stubtest-allowlist.txt cyhttp._protocol_c cyhttp._request cyhttp._primitives cyhttp._fields cyhttp._response
 
 debug:
 	CYHTTP_DEBUG=1 $(PYTHON) -m pip install -e '.[test]'
@@ -28,4 +28,5 @@ wheels:  # manylinux wheels for CPython 3.11-3.13, each verified without a compi
 	bash .ci/wheels
 
 clean:
-	rm -rf build dist wheelhouse src/*.egg-info src/cyhttp/*.c src/cyhttp/*.so src/cyhttp/*.html
+	rm -rf build dist wheelhouse src/*.egg-info src/cyhttp/*.c src/cyhttp/*.so src/cyhttp/*.html \
+		src/cyhttp/_protocol_c.py

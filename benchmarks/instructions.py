@@ -43,6 +43,8 @@ def _count(impl: str, case: str, reads: int) -> int:
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
              "-m", "benchmarks.instructions", "--serve", impl, case, str(reads)],
             check=True, capture_output=True,
+            # String hashes decide how often dict lookups collide: fixed, so runs agree.
+            env=dict(os.environ, PYTHONHASHSEED="0"),
         )  # fmt: skip
         with open(out) as f:
             totals = re.search(r"^summary:\s+(\d+)", f.read(), re.M)

@@ -21,8 +21,8 @@ def test_compiled_core_loaded():
     else:
         assert cyhttp.implementation == "cython"
         assert _impl.HttpProtocolC is not None
-        assert _impl.HttpProtocolC.__module__ == "cyhttp._core"
-        assert _impl.Request.__module__ == "cyhttp._core"
+        assert _impl.HttpProtocolC.__module__ == "cyhttp._protocol_c"
+        assert _impl.Request.__module__ == "cyhttp._request"
 
 
 def test_env_switch_forces_pure_python():
@@ -47,7 +47,7 @@ def test_env_switch_zero_means_off():
         text=True,
         check=True,
     ).stdout
-    built = importlib.util.find_spec("cyhttp._core") is not None
+    built = importlib.util.find_spec("cyhttp._primitives") is not None
     assert out.strip() == ("cython" if built else "python")
 
 

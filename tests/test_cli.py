@@ -182,7 +182,7 @@ def test_version_names_every_part_and_the_core(no_extensions):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == f"cyhttp {cyhttp.__version__}"
-    built = importlib.util.find_spec("cyhttp._core") is not None  # whatever this process uses
+    built = importlib.util.find_spec("cyhttp._primitives") is not None  # whatever this process uses
     expected_core = "cython" if built and not no_extensions else "python"
     assert lines[1] == f"core: {expected_core}"
     assert lines[2].startswith(f"Python {platform.python_version()} ")

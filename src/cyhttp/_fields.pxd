@@ -1,5 +1,5 @@
 # cython: language_level=3
-# Compiled request accessors (header lookups, the query string, the path); cimported by _core.
+# Compiled request accessors (header lookups, the query string, the path); cimported by _request.
 
 cdef class Headers:
     cdef object _lines      # the scanner's field lines (bytes), or None

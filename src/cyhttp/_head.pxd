@@ -1,5 +1,5 @@
 # cython: language_level=3
-# The strict request-head scanner and the reader of the lines it accepts; cimported by _core.
+# The strict request-head scanner and the reader of the lines it accepts; cimported by _primitives.
 
 # Index of a request method in the core's table, in this order.
 cdef enum:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import os
+from importlib.machinery import ExtensionFileLoader
 from typing import Any, Optional, Tuple, Type
 
 from . import request as _pure_request
@@ -37,9 +38,14 @@ Response: Any
 StreamingResponse: Any
 if not NO_EXTENSIONS:
     try:
-        from . import _fields, _response
-        from ._core import HttpProtocol as HttpProtocolC
-        from ._core import Request
+        from . import _fields, _protocol_c, _response
+        from ._request import Request
+
+        if not isinstance(_protocol_c.__loader__, ExtensionFileLoader):
+            # An editable checkout keeps the build's copy of _protocol.py beside the
+            # compiled module; without that module the copy would import as Python.
+            raise ImportError("cyhttp._protocol_c is not compiled")
+        HttpProtocolC = _protocol_c.HttpProtocol
 
         Headers, Query = _fields.Headers, _fields.Query
         Response, StreamingResponse = _response.Response, _response.StreamingResponse
@@ -78,7 +84,7 @@ def protocol_class(name: Optional[str] = None) -> Type[asyncio.BufferedProtocol]
     if name is None:
         name = implementation
     if name == "python":
-        from ._core_py import HttpProtocol
+        from ._protocol import HttpProtocol
 
         return HttpProtocol
     if name == "cython":

@@ -1,5 +1,6 @@
 # cython: language_level=3
-# Compiled Response and StreamingResponse; cimported by _core, which reads their C fields.
+# Compiled Response and StreamingResponse; cimported by _primitives, which reads
+# their C fields, and by the compiled protocol.
 
 cdef class Response:
     cdef readonly int status        # 0 only when __init__ never ran: the core answers 500

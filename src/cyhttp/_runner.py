@@ -127,7 +127,7 @@ def failed(request: Request, exc: BaseException) -> Response:
     return INTERNAL_ERROR
 
 
-def unservable(request: Request, problem: str) -> Response:
+def unservable(request: Request, problem: str | None) -> Response:
     """Log why the handler's response cannot be served, and answer 500 instead."""
     log.error(
         "handler for %s %r returned an invalid response: %s",

@@ -257,6 +257,8 @@ class Request:
         "_error",
         "_expect",
         "_headers",
+        "_is_head",
+        "_is_http10",
         "_path",
         "_query",
         "_raw_headers",
@@ -289,6 +291,8 @@ class Request:
         self._raw_headers = raw_headers
         self.http_version = http_version
         self.keep_alive = keep_alive
+        self._is_head = method == "HEAD"  # no body in the answer
+        self._is_http10 = http_version == "1.0"  # no chunked answers, explicit keep-alive
         self._headers: Optional[Headers] = None
         self._path: Optional[str] = None
         self._query: Optional[Query] = None
@@ -383,3 +387,15 @@ class Request:
         if not self._body_done:
             self._error = exc
             wake(self)
+
+
+def new_request(
+    conn: Connection,
+    method: str,
+    raw_path: bytes,
+    raw_headers: RawHeaders,
+    http10: bool,
+    keep_alive: bool,
+) -> Request:
+    """A request as the protocol makes one (its compiled twin is ``_request.new_request``)."""
+    return Request(conn, method, raw_path, raw_headers, "1.0" if http10 else "1.1", keep_alive)

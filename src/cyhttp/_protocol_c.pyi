@@ -1,47 +1,10 @@
-"""Typed face of the compiled core (``_core.pyx``); same interface as ``_core_py``."""
+"""Typed face of the compiled core: ``_protocol.py`` compiled as ``_protocol_c`` (see setup.py)."""
 
 import asyncio
-from typing import Any, AsyncIterator, List, Optional, Tuple
+from typing import Any, Optional, Tuple
 
-from ._fields import Headers, Query
+from ._request import Request
 from .response import Response
-
-class Request:
-    """One HTTP request as the handler sees it (compiled twin of ``cyhttp.request.Request``)."""
-
-    @property
-    def method(self) -> str: ...
-    @property
-    def raw_path(self) -> bytes: ...
-    @property
-    def http_version(self) -> str: ...
-    @property
-    def keep_alive(self) -> bool: ...
-    def __init__(
-        self,
-        conn: Any,
-        method: str,
-        raw_path: bytes,
-        raw_headers: List[Tuple[bytes, bytes]],
-        http_version: str,
-        keep_alive: bool,
-    ) -> None: ...
-    @property
-    def headers(self) -> Headers: ...
-    @property
-    def trailers(self) -> Headers: ...
-    @property
-    def path(self) -> str: ...
-    @property
-    def query(self) -> Query: ...
-    @property
-    def cookies(self) -> dict[str, str]: ...
-    @property
-    def query_string(self) -> bytes: ...
-    @property
-    def client(self) -> Optional[Tuple[str, int]]: ...
-    async def body(self) -> bytes: ...
-    def stream(self) -> AsyncIterator[bytes]: ...
 
 class HttpProtocol(asyncio.BufferedProtocol):
     """An HTTP/1.1 server connection (compiled implementation)."""

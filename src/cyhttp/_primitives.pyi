@@ -1,0 +1,20 @@
+"""Typed face of the compiled primitives (``_primitives.pyx``): their methods are C-only.
+
+Only the types are visible from Python; ``_primitives_py`` holds the twins with methods.
+"""
+
+from typing import Any, final
+
+@final
+class Output:
+    """The bytes the connection will write next (one ``transport.write`` per read)."""
+
+@final
+class Scanner:
+    """Offers each head at a message boundary to ``_head.scan``, within the limits."""
+
+    def __init__(self, buffer: memoryview, config: Any) -> None: ...
+
+@final
+class ResponseFields:
+    """What the protocol serves of a response: ``read`` fills the fields, returns the status."""

@@ -1,0 +1,241 @@
+# cython: language_level=3
+"""The compiled primitives of the protocol: what only C can do cheaply.
+
+``_protocol.py`` is the one source of the connection protocol. Compiled as
+``_protocol_c`` it uses these; imported as is (the pure build), it uses their
+twins in ``_primitives_py.py``, which give the same results in plain Python:
+
+* ``Output``: the response buffer (malloc'ed here; a ``bytearray`` there);
+* ``Scanner``: reads plain request heads straight from the read buffer (``_head``);
+  the pure one accepts nothing, so httptools reads every head;
+* ``ResponseFields``: reads a response's fields, in place for the compiled classes
+  and the pure ones' slots, so that nothing a handler does to a response crashes;
+* ``call_handler``: the handler's first step, in its own context (the C context
+  API and ``PyIter_Send``: no StopIteration, no Task when it does not suspend);
+* ``date_block``: the Server/Date lines, cached per second with C ``time()``.
+"""
+
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_XDECREF
+from libc.time cimport time, time_t
+
+from ._response cimport StreamingResponse
+
+from types import CoroutineType, MemberDescriptorType
+
+from . import _runner, _wire
+from .response import Response as PyResponse
+from .response import StreamingResponse as PyStreamingResponse
+from .response import SwitchProtocols, fields
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+    object PyContext_CopyCurrent()
+    int PyContext_Enter(object ctx) except -1
+    int PyContext_Exit(object ctx) except -1
+    # Returns -1 (exception set), 0 (returned, *presult = value) or 1 (yielded).
+    int PyIter_Send(object iter, object arg, PyObject** presult) except -1
+    long PyLong_AsLongAndOverflow(object value, int* overflow) noexcept
+
+cdef enum:
+    OUT_MIN = 4096          # first allocation of the output buffer
+    OUT_KEEP = 16384        # larger buffers are released after a flush
+    FLAG_MASK = 15          # every FLAG_* bit of _wire
+
+# In the order of _head's METHOD_* indexes.
+cdef tuple METHOD_NAMES = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
+# The compiled classes, then the pure ones (which the compiled build serves too, more slowly).
+cdef tuple RESPONSE_TYPES = (
+    Response, StreamingResponse, PyResponse, PyStreamingResponse, SwitchProtocols
+)
+cdef tuple STREAMING_TYPES = (StreamingResponse, PyStreamingResponse)
+
+
+cdef class Output:
+    """The bytes the connection will write next (one ``transport.write`` per read)."""
+
+    def __dealloc__(self):
+        PyMem_Free(self._data)
+
+    cdef int reserve(self, Py_ssize_t size) except -1:
+        """Make room for *size* more bytes, so that the ``put`` methods may follow."""
+        cdef Py_ssize_t need = self._size + size
+        cdef Py_ssize_t cap
+        cdef char* grown
+        if need > self._cap:
+            cap = self._cap * 2 if self._cap else OUT_MIN
+            while cap < need:
+                cap *= 2
+            grown = <char*>PyMem_Realloc(self._data, cap)
+            if grown == NULL:
+                raise MemoryError()
+            self._data = grown
+            self._cap = cap
+        return 0
+
+    cdef bytes take(self):
+        """Everything buffered, as bytes; the buffer is empty afterwards."""
+        data = PyBytes_FromStringAndSize(self._data, self._size)
+        self._size = 0
+        if self._cap > OUT_KEEP:
+            PyMem_Free(self._data)
+            self._data = NULL
+            self._cap = 0
+        return data
+
+    cdef bytes since(self, Py_ssize_t start):
+        return PyBytes_FromStringAndSize(self._data + start, self._size - start)
+
+
+cdef class Scanner:
+    """Offers each head at a message boundary to ``_head.scan``, within the limits."""
+
+    def __init__(self, buffer, config):
+        cdef Py_buffer view
+        PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
+        self._data = <const unsigned char*>view.buf  # stays valid: buffer holds the export
+        PyBuffer_Release(&view)
+        self._buffer = buffer
+        self._methods = METHOD_NAMES
+        self._max_url = config.max_url_size
+        self._max_head = config.max_header_size
+        self._max_headers = config.max_headers
+        self._max_body = config.max_body_size
+
+
+cdef Py_ssize_t _slot_offset(str name) except -1:
+    """Where pure ``Response`` instances keep the ``__slots__`` field *name*."""
+    descr = PyResponse.__dict__[name]
+    if type(descr) is not MemberDescriptorType:
+        raise TypeError(f"Response.{name} is not a slot")
+    return (<PyMemberDescrObject*><PyObject*>descr).d_member.offset
+
+
+# Reading a Response field through its descriptor costs ~100 instructions (type
+# lookup along the MRO, then the descriptor call); these are read in place.
+# Subclasses keep the base class's slots at the same offsets.
+cdef Py_ssize_t STATUS_SLOT = _slot_offset("_status")
+cdef Py_ssize_t FLAGS_SLOT = _slot_offset("_flags")
+cdef Py_ssize_t HEAD_SLOT = _slot_offset("_head")
+cdef Py_ssize_t BODY_SLOT = _slot_offset("_body")
+
+
+cdef inline object _slot(response, Py_ssize_t offset):
+    """The slot at *offset* of a pure ``Response`` (or subclass) instance; None if unset."""
+    cdef PyObject* value = (<PyObject**>(<char*><PyObject*>response + offset))[0]
+    if value == NULL:
+        return None
+    return <object>value
+
+
+cdef inline int _small_int(value, int high) noexcept:
+    """*value* if it is an ``int`` from 0 to *high*, else -1 (no exception, no overflow)."""
+    cdef int overflow
+    cdef long number
+    if type(value) is not int:
+        return -1
+    number = PyLong_AsLongAndOverflow(value, &overflow)  # cannot fail on an exact int
+    if overflow or number < 0 or number > high:
+        return -1
+    return <int>number
+
+
+cdef class ResponseFields:
+    """What the protocol serves of a response: ``read`` fills the fields, returns the status.
+
+    A status below 100 means the response cannot be served (``invalid_field`` says why).
+    """
+
+    cdef int _read_other(self, response) except -1:
+        cdef Response plain
+        cdef StreamingResponse streaming
+        if isinstance(response, Response):
+            plain = <Response>response
+            self.status, self.flags, self.head, self.body = (
+                plain.status, plain._flags, plain._head, plain.body
+            )
+            return self.status
+        if isinstance(response, StreamingResponse):
+            streaming = <StreamingResponse>response
+            self.status, self.flags, self.head, self.body = (
+                streaming.status, streaming._flags, streaming._head, None
+            )
+            return self.status
+        # A pure-Python response: a handler can reach its slots, skip __init__ or
+        # subclass it, and nothing it does may crash the process.
+        is_plain = isinstance(response, PyResponse)
+        if is_plain:
+            status = _slot(response, STATUS_SLOT)
+            flags = _slot(response, FLAGS_SLOT)
+            head = _slot(response, HEAD_SLOT)
+            body = _slot(response, BODY_SLOT)
+        else:
+            status, flags, head, _ = fields(response)
+            body = b""
+        self.status = _small_int(status, 599)
+        self.flags = _small_int(flags, FLAG_MASK)
+        if (
+            self.status < 0 or self.flags < 0
+            or type(head) is not bytes or type(body) is not bytes
+        ):
+            self.status = 0
+        else:
+            self.head = head
+            self.body = body if is_plain else None
+        return self.status
+
+
+cdef bint _is_other_response(obj):
+    return type(obj) is StreamingResponse or isinstance(obj, RESPONSE_TYPES)
+
+
+cdef bint is_streaming(obj):
+    return type(obj) is StreamingResponse or isinstance(obj, STREAMING_TYPES)
+
+
+cdef object call_handler(app, req):
+    """Run the handler, its first step eagerly: the response, or the Task finishing it."""
+    cdef PyObject* step = NULL
+    cdef int state
+    ctx = PyContext_CopyCurrent()
+    try:
+        PyContext_Enter(ctx)
+        try:
+            result = app(req)
+            if type(result) is CoroutineType:
+                it = result
+            elif is_response(result):
+                return result
+            else:
+                it = _runner.awaitable(result)
+            state = PyIter_Send(it, None, &step)
+            value = <object>step
+            Py_XDECREF(step)
+            if state == 0:
+                if is_response(value):
+                    return value
+                return _runner.checked(value, req)
+            return _runner.start_task(it, value, ctx)
+        finally:
+            PyContext_Exit(ctx)
+    except Exception as exc:
+        return _runner.failed(req, exc)
+
+
+cdef time_t _date_second = -1
+cdef bytes _date_block = b""
+
+
+cdef bytes date_block():
+    """The Server/Date lines, re-formatted only when the second changes."""
+    global _date_second, _date_block
+    cdef time_t now = time(NULL)
+    if now != _date_second:
+        _date_second = now
+        _date_block = _wire.format_date_block(now)
+    return _date_block

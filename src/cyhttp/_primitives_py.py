@@ -1,0 +1,133 @@
+"""The pure-Python twins of the compiled primitives (``_primitives.pyx``).
+
+The pure build of the protocol (``_protocol.py`` imported as is) uses these; each
+gives the same results as its compiled twin, in plain Python.
+"""
+
+from __future__ import annotations
+
+from contextvars import copy_context
+from types import CoroutineType
+from typing import Any, Callable
+
+from . import _runner
+from . import response as responses
+from ._wire import DateBlock
+
+__all__ = [
+    "Output",
+    "ResponseFields",
+    "Scanner",
+    "call_handler",
+    "compiled",
+    "date_block",
+    "is_name",
+    "is_response",
+    "is_streaming",
+]
+
+compiled = False
+"""What ``cython.compiled`` says in the pure build (for a process without Cython)."""
+
+
+class Output(bytearray):
+    """The bytes the connection will write next (one ``transport.write`` per read)."""
+
+    __slots__ = ()
+
+    put = bytearray.extend
+    write = bytearray.extend
+    size = bytearray.__len__
+
+    def reserve(self, size: int) -> None:
+        """Nothing to do: a bytearray grows as it is written."""
+
+    def put_part(self, data: bytes, start: int, stop: int) -> None:
+        self += data[start:stop]
+
+    def put_length(self, value: int) -> None:
+        """The Content-Length line for *value*."""
+        self += b"Content-Length: %d\r\n" % value
+
+    def put_crlf(self) -> None:
+        self += b"\r\n"
+
+    def take(self) -> bytes:
+        """Everything buffered, as bytes; the buffer is empty afterwards."""
+        data = bytes(self)
+        self.clear()
+        return data
+
+    def since(self, start: int) -> bytes:
+        return bytes(self[start:])
+
+    def truncate(self, size: int) -> None:
+        del self[size:]
+
+
+class Scanner:
+    """The pure build scans nothing: httptools reads every request head."""
+
+    def __init__(self, buffer: memoryview, config: Any) -> None:
+        pass
+
+    def scan(self, pos: int, end: int) -> int:
+        return 0
+
+
+class ResponseFields:
+    """What the protocol serves of a response: ``read`` fills the fields, returns the status.
+
+    A status below 100 means the response cannot be served (``invalid_field`` says why).
+    """
+
+    __slots__ = ("body", "flags", "head", "status")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.flags = 0
+        self.head = b""
+        self.body: bytes | None = None
+
+    def read(self, response: Any) -> int:
+        status, flags, head, body = responses.fields(response)
+        if responses.invalid_values(response, status, flags, head, body) is not None:
+            self.status = 0
+            return 0
+        self.status, self.flags, self.head = status, flags, head
+        self.body = None if isinstance(response, responses.STREAMING_TYPES) else body
+        return status  # type: ignore[no-any-return]
+
+
+def is_name(name: bytes, lower: bytes) -> bool:
+    """Whether header *name* is *lower*, ignoring ASCII case."""
+    return name.lower() == lower
+
+
+def is_response(obj: Any) -> bool:
+    return isinstance(obj, responses.RESPONSE_TYPES)
+
+
+def is_streaming(obj: Any) -> bool:
+    return isinstance(obj, responses.STREAMING_TYPES)
+
+
+def call_handler(app: Callable[[Any], Any], req: Any) -> Any:
+    """Run the handler, its first step eagerly: the response, or the Task finishing it."""
+    ctx = copy_context()
+    try:
+        result = ctx.run(app, req)
+        if isinstance(result, responses.RESPONSE_TYPES):
+            return result
+        it = result if type(result) is CoroutineType else _runner.awaitable(result)
+        try:
+            yielded = ctx.run(it.send, None)
+        except StopIteration as stop:
+            return _runner.checked(stop.value, req)
+        return _runner.start_task(it, yielded, ctx)
+    except Exception as exc:
+        return _runner.failed(req, exc)
+
+
+date_block = DateBlock().get
+"""The Server/Date lines, re-formatted only when the second changes."""

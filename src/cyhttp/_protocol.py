@@ -57,7 +57,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from functools import partial
-from typing import Any, Deque, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Deque, List, Optional, Tuple
 
 from httptools import (
     HttpParserCallbackError,
@@ -89,32 +89,17 @@ try:
 except ImportError:  # Cython is needed only to build the compiled core
     from . import _primitives_py as cython
 
+# The primitives and the Request class: the compiled ones in the compiled build.
 if cython.compiled:
-    from cython.cimports.cyhttp._primitives import (
-        Output,
-        ResponseFields,
-        Scanner,
-        call_handler,
-        date_block,
-        is_name,
-        is_response,
-        is_streaming,
-    )
-    from cython.cimports.cyhttp._request import Request, new_request
+    from cython.cimports.cyhttp import _primitives as native
+    from cython.cimports.cyhttp import _request as requests
     from cython.cimports.cyhttp._response import Response
 else:
-    from ._primitives_py import (
-        Output,
-        ResponseFields,
-        Scanner,
-        call_handler,
-        date_block,
-        is_name,
-        is_response,
-        is_streaming,
-    )
-    from .request import Request, new_request
+    from . import _primitives_py as native
+    from . import request as requests
     from .response import Response
+if TYPE_CHECKING:
+    from .request import Request
 
 LARGE_BODY = 16 * 1024  # bodies this large bypass the output buffer
 # Most a head adds to the response's own bytes: Content-Length (16 + 20 digits + 2)
@@ -191,11 +176,11 @@ class _Connection:
         self._buffer_size = len(self._buffer)
         self._buffer_bytes = self._buffer.obj  # what _frames reads the request lines from
         assert isinstance(self._buffer_bytes, bytearray)
-        self._scanner = Scanner(self._buffer, cfg)
+        self._scanner = native.Scanner(self._buffer, cfg)
         self._parser: Optional[HttpRequestParser] = HttpRequestParser(self)
         self._frames = Frames()  # request-line positions for the httptools path
-        self._out = Output()
-        self._fields = ResponseFields()
+        self._out = native.Output()
+        self._fields = native.ResponseFields()
         self._transport: Any = None
         self.client: Optional[Tuple[str, int]] = None
         self._stall_limit = self._max_url + self._max_head + STALL_SLACK
@@ -427,18 +412,18 @@ class _Connection:
             raise Reject(431)
         # Only the few headers the core acts on are looked at, by length first.
         if size == 4:
-            if is_name(name, b"host"):
+            if native.is_name(name, b"host"):
                 self._hosts.append(value)
         elif size == 6:
-            if is_name(name, b"expect"):
+            if native.is_name(name, b"expect"):
                 self._expect = value.lower() == b"100-continue"
         elif size == 10:
-            if is_name(name, b"connection") and _strict.asks_keep_alive(value):
+            if native.is_name(name, b"connection") and _strict.asks_keep_alive(value):
                 self._keep_option = True
         elif size == 14:
-            if is_name(name, b"content-length"):
+            if native.is_name(name, b"content-length"):
                 self._content_length = int(value)  # llhttp has checked the digits
-        elif size == 17 and is_name(name, b"transfer-encoding"):
+        elif size == 17 and native.is_name(name, b"transfer-encoding"):
             self._codings.append(value)
 
     def _on_trailer(self, name: bytes, value: bytes) -> None:
@@ -542,7 +527,7 @@ class _Connection:
         expect: bool,
     ) -> None:
         """A complete, acceptable head: it becomes the current request."""
-        req = new_request(self, method, url, headers, http10, keep_alive)
+        req = requests.new_request(self, method, url, headers, http10, keep_alive)
         if expect:
             req._expect = True
         self._advanced = True
@@ -582,7 +567,7 @@ class _Connection:
             slot.deferred = True
             self._enqueue(slot)
             return
-        result = call_handler(self._app, req)
+        result = native.call_handler(self._app, req)
         if not self._pending and type(result) is Response:
             self._respond(req, result, True)
             if self._out.size() > WRITE_HIGH_WATER:
@@ -594,7 +579,7 @@ class _Connection:
         self._send_ready()
 
     def _settle(self, slot: _Slot, result: Any) -> None:
-        if is_response(result):
+        if native.is_response(result):
             slot.response = result
         else:
             slot.task = result
@@ -628,33 +613,35 @@ class _Connection:
                 if self._write_paused:
                     break
                 slot.deferred = False
-                self._settle(slot, call_handler(self._app, slot.request))
+                self._settle(slot, native.call_handler(self._app, slot.request))
             response = slot.response
             if response is None:
                 req = slot.request
                 if req is not None and req._expect is None:
                     self._continue(req)
                 break
+            if type(response) is bytes:  # an error answer of the server's own: the last
+                pending.popleft()
+                self._out.write(response)
+                self._to(CLOSING)
+                break
+            req = slot.request
+            assert req is not None
             if type(response) is SwitchProtocols:
-                if slot.request is self._upgrade:
+                if req is self._upgrade:
                     if self._in_read:
                         break  # the read that brought the head ends first: it holds the tail
                     pending.popleft()
                     self._switch(response)
                     return
-                assert slot.request is not None
-                response = slot.response = _runner.not_asked(slot.request)
-            if is_streaming(response):
-                self._respond(slot.request, response, len(pending) == 1)
+                response = slot.response = _runner.not_asked(req)
+            if native.is_streaming(response):
+                self._respond(req, response, len(pending) == 1)
                 break  # the slot leaves the queue when the stream ends
             pending.popleft()
-            if type(response) is bytes:
-                self._out.write(response)
-                self._to(CLOSING)
-            else:
-                self._respond(slot.request, response, not pending)
-                if self._out.size() > WRITE_HIGH_WATER:
-                    self._flush()
+            self._respond(req, response, not pending)
+            if self._out.size() > WRITE_HIGH_WATER:
+                self._flush()
         if self._paused & PAUSE_PIPELINE and len(pending) <= self._max_pipeline // 2:
             self._unpause(PAUSE_PIPELINE)
         if not self._in_read:
@@ -673,7 +660,7 @@ class _Connection:
     def _switch(self, switch: SwitchProtocols) -> None:
         """Every earlier answer has left: answer 101 and give the connection away."""
         transport, tail = self._transport, self._tail
-        self._out.write(switch.answer(date_block()))
+        self._out.write(switch.answer(native.date_block()))
         self._write_out()
         self.connection_lost(None)  # this protocol is done with the connection
         _runner.hand_over(transport, switch, tail)
@@ -693,7 +680,7 @@ class _Connection:
         self._half_close = True  # the client may still be sending: let it read our answer
         req = self._req
         self._req = None
-        err = error_response(status, date_block())
+        err = error_response(status, native.date_block())
         if req is not None and self._dispatched:
             # The handler already has this request: answer in its place unless it has answered.
             req._abort(ClientDisconnected("malformed request body"))
@@ -739,7 +726,7 @@ class _Connection:
             send_body and body is not None and (len(body) < LARGE_BODY or self._serializing)
         )
         line = STATUS_LINE_TABLE[status]
-        block = date_block()
+        block = native.date_block()
         out = self._out
         # Room for the longest head this can be, so the pieces below need no checks.
         out.reserve(
@@ -907,7 +894,7 @@ class _Connection:
         """
         if type(response) not in responses.PLAIN_TYPES:
             raise TypeError("serialize takes a Response")
-        req = new_request(self, method, b"/", [], http_version == "1.0", keep_alive)
+        req = requests.new_request(self, method, b"/", [], http_version == "1.0", keep_alive)
         req._body_done = True
         start = self._out.size()
         state = self._state

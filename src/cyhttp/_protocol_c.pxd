@@ -5,7 +5,8 @@
 cimport cython
 
 from ._primitives cimport Output, ResponseFields, Scanner
-from ._request cimport Request
+# The compiled Request as CRequest: _protocol.py names the pure class Request for type checkers.
+from ._request cimport Request as CRequest
 
 cdef Py_ssize_t LARGE_BODY, HEAD_EXTRA, STALL_SLACK, WRITE_HIGH_WATER, WRITE_LOW_WATER
 cdef int PAUSE_WRITE, PAUSE_BODY, PAUSE_PIPELINE, PAUSE_UPGRADE
@@ -24,7 +25,7 @@ cdef str method_name(bytes method)
 @cython.final
 @cython.freelist(16)
 cdef class _Slot:
-    cdef Request request
+    cdef CRequest request
     cdef object response
     cdef object task
     cdef bint deferred
@@ -73,8 +74,8 @@ cdef class _Connection:
     cdef bint _in_message
     cdef bint _followed
     cdef unsigned long long _scanned_left
-    cdef Request _req
-    cdef Request _upgrade
+    cdef CRequest _req
+    cdef CRequest _upgrade
     cdef bytes _tail
     cdef bint _dispatched
     cdef object _pending
@@ -112,7 +113,7 @@ cdef class _Connection:
     cdef _answered(self, _Slot slot, task)
 
     @cython.locals(first=_Slot)
-    cdef bint _waits(self, Request req) except -1
+    cdef bint _waits(self, CRequest req) except -1
 
     @cython.locals(scanner=Scanner, pos=Py_ssize_t, size=Py_ssize_t, start=Py_ssize_t)
     cdef Py_ssize_t _scan(self, Py_ssize_t nbytes) except -1
@@ -126,22 +127,22 @@ cdef class _Connection:
 
     cdef _guard_stall(self, Py_ssize_t nbytes)
 
-    @cython.locals(req=Request)
+    @cython.locals(req=CRequest)
     cdef _open(self, str method, bytes url, headers, bint http10, bint keep_alive, bint expect)
 
     cdef _body(self, bytes body)
 
-    @cython.locals(req=Request)
+    @cython.locals(req=CRequest)
     cdef _message_done(self)
 
     @cython.locals(slot=_Slot)
-    cdef _dispatch(self, Request req)
+    cdef _dispatch(self, CRequest req)
 
     cdef _settle(self, _Slot slot, result)
 
     cdef _enqueue(self, _Slot slot)
 
-    @cython.locals(slot=_Slot, req=Request)
+    @cython.locals(slot=_Slot, req=CRequest)
     cdef _send_ready(self)
 
     cdef _upgrading(self, bytes tail)
@@ -150,7 +151,7 @@ cdef class _Connection:
 
     cdef _callback_failed(self, exc)
 
-    @cython.locals(slot=_Slot, req=Request)
+    @cython.locals(slot=_Slot, req=CRequest)
     cdef _fail(self, int status)
 
     @cython.locals(
@@ -158,9 +159,9 @@ cdef class _Connection:
         keep=bint, has_body=bint, send_body=bint, chunked=bint, inline_body=bint,
         line=bytes, block=bytes,
     )
-    cdef _respond(self, Request req, response, bint last)
+    cdef _respond(self, CRequest req, response, bint last)
 
-    cdef _continue(self, Request req)
+    cdef _continue(self, CRequest req)
 
     cdef _write_out(self)
 

@@ -19,15 +19,11 @@ __all__ = [
     "ResponseFields",
     "Scanner",
     "call_handler",
-    "compiled",
     "date_block",
     "is_name",
     "is_response",
     "is_streaming",
 ]
-
-compiled = False
-"""What ``cython.compiled`` says in the pure build (for a process without Cython)."""
 
 
 class Output(bytearray):

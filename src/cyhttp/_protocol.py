@@ -84,10 +84,13 @@ from ._wire import (
 from .request import ClientDisconnected
 from .response import SwitchProtocols, invalid_field
 
-try:
-    import cython
-except ImportError:  # Cython is needed only to build the compiled core
-    from . import _primitives_py as cython
+if TYPE_CHECKING:  # Cython ships no types; its stand-in has them
+    from . import _no_cython as cython
+else:
+    try:
+        import cython
+    except ImportError:  # Cython is needed only to build the compiled core
+        from . import _no_cython as cython
 
 # The primitives and the Request class: the compiled ones in the compiled build.
 if cython.compiled:
@@ -237,6 +240,7 @@ class _Connection:
             self.client = (peer[0], peer[1])
         transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
 
+    @cython.locals(slot=_Slot)
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self._transport = None
         self._state = GONE
@@ -247,7 +251,13 @@ class _Connection:
         if self._req is not None:
             self._req._abort(gone)
             self._req = None
-        self._abandon(gone)
+        # Nobody is left to read these answers: stop the work behind them.
+        for slot in self._pending:
+            if slot.request is not None:
+                slot.request._abort(gone)
+            if slot.task is not None:
+                _runner.abandon(slot.task)
+        self._pending.clear()
         if self._stream_task is not None:
             self._stream_task.cancel()
         waiter = self._room_waiter
@@ -255,20 +265,8 @@ class _Connection:
             waiter.set_exception(gone)
         self._server.forget(self)
 
-    def _abandon(self, gone: ClientDisconnected) -> None:
-        """Nobody is left to read the answers owed: stop the work behind them."""
-        for slot in self._pending:
-            if slot.request is not None:
-                slot.request._abort(gone)
-            if slot.task is not None:
-                _runner.abandon(slot.task)
-        self._pending.clear()
-
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._buffer
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self._read(nbytes)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -285,10 +283,11 @@ class _Connection:
         if self._pending and self._transport is not None:
             self._send_ready()  # backlogged requests may run now
 
-    # -- reading: the head scanner -------------------------------------------
+    # -- reading ---------------------------------------------------------------
 
-    def _read(self, nbytes: int) -> None:
-        """What ``buffer_updated`` does: take the *nbytes* just read into the buffer."""
+    @cython.locals(nbytes=cython.Py_ssize_t, done=cython.Py_ssize_t, boundary=cython.bint)
+    def buffer_updated(self, nbytes: int) -> None:
+        """Take the *nbytes* just read into the buffer: heads to the scanner, then httptools."""
         if nbytes < 0 or nbytes > self._buffer_size:
             # The event loop never does this; the compiled scanner reads the buffer in C.
             raise ValueError(f"buffer_updated({nbytes}) outside a {self._buffer_size}-byte buffer")
@@ -329,6 +328,8 @@ class _Connection:
             self._send_ready()  # a switch the handler decided during this read happens now
         else:
             self._flush()
+
+    # -- reading: the head scanner -------------------------------------------
 
     def _scan(self, nbytes: int) -> int:
         """Answer the plain requests at the start of this read (see ``Scanner``).
@@ -394,10 +395,8 @@ class _Connection:
         if len(self._url) > self._max_url:
             raise Reject(414)
 
+    @cython.locals(name=bytes, value=bytes, size=cython.Py_ssize_t)
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._field(name, value)
-
-    def _field(self, name: bytes, value: bytes) -> None:
         size = len(value)
         if size and (value[size - 1] == 32 or value[size - 1] == 9):
             value = value.rstrip(b" \t")  # llhttp keeps it; a field value has none (RFC 9110 §5.5)
@@ -438,10 +437,17 @@ class _Connection:
         if name.lower() in _strict.FORBIDDEN_TRAILERS:
             raise Reject(400)
 
+    @cython.locals(
+        expect=cython.bint,
+        keep_option=cython.bint,
+        length=cython.ulonglong,
+        version=str,
+        method=str,
+        upgrade=cython.bint,
+        status=cython.int,
+        keep_alive=cython.bint,
+    )
     def on_headers_complete(self) -> None:
-        self._head_done()
-
-    def _head_done(self) -> None:
         url = self._url
         headers = self._headers
         hosts = self._hosts
@@ -590,11 +596,8 @@ class _Connection:
         if len(self._pending) > self._max_pipeline:
             self._pause(PAUSE_PIPELINE)
 
+    @cython.locals(slot=_Slot)
     def _handler_done(self, slot: _Slot, task: asyncio.Task[Any]) -> None:
-        self._answered(slot, task)
-
-    def _answered(self, slot: _Slot, task: asyncio.Task[Any]) -> None:
-        """The handler of *slot* has finished in its Task."""
         assert slot.request is not None
         if self._transport is None or slot.response is not None:
             # The connection is gone, or the server answered in its place.
@@ -848,20 +851,15 @@ class _Connection:
 
     # -- what Request and the shared slow paths call -------------------------
 
+    @cython.locals(first=_Slot)
     def _send_continue(self, req: Request) -> None:
-        if self._waits(req):
+        first = self._pending[0] if self._pending else None
+        if first is not None and first.request is not req:
             req._expect = None  # owed: _send_ready sends it when this request's turn comes
             return
         self._continue(req)
         if not self._in_read:
             self._flush()
-
-    def _waits(self, req: Request) -> bool:
-        """Whether an earlier request's answer is still owed."""
-        if not self._pending:
-            return False
-        first: _Slot = self._pending[0]
-        return first.request is not req
 
     def _resume_body(self) -> None:
         self._unpause(PAUSE_BODY)

@@ -95,26 +95,6 @@ cdef class _Connection:
     cdef Py_ssize_t _body_ticks
     cdef Py_ssize_t _write_ticks
 
-    @cython.locals(done=Py_ssize_t, boundary=bint)
-    cdef _read(self, Py_ssize_t nbytes)
-
-    @cython.locals(slot=_Slot)
-    cdef _abandon(self, gone)
-
-    @cython.locals(size=Py_ssize_t)
-    cdef _field(self, bytes name, bytes value)
-
-    @cython.locals(
-        expect=bint, keep_option=bint, length="unsigned long long", version=str, method=str,
-        upgrade=bint, status=int, keep_alive=bint,
-    )
-    cdef _head_done(self)
-
-    cdef _answered(self, _Slot slot, task)
-
-    @cython.locals(first=_Slot)
-    cdef bint _waits(self, CRequest req) except -1
-
     @cython.locals(scanner=Scanner, pos=Py_ssize_t, size=Py_ssize_t, start=Py_ssize_t)
     cdef Py_ssize_t _scan(self, Py_ssize_t nbytes) except -1
 

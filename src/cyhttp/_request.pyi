@@ -21,7 +21,7 @@ class Request:
         method: str,
         raw_path: bytes,
         raw_headers: List[Tuple[bytes, bytes]],
-        http_version: str,
+        http10: bool,
         keep_alive: bool,
     ) -> None: ...
     @property

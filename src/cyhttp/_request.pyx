@@ -29,10 +29,9 @@ cdef class Request:
     pure-Python class through ``cyhttp.request``.
     """
 
-    def __init__(self, conn, str method, bytes raw_path, list raw_headers, str http_version,
+    def __init__(self, conn, str method, bytes raw_path, list raw_headers, bint http10,
                  bint keep_alive):
-        _init_request(self, conn, method, raw_path, raw_headers, http_version == "1.0",
-                      keep_alive)
+        _init_request(self, conn, method, raw_path, raw_headers, http10, keep_alive)
 
     def __repr__(self):
         return f"<Request {self.method} {self.raw_path!r}>"

@@ -282,17 +282,17 @@ class Request:
         method: str,
         raw_path: bytes,
         raw_headers: RawHeaders,
-        http_version: str,
+        http10: bool,
         keep_alive: bool,
     ) -> None:
         self._conn = conn
         self.method = method
         self.raw_path = raw_path
         self._raw_headers = raw_headers
-        self.http_version = http_version
+        self.http_version = "1.0" if http10 else "1.1"
         self.keep_alive = keep_alive
         self._is_head = method == "HEAD"  # no body in the answer
-        self._is_http10 = http_version == "1.0"  # no chunked answers, explicit keep-alive
+        self._is_http10 = http10  # no chunked answers, explicit keep-alive
         self._headers: Optional[Headers] = None
         self._path: Optional[str] = None
         self._query: Optional[Query] = None
@@ -389,13 +389,5 @@ class Request:
             wake(self)
 
 
-def new_request(
-    conn: Connection,
-    method: str,
-    raw_path: bytes,
-    raw_headers: RawHeaders,
-    http10: bool,
-    keep_alive: bool,
-) -> Request:
-    """A request as the protocol makes one (its compiled twin is ``_request.new_request``)."""
-    return Request(conn, method, raw_path, raw_headers, "1.0" if http10 else "1.1", keep_alive)
+new_request = Request
+"""How the protocol makes a request (its compiled twin is ``_request.new_request``)."""

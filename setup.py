@@ -28,6 +28,8 @@ directives = {
     "cdivision": True,
     "embedsignature": True,
     "linetrace": DEBUG,
+    # _protocol.py's annotations are for type checkers; its C types are in _protocol_c.pxd.
+    "annotation_typing": False,
 }
 
 

@@ -547,7 +547,8 @@ def main(argv: list[str] | None = None) -> None:
         "--before",
         metavar="PYTHON",
         help="also serve the cyhttp app with this interpreter (another checkout's virtualenv) "
-        "as cyhttp-cython-before: a change against its base, side by side in one run",
+        "as cyhttp-cython-before and cyhttp-python-before: a change against its base, side by "
+        "side in one run",
     )
     args = p.parse_args(argv)
     if shutil.which("wrk") is None or shutil.which("taskset") is None:
@@ -556,10 +557,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("the load suite needs two cores: one for the server, one for wrk")
     servers = all_servers()
     if args.before:
-        app = ["-m", "benchmarks.servers.cyhttp_app", "cython"]
-        servers.insert(
-            1, Server("cyhttp-cython-before", "cyhttp", lambda p, w: [args.before, *app, str(p)])
-        )
+        for at, impl in enumerate(("cython", "python"), 1):
+            app = [args.before, "-m", "benchmarks.servers.cyhttp_app", impl]
+            servers.insert(
+                at, Server(f"cyhttp-{impl}-before", "cyhttp", lambda p, w, a=app: [*a, str(p)])
+            )
     if args.servers:
         wanted = args.servers.split(",")
         unknown = set(wanted) - {s.name for s in servers}

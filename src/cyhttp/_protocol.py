@@ -1,4 +1,3 @@
-# cython: annotation_typing=False
 """The HTTP/1.1 connection protocol: the one source of both cores.
 
 Imported as is, this module is the pure-Python core. The build compiles it once

@@ -836,7 +836,7 @@ async def test_protocol_entry_points_refuse_bad_arguments(impl):
     with pytest.raises((ValueError, IndexError, TypeError)):
         c.protocol.buffer_updated(len(c.protocol.get_buffer(-1)) + 1)
     with pytest.raises(TypeError):
-        c.protocol.on_header(None, None)
+        c.protocol._reader.on_header(None, None)  # httptools' callback target
     c.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")  # the connection still serves
     await c.settle()
     assert c.data.startswith(b"HTTP/1.1 200 OK")

@@ -22,6 +22,12 @@ cdef dict METHODS
 cdef str method_name(bytes method)
 
 
+cdef class _Connection
+cdef class _Queue
+cdef class _Writer
+cdef class _Lifecycle
+
+
 @cython.final
 @cython.freelist(16)
 cdef class _Slot:
@@ -31,128 +37,192 @@ cdef class _Slot:
     cdef bint deferred
 
 
-cdef class _Connection:
-    cdef Py_ssize_t _max_url
-    cdef Py_ssize_t _max_head
-    cdef Py_ssize_t _max_headers
-    cdef Py_ssize_t _max_body
-    cdef int _max_pipeline
-    cdef Py_ssize_t _idle_limit
-    cdef Py_ssize_t _head_limit
-    cdef Py_ssize_t _body_limit
-    cdef Py_ssize_t _write_limit
-    cdef Py_ssize_t _linger_limit
+@cython.final
+cdef class _Reader:
+    cdef _Connection conn
+    cdef _Queue queue
+    cdef _Writer writer
+    cdef _Lifecycle life
+    cdef Py_ssize_t max_url
+    cdef Py_ssize_t max_head
+    cdef Py_ssize_t max_headers
+    cdef Py_ssize_t max_body
+    cdef object buffer
+    cdef Py_ssize_t buffer_size
+    cdef bytearray buffer_bytes
+    cdef Scanner scanner
+    cdef object parser
+    cdef object frames
+    cdef Py_ssize_t stall_limit
+    cdef bytes url
+    cdef list headers
+    cdef list trailers
+    cdef bint expect
+    cdef bint in_head
+    cdef bint advanced
+    cdef Py_ssize_t stalled
+    cdef Py_ssize_t head_size
+    cdef list hosts
+    cdef list codings
+    cdef bint keep_option
+    cdef unsigned long long content_length  # llhttp refuses more than 64 bits
+    cdef long long body_size
+    cdef bint body_progress
+    cdef bint in_message
+    cdef bint followed
+    cdef unsigned long long scanned_left
+    cdef CRequest req
+    cdef bint dispatched
+    cdef Py_ssize_t requests
+    cdef Py_ssize_t head_ticks
+    cdef Py_ssize_t body_ticks
 
-    cdef object _server
-    cdef object _app
-    cdef object _parser
-    cdef object _transport
-    cdef object _buffer
-    cdef Py_ssize_t _buffer_size
-    cdef bytearray _buffer_bytes
-    cdef Scanner _scanner
-    cdef object _frames
-    cdef Output _out
-    cdef ResponseFields _fields
-    cdef public object client
+    cdef wire(self, _Queue queue, _Writer writer, _Lifecycle life)
 
-    cdef Py_ssize_t _stall_limit
-    cdef bytes _url
-    cdef list _headers
-    cdef list _trailers
-    cdef bint _expect
-    cdef bint _in_head
-    cdef bint _advanced
-    cdef Py_ssize_t _stalled
-    cdef Py_ssize_t _head_size
-    cdef list _hosts
-    cdef list _codings
-    cdef bint _keep_option
-    cdef unsigned long long _content_length  # llhttp refuses more than 64 bits
-    cdef long long _body_size
-    cdef bint _body_progress
-    cdef bint _in_message
-    cdef bint _followed
-    cdef unsigned long long _scanned_left
-    cdef CRequest _req
-    cdef CRequest _upgrade
-    cdef bytes _tail
-    cdef bint _dispatched
-    cdef object _pending
-    cdef bint _in_read
-    cdef int _state
-    cdef bint _serializing
-    cdef bint _half_close
-    cdef Py_ssize_t _linger_ticks
-    cdef int _paused
-    cdef bint _write_paused
-    cdef object _room_waiter
-    cdef object _stream_task
-    cdef Py_ssize_t _requests
-    cdef Py_ssize_t _seen
-    cdef Py_ssize_t _idle
-    cdef Py_ssize_t _head_ticks
-    cdef Py_ssize_t _body_ticks
-    cdef Py_ssize_t _write_ticks
+    @cython.locals(done=Py_ssize_t, boundary=bint)
+    cdef read(self, Py_ssize_t nbytes)
 
     @cython.locals(scanner=Scanner, pos=Py_ssize_t, size=Py_ssize_t, start=Py_ssize_t)
-    cdef Py_ssize_t _scan(self, Py_ssize_t nbytes) except -1
+    cdef Py_ssize_t scan(self, Py_ssize_t nbytes) except -1
 
     @cython.locals(size=Py_ssize_t)
-    cdef Py_ssize_t _scanned_body(self, Py_ssize_t pos, Py_ssize_t end) except -1
+    cdef Py_ssize_t scanned_body(self, Py_ssize_t pos, Py_ssize_t end) except -1
 
-    cdef _on_trailer(self, bytes name, bytes value)
+    cdef on_trailer(self, bytes name, bytes value)
 
-    cdef _refused(self, exc)
+    cdef refused(self, exc)
 
-    cdef _guard_stall(self, Py_ssize_t nbytes)
+    cdef callback_failed(self, exc)
 
-    @cython.locals(req=CRequest)
-    cdef _open(self, str method, bytes url, headers, bint http10, bint keep_alive, bint expect)
-
-    cdef _body(self, bytes body)
+    cdef guard_stall(self, Py_ssize_t nbytes)
 
     @cython.locals(req=CRequest)
-    cdef _message_done(self)
+    cdef open(self, str method, bytes url, headers, bint http10, bint keep_alive, bint expect)
+
+    cdef body(self, bytes body)
+
+    @cython.locals(req=CRequest)
+    cdef message_done(self)
+
+    cdef drop(self)
+
+
+@cython.final
+cdef class _Queue:
+    cdef _Connection conn
+    cdef _Reader reader
+    cdef _Writer writer
+    cdef _Lifecycle life
+    cdef object app
+    cdef int max_pipeline
+    cdef object pending
+    cdef CRequest upgrade
+    cdef bytes tail
+
+    cdef wire(self, _Reader reader, _Writer writer, _Lifecycle life)
 
     @cython.locals(slot=_Slot)
-    cdef _dispatch(self, CRequest req)
+    cdef dispatch(self, CRequest req)
 
-    cdef _settle(self, _Slot slot, result)
+    cdef settle(self, _Slot slot, result)
 
-    cdef _enqueue(self, _Slot slot)
+    cdef enqueue(self, _Slot slot)
 
-    @cython.locals(slot=_Slot, req=CRequest)
-    cdef _send_ready(self)
+    @cython.locals(slot=_Slot, req=CRequest, writer=_Writer)
+    cdef send_ready(self)
 
-    cdef _upgrading(self, bytes tail)
+    cdef upgrading(self, bytes tail)
 
-    cdef _switch(self, switch)
-
-    cdef _callback_failed(self, exc)
+    cdef switch(self, switch)
 
     @cython.locals(slot=_Slot, req=CRequest)
-    cdef _fail(self, int status)
+    cdef fail(self, int status)
+
+    @cython.locals(slot=_Slot)
+    cdef abandon(self, gone)
+
+    @cython.locals(first=_Slot)
+    cdef bint first_is(self, CRequest req) except -1
+
+
+@cython.final
+cdef class _Writer:
+    cdef _Connection conn
+    cdef _Reader reader
+    cdef _Queue queue
+    cdef _Lifecycle life
+    cdef object transport
+    cdef Output out
+    cdef ResponseFields fields
+    cdef bint serializing
+    cdef int paused
+    cdef bint write_paused
+    cdef object room_waiter
+    cdef object stream_task
+
+    cdef wire(self, _Reader reader, _Queue queue, _Lifecycle life)
 
     @cython.locals(
         fields=ResponseFields, out=Output, status=int, flags=int, head=bytes, body=bytes,
         keep=bint, has_body=bint, send_body=bint, chunked=bint, inline_body=bint,
         line=bytes, block=bytes,
     )
-    cdef _respond(self, CRequest req, response, bint last)
+    cdef respond(self, CRequest req, response, bint last)
 
-    cdef _continue(self, CRequest req)
+    cdef continue_(self, CRequest req)
 
-    cdef _write_out(self)
+    cdef write_out(self)
 
-    cdef _flush(self)
+    @cython.locals(state=int)
+    cdef flush(self)
 
-    cdef _pause(self, int reason)
+    cdef pause(self, int reason)
 
-    cdef _unpause(self, int reason)
+    cdef unpause(self, int reason)
 
-    cdef void _to(self, int state) noexcept
+    cdef pause_writing(self)
 
-    cdef _close(self, transport)
+    cdef resume_writing(self)
 
-    cdef _expire(self)
+    cdef room(self)
+
+    cdef gone(self, exc)
+
+
+@cython.final
+cdef class _Lifecycle:
+    cdef _Reader reader
+    cdef _Queue queue
+    cdef _Writer writer
+    cdef Py_ssize_t idle_limit
+    cdef Py_ssize_t head_limit
+    cdef Py_ssize_t body_limit
+    cdef Py_ssize_t write_limit
+    cdef Py_ssize_t linger_limit
+    cdef int state
+    cdef bint half_close
+    cdef Py_ssize_t linger_ticks
+    cdef Py_ssize_t write_ticks
+    cdef Py_ssize_t idle
+    cdef Py_ssize_t seen
+
+    cdef wire(self, _Reader reader, _Queue queue, _Writer writer)
+
+    cdef void to(self, int state) noexcept
+
+    cdef close(self, transport, _Writer writer)
+
+    @cython.locals(reader=_Reader, writer=_Writer)
+    cdef tick(self)
+
+    cdef expire(self)
+
+
+cdef class _Connection:
+    cdef object _server
+    cdef public object client
+    cdef bint _in_read
+    cdef readonly _Reader _reader  # httptools' callback target (readable for tests)
+    cdef _Queue _queue
+    cdef _Writer _writer
+    cdef _Lifecycle _life

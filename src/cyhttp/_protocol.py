@@ -214,6 +214,10 @@ class _Reader:
         self.writer = writer
         self.life = life
 
+    def cut(self) -> None:
+        """Forget the connection and the other parts once it is lost: nothing cycles."""
+        self.conn = self.queue = self.writer = self.life = None  # type: ignore[assignment]
+
     def read(self, nbytes: int) -> None:
         """Take the *nbytes* just read into the buffer: heads to the scanner, then httptools."""
         done = 0
@@ -509,6 +513,10 @@ class _Queue:
         self.writer = writer
         self.life = life
 
+    def cut(self) -> None:
+        """Forget the connection and the other parts once it is lost: nothing cycles."""
+        self.conn = self.reader = self.writer = self.life = None  # type: ignore[assignment]
+
     def dispatch(self, req: Request) -> None:
         """Hand *req* to its handler, or keep it until the queue has room."""
         self.reader.dispatched = True
@@ -544,8 +552,8 @@ class _Queue:
     @cython.locals(slot=_Slot)
     def handler_done(self, slot: _Slot, task: asyncio.Task[Any]) -> None:
         assert slot.request is not None
-        if self.writer.transport is None or slot.response is not None:
-            # The connection is gone, or the server answered in its place.
+        if self.writer is None or slot.response is not None:
+            # The connection is gone (its parts are cut), or the server answered in its place.
             _runner.discard(task, slot.request)
             return
         slot.response = _runner.outcome(task, slot.request)
@@ -682,6 +690,10 @@ class _Writer:
         self.reader = reader
         self.queue = queue
         self.life = life
+
+    def cut(self) -> None:
+        """Forget the connection and the other parts once it is lost: nothing cycles."""
+        self.conn = self.reader = self.queue = self.life = None  # type: ignore[assignment]
 
     def respond(self, req: Request, response: Any, last: bool) -> None:
         """Serialize *response* to *req* into the output buffer (head of the line only)."""
@@ -864,6 +876,10 @@ class _Lifecycle:
         self.queue = queue
         self.writer = writer
 
+    def cut(self) -> None:
+        """Forget the connection and the other parts once it is lost: nothing cycles."""
+        self.reader = self.queue = self.writer = None  # type: ignore[assignment]
+
     def to(self, state: int) -> None:
         """Move the lifecycle forward to *state* (never back)."""
         if self.state < state:
@@ -924,8 +940,9 @@ class _Lifecycle:
                 writer.flush()
 
     def expire(self) -> None:
+        writer = self.writer  # fail() may end in a protocol switch, which cuts the parts
         self.queue.fail(408)
-        self.writer.flush()
+        writer.flush()
 
 
 class _Connection:
@@ -962,6 +979,8 @@ class _Connection:
         transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
+        if self._life.state == GONE:
+            return
         self._life.state = GONE
         self._reader.parser = None  # it holds bound methods of the reader: break the cycle
         gone = ClientDisconnected("client disconnected")
@@ -972,6 +991,13 @@ class _Connection:
             self._reader.req = None
         self._queue.abandon(gone)
         self._server.forget(self)
+        # The parts refer to each other and to the connection; cut those references so that
+        # a lost connection is freed at once, not by the cyclic GC long after. What may still
+        # call in (a handler's body reader, a finishing Task) stops at the GONE checks.
+        self._reader.cut()
+        self._queue.cut()
+        self._writer.cut()
+        self._life.cut()
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._reader.buffer
@@ -1002,14 +1028,18 @@ class _Connection:
             self._writer.flush()
 
     def pause_writing(self) -> None:
-        self._writer.pause_writing()
+        if self._life.state != GONE:
+            self._writer.pause_writing()
 
     def resume_writing(self) -> None:
-        self._writer.resume_writing()
+        if self._life.state != GONE:
+            self._writer.resume_writing()
 
     # -- what Request and the shared slow paths call ---------------------------
 
     def _send_continue(self, req: Request) -> None:
+        if self._life.state == GONE:
+            return
         if not self._queue.first_is(req):
             req._expect = None  # owed: send_ready sends it when this request's turn comes
             return
@@ -1042,6 +1072,8 @@ class _Connection:
         """
         if type(response) not in responses.PLAIN_TYPES:
             raise TypeError("serialize takes a Response")
+        if self._life.state == GONE:
+            raise RuntimeError("the connection is closed")
         req = requests.new_request(self, method, b"/", [], http_version == "1.0", keep_alive)
         req._body_done = True
         writer, life = self._writer, self._life
@@ -1067,7 +1099,8 @@ class _Connection:
 
     def tick(self) -> None:
         """Called once per sweep of the server: enforces every timeout of this connection."""
-        self._life.tick()
+        if self._life.state != GONE:
+            self._life.tick()
 
     def abort(self) -> None:
         """Drop the connection now (the shutdown timeout ran out)."""

@@ -79,6 +79,8 @@ cdef class _Reader:
 
     cdef wire(self, _Queue queue, _Writer writer, _Lifecycle life)
 
+    cdef cut(self)
+
     @cython.locals(done=Py_ssize_t, boundary=bint)
     cdef read(self, Py_ssize_t nbytes)
 
@@ -121,6 +123,8 @@ cdef class _Queue:
 
     cdef wire(self, _Reader reader, _Writer writer, _Lifecycle life)
 
+    cdef cut(self)
+
     @cython.locals(slot=_Slot)
     cdef dispatch(self, CRequest req)
 
@@ -161,6 +165,8 @@ cdef class _Writer:
     cdef object stream_task
 
     cdef wire(self, _Reader reader, _Queue queue, _Lifecycle life)
+
+    cdef cut(self)
 
     @cython.locals(
         fields=ResponseFields, out=Output, status=int, flags=int, head=bytes, body=bytes,
@@ -208,6 +214,8 @@ cdef class _Lifecycle:
 
     cdef wire(self, _Reader reader, _Queue queue, _Writer writer)
 
+    cdef cut(self)
+
     cdef void to(self, int state) noexcept
 
     cdef close(self, transport, _Writer writer)
@@ -215,6 +223,7 @@ cdef class _Lifecycle:
     @cython.locals(reader=_Reader, writer=_Writer)
     cdef tick(self)
 
+    @cython.locals(writer=_Writer)
     cdef expire(self)
 
 

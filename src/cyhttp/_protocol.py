@@ -202,6 +202,7 @@ class _Reader:
         # nothing, so heads go to the scanner first.
         self.in_message = False
         self.followed = False  # the last read ended in httptools (and frames may hold bytes)
+        self.in_read = False  # inside read(): what it answers leaves when it ends
         self.scanned_left = 0  # body bytes still due to a scanned request
         self.req: Optional[Request] = None
         self.dispatched = False  # req has been handed to the queue
@@ -220,6 +221,7 @@ class _Reader:
 
     def read(self, nbytes: int) -> None:
         """Take the *nbytes* just read into the buffer: heads to the scanner, then httptools."""
+        self.in_read = True
         done = 0
         boundary = not self.in_message and (not self.followed or self.frames.at_boundary())
         if boundary:
@@ -242,6 +244,7 @@ class _Reader:
         self.guard_stall(nbytes)
         if self.req is not None and not self.dispatched:
             self.queue.dispatch(self.req)  # the body is still coming: let the handler stream it
+        self.in_read = False
 
     # -- the head scanner ------------------------------------------------------
 
@@ -586,7 +589,7 @@ class _Queue:
             assert req is not None
             if type(response) is SwitchProtocols:
                 if req is self.upgrade:
-                    if self.conn._in_read:
+                    if self.reader.in_read:
                         break  # the read that brought the head ends first: it holds the tail
                     pending.popleft()
                     self.switch(response)
@@ -601,7 +604,7 @@ class _Queue:
                 writer.flush()
         if writer.paused & PAUSE_PIPELINE and len(pending) <= self.max_pipeline // 2:
             writer.unpause(PAUSE_PIPELINE)
-        if not self.conn._in_read:
+        if not self.reader.in_read:
             writer.flush()
 
     def upgrading(self, tail: bytes) -> None:
@@ -800,7 +803,7 @@ class _Writer:
         if state >= CLOSING or (
             state == LAST and not self.queue.pending and self.reader.req is None
         ):
-            self.life.close(transport, self)
+            self.life.close(transport)
 
     def pause(self, reason: int) -> None:
         if not self.paused and self.transport is not None:
@@ -885,7 +888,7 @@ class _Lifecycle:
         if self.state < state:
             self.state = state
 
-    def close(self, transport: Any, writer: _Writer) -> None:
+    def close(self, transport: Any) -> None:
         if not self.half_close:
             transport.close()
         elif self.state != LINGERING and transport.can_write_eof():
@@ -894,8 +897,8 @@ class _Lifecycle:
             self.state = LINGERING
             self.linger_ticks = 0
             transport.write_eof()
-            if writer.paused:
-                writer.paused = 0
+            if self.writer.paused:
+                self.writer.paused = 0
                 transport.resume_reading()
         elif self.state != LINGERING:
             transport.close()
@@ -955,7 +958,6 @@ class _Connection:
     def __init__(self, server: Any) -> None:
         self._server = server
         self.client: Optional[Tuple[str, int]] = None
-        self._in_read = False  # inside buffer_updated: answers leave when the read ends
         reader = self._reader = _Reader(self, server)
         queue = self._queue = _Queue(self, server)
         writer = self._writer = _Writer(self)
@@ -1019,9 +1021,7 @@ class _Connection:
             # not turn the close into a reset.
             self._life.half_close = True
             return
-        self._in_read = True
         reader.read(nbytes)
-        self._in_read = False
         if self._queue.upgrade is not None:
             self._queue.send_ready()  # a switch the handler decided during this read happens now
         else:
@@ -1044,7 +1044,7 @@ class _Connection:
             req._expect = None  # owed: send_ready sends it when this request's turn comes
             return
         self._writer.continue_(req)
-        if not self._in_read:
+        if not self._reader.in_read:
             self._writer.flush()
 
     def _resume_body(self) -> None:
@@ -1052,7 +1052,7 @@ class _Connection:
 
     def _send(self, data: bytes) -> None:
         self._writer.out.write(data)
-        if not self._in_read:
+        if not self._reader.in_read:
             self._writer.flush()
 
     def _write_room(self) -> Optional[asyncio.Future[None]]:
@@ -1094,7 +1094,7 @@ class _Connection:
     def shutdown(self) -> None:
         """Accept no new request; close now if idle, else after the last answer."""
         self._life.to(LAST)
-        if not self._in_read:
+        if not self._reader.in_read:
             self._writer.flush()
 
     def tick(self) -> None:

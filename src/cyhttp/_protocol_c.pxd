@@ -70,6 +70,7 @@ cdef class _Reader:
     cdef bint body_progress
     cdef bint in_message
     cdef bint followed
+    cdef bint in_read
     cdef unsigned long long scanned_left
     cdef CRequest req
     cdef bint dispatched
@@ -218,7 +219,7 @@ cdef class _Lifecycle:
 
     cdef void to(self, int state) noexcept
 
-    cdef close(self, transport, _Writer writer)
+    cdef close(self, transport)
 
     @cython.locals(reader=_Reader, writer=_Writer)
     cdef tick(self)
@@ -230,7 +231,6 @@ cdef class _Lifecycle:
 cdef class _Connection:
     cdef object _server
     cdef public object client
-    cdef bint _in_read
     cdef readonly _Reader _reader  # httptools' callback target (readable for tests)
     cdef _Queue _queue
     cdef _Writer _writer

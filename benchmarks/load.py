@@ -131,7 +131,7 @@ def all_servers() -> list[Server]:
         Server(
             "cyhttp-python",
             "cyhttp",
-            # The whole pure-Python twin: its Request, Response and core, no extension loaded.
+            # The whole pure-Python core: its Request, Response and core, no extension loaded.
             lambda p, w: [
                 "env",
                 "CYHTTP_NO_EXTENSIONS=1",

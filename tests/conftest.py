@@ -2,9 +2,9 @@
 a live server. The helpers behind them live in ``support.py``.
 
 Every behavioural test takes the ``impl`` fixture, so it runs once against the
-Cython core and once against the pure-Python twin. The Cython parameter is only
-skipped when ``CYHTTP_NO_EXTENSIONS`` is set; otherwise a missing compiled core
-fails loudly.
+Cython core and once against the pure-Python core (the same source, not compiled).
+The Cython parameter is only skipped when ``CYHTTP_NO_EXTENSIONS`` is set; otherwise
+a missing compiled core fails loudly.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """cyhttp: a fast HTTP/1.1 server core for Python.
 
-A Cython protocol on httptools and uvloop, with a pure-Python twin of the same
-behaviour (forced with ``CYHTTP_NO_EXTENSIONS=1``). ``implementation`` says
-which one is active.
+A protocol on httptools and uvloop, written once (``_protocol.py``) and run
+compiled by Cython, or as plain Python (forced with ``CYHTTP_NO_EXTENSIONS=1``).
+``implementation`` says which one is active.
 """
 
 from typing import TYPE_CHECKING

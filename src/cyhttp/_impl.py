@@ -1,8 +1,9 @@
 """The one place that picks the compiled or the pure-Python core.
 
-``CYHTTP_NO_EXTENSIONS=1`` forces the pure-Python twin; otherwise the Cython
-core is used when it was built. Both stay reachable by name so tests and
-benchmarks can run them side by side; the twin is only imported when asked for.
+``CYHTTP_NO_EXTENSIONS=1`` forces the pure-Python core (``_protocol.py`` as is);
+otherwise the Cython core (the same file compiled, ``_protocol_c``) is used when it
+was built. Both stay reachable by name so tests and benchmarks can run them side by
+side; the pure one is only imported when asked for.
 """
 
 from __future__ import annotations

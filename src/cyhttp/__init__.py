@@ -18,17 +18,19 @@ else:  # the active core's classes: compiled when the Cython core is loaded
     from ._impl import Headers, Query, Response, StreamingResponse
     from ._impl import PublicRequest as Request  # either core's requests are instances
 from .response import SwitchProtocols
-from .server import Handler, Server, run
+from .server import Handler, Hook, Server, StartupFailed, run
 
 __all__ = [
     "ClientDisconnected",
     "Config",
     "Handler",
     "Headers",
+    "Hook",
     "Query",
     "Request",
     "Response",
     "Server",
+    "StartupFailed",
     "StreamingResponse",
     "SwitchProtocols",
     "implementation",

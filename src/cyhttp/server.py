@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 import signal
 import socket
 from contextlib import contextmanager
-from typing import Any, Awaitable, Callable, Iterator, List, NamedTuple, Optional, Set, Union
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Set,
+    Union,
+)
 
 from . import _impl
 from ._impl import protocol_class
@@ -16,9 +28,37 @@ from .config import LOOPS, Config
 from .request import Request
 from .response import Response, StreamingResponse
 
-__all__ = ["Handler", "Server", "run"]
+__all__ = ["Handler", "Hook", "Server", "StartupFailed", "run"]
 
 log = logging.getLogger("cyhttp")
+
+Hook = Callable[[], Union[Awaitable[None], None]]
+"""A startup or shutdown hook: a callable taking nothing; a coroutine function is awaited."""
+
+
+class StartupFailed(RuntimeError):
+    """A startup hook raised: the server did not start (the hook's exception is the cause)."""
+
+
+def _hooks(hooks: Iterable[Hook], what: str) -> tuple[Hook, ...]:
+    try:
+        found = tuple(hooks)
+    except TypeError:
+        raise TypeError(f"{what} must be a list of callables, got {type(hooks).__name__}") from None
+    for hook in found:
+        if not callable(hook):
+            raise TypeError(f"{what} must hold callables, got {type(hook).__name__}")
+    return found
+
+
+async def _call(hook: Hook) -> None:
+    result = hook()
+    if inspect.isawaitable(result):
+        await result
+
+
+def _name(hook: Hook) -> str:
+    return getattr(hook, "__qualname__", None) or repr(hook)
 
 
 class Sweeps(NamedTuple):
@@ -46,6 +86,12 @@ class Server:
     the timeout, closes idle connections, then drops the rest. Also usable as
     ``async with Server(app, ...) as server:``. Keyword options are the fields
     of :class:`cyhttp.config.Config`.
+
+    *on_startup* hooks run in order before the server listens; if one raises,
+    :meth:`start` raises :class:`StartupFailed` and nothing listens. *on_shutdown*
+    hooks run in order once :meth:`shutdown` has closed every connection; one that
+    raises is logged and the others still run. A hook is a callable taking no
+    arguments; a coroutine function's result is awaited.
     """
 
     def __init__(
@@ -55,11 +101,15 @@ class Server:
         port: int = 8000,
         *,
         sock: Optional[socket.socket] = None,
+        on_startup: Iterable[Hook] = (),
+        on_shutdown: Iterable[Hook] = (),
         **options: Any,
     ) -> None:
         if not callable(app):
             raise TypeError(f"app must be callable, got {type(app).__name__}")
         self.app = app
+        self._on_startup = _hooks(on_startup, "on_startup")
+        self._on_shutdown = _hooks(on_shutdown, "on_shutdown")
         self.config = Config(host=host, port=port, **options)
         self.connections: Set[Any] = set()
         # Reads are handed to the parser synchronously and nothing keeps a view
@@ -108,6 +158,11 @@ class Server:
         """Listen and start serving on the running loop."""
         if self._server is not None:
             raise RuntimeError("server already started")
+        for hook in self._on_startup:
+            try:
+                await _call(hook)
+            except Exception as exc:
+                raise StartupFailed(f"startup hook {_name(hook)} failed: {exc!r}") from exc
         loop = asyncio.get_running_loop()
         cfg = self.config
         protocol = self._protocol
@@ -173,6 +228,11 @@ class Server:
                     conn.abort()
                 await asyncio.sleep(0)  # let connection_lost run
         await server.wait_closed()
+        for hook in self._on_shutdown:
+            try:
+                await _call(hook)
+            except Exception:
+                log.exception("shutdown hook %s failed", _name(hook))
         self._stopped.set_result(None)
 
     async def serve_forever(self) -> None:
@@ -215,7 +275,9 @@ def run(
     """Serve *app* until SIGINT or SIGTERM, then shut down gracefully.
 
     *loop* is ``"auto"`` (uvloop when installed), ``"uvloop"`` or ``"asyncio"``.
-    Other keyword options are the fields of :class:`cyhttp.config.Config`.
+    ``on_startup``/``on_shutdown`` are :class:`Server`'s hooks; a failing startup
+    hook ends the program with status 1 and a one-line message. Other keyword
+    options are the fields of :class:`cyhttp.config.Config`.
     """
     server = Server(app, host, port, **options)
     factory = _loop_factory(loop)
@@ -240,7 +302,11 @@ def run(
         await server.shutdown()
 
     with _reporting(), asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(main())
+        try:
+            runner.run(main())
+        except StartupFailed as exc:
+            log.error("%s", exc, exc_info=exc.__cause__)
+            raise SystemExit(f"cyhttp: error: {exc}") from None
 
 
 @contextmanager

@@ -28,5 +28,4 @@ wheels:  # manylinux wheels for CPython 3.11-3.13, each verified without a compi
 	bash .ci/wheels
 
 clean:
-	rm -rf build dist wheelhouse src/*.egg-info src/cyhttp/*.c src/cyhttp/*.so src/cyhttp/*.html \
-		src/cyhttp/_protocol_c.py
+	rm -rf build dist wheelhouse src/*.egg-info src/cyhttp/*.c src/cyhttp/*.so src/cyhttp/*.html

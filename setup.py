@@ -2,8 +2,10 @@
 
 The connection protocol has one source, ``src/cyhttp/_protocol.py`` (the pure
 core as it is); the compiled core is that module compiled once more as
-``cyhttp._protocol_c``, from a copy made here beside its ``_protocol_c.pxd``
-(Cython's pure-Python mode). The copy is build output, like the C files.
+``cyhttp._protocol_c``, from a copy made here under ``build/`` (outside the
+package, so it is never imported or shipped) and typed by
+``src/cyhttp/_protocol_c.pxd``, which Cython finds through the include path
+(Cython's pure-Python mode).
 
 Set ``CYHTTP_DEBUG=1`` for a debug build (line tracing, bounds checks, C asserts)
 and ``CYHTTP_ANNOTATE=1`` to write ``cython -a`` HTML next to the sources.
@@ -14,9 +16,9 @@ import shutil
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
-from setuptools.command.build_py import build_py
 
 PACKAGE = "src/cyhttp"
+COPY = "build/protocol/cyhttp"  # a package of its own, for the module's full name
 
 DEBUG = os.environ.get("CYHTTP_DEBUG") == "1"
 
@@ -33,21 +35,15 @@ directives = {
 }
 
 
-class BuildPy(build_py):
-    """Leaves the build-time copy out of the package: its compiled module is shipped."""
-
-    def find_package_modules(self, package, package_dir):
-        modules = super().find_package_modules(package, package_dir)
-        return [m for m in modules if m[1] != "_protocol_c"]
-
-
+os.makedirs(COPY, exist_ok=True)
+open(f"{COPY}/__init__.py", "a").close()
 # copy2 keeps the modification time, so an unchanged source is not recompiled.
-shutil.copy2(f"{PACKAGE}/_protocol.py", f"{PACKAGE}/_protocol_c.py")
+shutil.copy2(f"{PACKAGE}/_protocol.py", f"{COPY}/_protocol_c.py")
 
 extensions = [
     Extension(
         f"cyhttp.{name}",
-        [f"{PACKAGE}/{name}.py" if name == "_protocol_c" else f"{PACKAGE}/{name}.pyx"],
+        [f"{COPY}/{name}.py" if name == "_protocol_c" else f"{PACKAGE}/{name}.pyx"],
         define_macros=[("CYTHON_TRACE_NOGIL", "1")] if DEBUG else [],
         extra_compile_args=["-O0", "-g"] if DEBUG else ["-O2"],
     )
@@ -57,10 +53,10 @@ extensions = [
 ]
 
 setup(
-    cmdclass={"build_py": BuildPy},
     ext_modules=cythonize(
         extensions,
         compiler_directives=directives,
+        include_path=["src"],
         annotate=os.environ.get("CYHTTP_ANNOTATE") == "1",
     ),
 )

@@ -14,6 +14,8 @@ import pytest
 
 import cyhttp
 
+from .support import read_until_closed
+
 
 def app(request: cyhttp.Request) -> cyhttp.Response:
     return cyhttp.Response(b"up")
@@ -22,10 +24,7 @@ def app(request: cyhttp.Request) -> cyhttp.Response:
 def _get(port: int) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while chunk := sock.recv(4096):
-            data += chunk
-    return data
+        return read_until_closed(sock)
 
 
 async def test_hooks_run_in_order_around_serving(impl):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import asyncio
 import os
-from importlib.machinery import ExtensionFileLoader
 from typing import Any, Optional, Tuple, Type
 
 from . import request as _pure_request
@@ -39,14 +38,9 @@ Response: Any
 StreamingResponse: Any
 if not NO_EXTENSIONS:
     try:
-        from . import _fields, _protocol_c, _response
+        from . import _fields, _response
+        from ._protocol_c import HttpProtocol as HttpProtocolC
         from ._request import Request
-
-        if not isinstance(_protocol_c.__loader__, ExtensionFileLoader):
-            # An editable checkout keeps the build's copy of _protocol.py beside the
-            # compiled module; without that module the copy would import as Python.
-            raise ImportError("cyhttp._protocol_c is not compiled")
-        HttpProtocolC = _protocol_c.HttpProtocol
 
         Headers, Query = _fields.Headers, _fields.Query
         Response, StreamingResponse = _response.Response, _response.StreamingResponse

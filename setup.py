@@ -5,7 +5,8 @@ core as it is); the compiled core is that module compiled once more as
 ``cyhttp._protocol_c``, from a copy made here under ``build/`` (outside the
 package, so it is never imported or shipped) and typed by
 ``src/cyhttp/_protocol_c.pxd``, which Cython finds through the include path
-(Cython's pure-Python mode).
+(Cython's pure-Python mode). The ASGI layer, ``_asgi.py``, is built the same way
+as ``cyhttp._asgi_c``.
 
 Set ``CYHTTP_DEBUG=1`` for a debug build (line tracing, bounds checks, C asserts)
 and ``CYHTTP_ANNOTATE=1`` to write ``cython -a`` HTML next to the sources.
@@ -35,21 +36,33 @@ directives = {
 }
 
 
+# The modules with one source for both builds: the source, and its compiled name.
+ONE_SOURCE = {"_protocol_c": "_protocol", "_asgi_c": "_asgi"}
+
 os.makedirs(COPY, exist_ok=True)
 open(f"{COPY}/__init__.py", "a").close()
-# copy2 keeps the modification time, so an unchanged source is not recompiled.
-shutil.copy2(f"{PACKAGE}/_protocol.py", f"{COPY}/_protocol_c.py")
+for compiled, source in ONE_SOURCE.items():
+    # copy2 keeps the modification time, so an unchanged source is not recompiled.
+    shutil.copy2(f"{PACKAGE}/{source}.py", f"{COPY}/{compiled}.py")
 
 extensions = [
     Extension(
         f"cyhttp.{name}",
-        [f"{COPY}/{name}.py" if name == "_protocol_c" else f"{PACKAGE}/{name}.pyx"],
+        [f"{COPY}/{name}.py" if name in ONE_SOURCE else f"{PACKAGE}/{name}.pyx"],
         define_macros=[("CYTHON_TRACE_NOGIL", "1")] if DEBUG else [],
         extra_compile_args=["-O0", "-g"] if DEBUG else ["-O2"],
     )
     # _head (the head scanner), _fields (request accessors), _response, _request and
-    # _primitives are cimported by the compiled protocol, _protocol_c.
-    for name in ("_head", "_fields", "_response", "_request", "_primitives", "_protocol_c")
+    # _primitives are cimported by the compiled protocol, _protocol_c, and its ASGI layer.
+    for name in (
+        "_head",
+        "_fields",
+        "_response",
+        "_request",
+        "_primitives",
+        "_protocol_c",
+        "_asgi_c",
+    )
 ]
 
 setup(

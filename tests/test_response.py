@@ -94,7 +94,6 @@ INVALID = {
     "content-length-bad": lambda R, S: R(b"x", headers={"Content-Length": "1x"}),
     "content-length-mismatch": lambda R, S: R(b"abc", headers={"Content-Length": "4"}),
     "streaming-not-iterable": lambda R, S: S([b"x"]),
-    "streaming-content-length": lambda R, S: S(_chunks(), headers={"Content-Length": "1"}),
     "streaming-status": lambda R, S: S(_chunks(), status=0),
 }
 

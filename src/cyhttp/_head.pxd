@@ -26,4 +26,5 @@ cdef struct Head:
     unsigned long long length   # Content-Length, 0 when absent
 
 cdef Py_ssize_t scan(const unsigned char* data, Py_ssize_t size, Head* head) noexcept nogil
-cdef list read_fields(bytes lines)
+cdef bytes lower_name(const char* name, Py_ssize_t size)
+cdef list read_fields(bytes lines, bint lower=*)

@@ -219,9 +219,22 @@ cdef Py_ssize_t scan(const unsigned char* p, Py_ssize_t n, Head* h) noexcept nog
                 return 0
 
 
-cdef list read_fields(bytes lines):
+cdef bytes lower_name(const char* name, Py_ssize_t size):
+    """*name* in ASCII lower case (as an ASGI scope gives header names)."""
+    cdef bytes lowered = PyBytes_FromStringAndSize(NULL, size)
+    cdef char* out = PyBytes_AS_STRING(lowered)
+    cdef Py_ssize_t i
+    cdef char c
+    for i in range(size):
+        c = name[i]
+        out[i] = c + 32 if b"A" <= c <= b"Z" else c
+    return lowered
+
+
+cdef list read_fields(bytes lines, bint lower=False):
     """The ``(name, value)`` pairs of field lines ``scan`` accepted, values without the
-    whitespace around them, as the core gives them for httptools' too."""
+    whitespace around them, as the core gives them for httptools' too; with *lower*,
+    names in lower case."""
     cdef const char* p = PyBytes_AS_STRING(lines)
     cdef const char* end = p + PyBytes_GET_SIZE(lines)
     cdef const char* colon
@@ -240,7 +253,7 @@ cdef list read_fields(bytes lines):
         while last > value and (last[-1] == b" " or last[-1] == b"\t"):
             last -= 1
         fields.append((
-            PyBytes_FromStringAndSize(p, colon - p),
+            lower_name(p, colon - p) if lower else PyBytes_FromStringAndSize(p, colon - p),
             PyBytes_FromStringAndSize(value, last - value),
         ))
         p = eol + 2

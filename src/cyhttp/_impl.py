@@ -24,6 +24,7 @@ __all__ = [
     "Request",
     "Response",
     "StreamingResponse",
+    "asgi_class",
     "implementation",
     "protocol_class",
 ]
@@ -72,6 +73,17 @@ implementation = "cython" if HttpProtocolC is not None else "python"
 """The active core: ``"cython"`` or ``"python"``."""
 
 AVAILABLE: Tuple[str, ...] = ("cython", "python") if HttpProtocolC is not None else ("python",)
+
+
+def asgi_class(name: str) -> Any:
+    """The ASGI layer (``Asgi``) that serves ASGI applications on core *name*."""
+    if name == "cython":
+        from ._asgi_c import Asgi as AsgiC
+
+        return AsgiC
+    from ._asgi import Asgi
+
+    return Asgi
 
 
 def protocol_class(name: Optional[str] = None) -> Type[asyncio.BufferedProtocol]:

@@ -23,6 +23,7 @@ from libc.time cimport time, time_t
 
 from ._response cimport StreamingResponse
 
+from asyncio import Future
 from types import CoroutineType, MemberDescriptorType
 
 from . import _runner, _wire
@@ -198,6 +199,25 @@ cdef bint is_streaming(obj):
     return type(obj) is StreamingResponse or isinstance(obj, STREAMING_TYPES)
 
 
+cdef list asgi_headers(Request req):
+    """The request's header fields for an ASGI scope: names lower-cased, in order."""
+    fields = req._fields
+    if type(fields) is bytes:  # the scanner's field lines: read once, lowered as they are
+        return read_fields(fields, True)
+    return [(lower_name(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)), value)
+            for name, value in fields]
+
+
+cdef object step(it):
+    """Advance the coroutine *it* once: what it yielded, or *it* itself once it has returned
+    (no coroutine yields itself). Its exception propagates."""
+    cdef PyObject* yielded = NULL
+    cdef int state = PyIter_Send(it, None, &yielded)
+    value = <object>yielded
+    Py_XDECREF(yielded)
+    return it if state == 0 else value
+
+
 cdef object call_handler(app, req):
     """Run the handler, its first step eagerly: the response, or the Task finishing it."""
     cdef PyObject* step = NULL
@@ -209,8 +229,8 @@ cdef object call_handler(app, req):
             result = app(req)
             if type(result) is CoroutineType:
                 it = result
-            elif is_response(result):
-                return result
+            elif is_response(result) or isinstance(result, Future):
+                return result  # a Future is waited for as a Task would be (the ASGI layer's)
             else:
                 it = _runner.awaitable(result)
             state = PyIter_Send(it, None, &step)

@@ -6,6 +6,7 @@ gives the same results as its compiled twin, in plain Python.
 
 from __future__ import annotations
 
+from asyncio import Future
 from contextvars import copy_context
 from types import CoroutineType
 from typing import Any, Callable
@@ -18,11 +19,13 @@ __all__ = [
     "Output",
     "ResponseFields",
     "Scanner",
+    "asgi_headers",
     "call_handler",
     "date_block",
     "is_name",
     "is_response",
     "is_streaming",
+    "step",
 ]
 
 
@@ -108,13 +111,27 @@ def is_streaming(obj: Any) -> bool:
     return isinstance(obj, responses.STREAMING_TYPES)
 
 
+def asgi_headers(req: Any) -> list[tuple[bytes, bytes]]:
+    """The request's header fields for an ASGI scope: names lower-cased, in order."""
+    return [(name.lower(), value) for name, value in req._raw_headers]
+
+
+def step(it: Any) -> Any:
+    """Advance the coroutine *it* once: what it yielded, or *it* itself once it has returned
+    (no coroutine yields itself). Its exception propagates."""
+    try:
+        return it.send(None)
+    except StopIteration:
+        return it
+
+
 def call_handler(app: Callable[[Any], Any], req: Any) -> Any:
     """Run the handler, its first step eagerly: the response, or the Task finishing it."""
     ctx = copy_context()
     try:
         result = ctx.run(app, req)
-        if isinstance(result, responses.RESPONSE_TYPES):
-            return result
+        if isinstance(result, responses.RESPONSE_TYPES) or isinstance(result, Future):
+            return result  # a Future is waited for as a Task would be (the ASGI layer's)
         it = result if type(result) is CoroutineType else _runner.awaitable(result)
         try:
             yielded = ctx.run(it.send, None)

@@ -84,6 +84,7 @@ from ._wire import (
     FLAG_SERVER,
     STATUS_LINES,
     Reject,
+    declared_length,
     error_response,
     format_date_block,
 )
@@ -738,7 +739,7 @@ class _Writer:
         if body is not None:
             if has_body and not flags & FLAG_CONTENT_LENGTH:
                 out.put_length(len(body))
-        else:
+        elif not flags & FLAG_CONTENT_LENGTH:
             chunked = has_body and not req._is_http10
             if chunked:
                 out.put(b"Transfer-Encoding: chunked\r\n")
@@ -762,8 +763,9 @@ class _Writer:
                 self.life.to(CLOSING)
                 self.life.half_close = self.life.half_close or not req._body_done
         else:
+            length = declared_length(head) if flags & FLAG_CONTENT_LENGTH else -1
             task = asyncio.get_running_loop().create_task(
-                _runner.stream_body(self.conn, response, chunked, send_body)
+                _runner.stream_body(self.conn, response, chunked, send_body, length)
             )
             self.stream_task = task
             task.add_done_callback(partial(self.stream_done, req, keep))

@@ -250,7 +250,8 @@ cdef class Response:
 @cython.freelist(8)
 cdef class StreamingResponse:
     """A response whose body comes from an async iterable of ``bytes``/``str`` chunks
-    (compiled). HTTP/1.1 clients receive it chunked, HTTP/1.0 clients close-delimited."""
+    (compiled). HTTP/1.1 clients receive it chunked, HTTP/1.0 clients close-delimited;
+    with a ``Content-Length`` in *headers*, exactly that many bytes, as they are."""
 
     def __init__(self, content, status=200, headers=None, content_type=None):
         cdef int flags = 0
@@ -264,8 +265,6 @@ cdef class StreamingResponse:
             self._head = _content_type_line(content_type)
         else:
             self._head = _encode(headers, content_type, &flags)
-        if flags & FLAG_CONTENT_LENGTH:
-            raise ValueError("a streaming response has no Content-Length")
         self._flags = flags
 
     def __repr__(self):

@@ -214,8 +214,14 @@ def streamed(request: Request, task: asyncio.Task[None]) -> bool:
     return True
 
 
-async def stream_body(conn: Connection, response: Any, chunked: bool, send: bool) -> None:
-    """Send a streaming response's body after its head, waiting for the socket to drain."""
+async def stream_body(
+    conn: Connection, response: Any, chunked: bool, send: bool, length: int = -1
+) -> None:
+    """Send a streaming response's body after its head, waiting for the socket to drain.
+
+    With a declared *length* (not -1) the chunks go out as they are and must add up
+    to exactly that: a body that would run over, or ends short, fails the stream.
+    """
     content = response.content
     if not send:
         # HEAD, 204 or 304: nothing is read from the iterable; let it clean up.
@@ -228,6 +234,10 @@ async def stream_body(conn: Connection, response: Any, chunked: bool, send: bool
             chunk = chunk.encode("utf-8")
         if not chunk:
             continue  # an empty chunk would end a chunked body early
+        if length >= 0:
+            length -= len(chunk)
+            if length < 0:
+                raise ValueError("streaming body ran over its Content-Length")
         if chunked:
             conn._send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         else:
@@ -237,3 +247,5 @@ async def stream_body(conn: Connection, response: Any, chunked: bool, send: bool
             await drained
     if chunked:
         conn._send(b"0\r\n\r\n")
+    elif length > 0:
+        raise ValueError(f"streaming body ended {length} bytes short of its Content-Length")

@@ -1,4 +1,5 @@
-"""``python -m cyhttp MODULE:ATTR``: serve a handler from the command line."""
+"""``python -m cyhttp MODULE:ATTR``: serve a handler or an ASGI application from the
+command line."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from dataclasses import fields
 from typing import Any, List, NoReturn, Optional
 
 from ._impl import protocol_class
+from ._interface import INTERFACES, detect
+from ._lifespan import LIFESPAN_MODES
 from .config import LOOPS, Config
 from .server import run
 
@@ -94,9 +97,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+# The settings that take one of a few words.
+CHOICES = {
+    "implementation": ("cython", "python"),
+    "interface": INTERFACES,
+    "lifespan": LIFESPAN_MODES,
+}
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="cyhttp", description="Serve a cyhttp handler.")
-    p.add_argument("app", help="the handler, as MODULE:ATTR (e.g. examples.hello:app)")
+    p = _Parser(prog="cyhttp", description="Serve a cyhttp handler or an ASGI 3 application.")
+    p.add_argument(
+        "app", help="the handler or ASGI application, as MODULE:ATTR (e.g. examples.hello:app)"
+    )
     p.add_argument(
         "--version",
         action=_VersionAction,
@@ -116,8 +129,8 @@ def _parser() -> argparse.ArgumentParser:
         default = f.default
         # A setting without a fixed default says what it defaults to in its own help.
         help_text = f.metadata["help"] + ("" if default is None else f" (default: {default})")
-        if f.name == "implementation":
-            p.add_argument(flag, choices=("cython", "python"), default=None, help=help_text)
+        if f.name in CHOICES:
+            p.add_argument(flag, choices=CHOICES[f.name], default=default, help=help_text)
         elif isinstance(default, bool):
             p.add_argument(flag, action="store_true", help=help_text)
         else:
@@ -144,7 +157,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         app = load_app(args.app)
         Config(**options)  # report bad values before anything starts
         protocol_class(options["implementation"])  # and a core that cannot run
-    except ValueError as exc:
+        detect(app, options["interface"])  # and an application it cannot call
+    except (ValueError, TypeError) as exc:
         parser.exit(2, f"cyhttp: error: {exc}\n")
     host, port = options.pop("host"), options.pop("port")
     try:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from ._interface import INTERFACES
+from ._lifespan import LIFESPAN_MODES
+
 __all__ = ["Config"]
 
 LOOPS = ("auto", "uvloop", "asyncio")
@@ -41,6 +44,9 @@ class Config:
     linger_timeout: float = _setting(2.0, "drain input this long after an error answer")
     implementation: Optional[str] = _setting(None, "'cython' or 'python' (default: active core)")
     reuse_port: bool = _setting(False, "set SO_REUSEPORT on the listening socket")
+    interface: str = _setting("auto", "'auto', 'native' or 'asgi': how to call the app")
+    lifespan: str = _setting("auto", "ASGI lifespan: 'auto', 'on' or 'off'")
+    root_path: str = _setting("", "ASGI root_path: the path the app is mounted under")
 
     def __post_init__(self) -> None:
         host, port = self.host, self.port
@@ -71,6 +77,17 @@ class Config:
         impl = self.implementation
         _check(impl in (None, "cython", "python"), "implementation", "'cython' or 'python'", impl)
         _check(type(self.reuse_port) is bool, "reuse_port", "True or False", self.reuse_port)
+        value = self.interface
+        _check(value in INTERFACES, "interface", "'auto', 'native' or 'asgi'", value)
+        value = self.lifespan
+        _check(value in LIFESPAN_MODES, "lifespan", "'auto', 'on' or 'off'", value)
+        value = self.root_path
+        _check(
+            isinstance(value, str) and (not value or value[0] == "/" and value[-1] != "/"),
+            "root_path",
+            "'' or a path such as '/api' (no trailing slash)",
+            value,
+        )
 
 
 def _is_int(value: object) -> bool:

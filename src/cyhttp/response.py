@@ -131,7 +131,9 @@ class StreamingResponse:
     """A response whose body comes from an async iterable of ``bytes``/``str`` chunks.
 
     HTTP/1.1 clients receive it with chunked transfer encoding; HTTP/1.0 clients
-    receive it close-delimited. The server waits for the socket to drain between
+    receive it close-delimited. With a ``Content-Length`` in *headers* the chunks
+    are sent as they are and must add up to exactly that many bytes (a body that
+    ends early or runs over is logged and the connection closed). The server waits for the socket to drain between
     chunks, so a slow client slows the producer instead of filling memory.
     """
 
@@ -149,8 +151,6 @@ class StreamingResponse:
         self._status = check_status(status)
         self._content = content
         self._head, self._flags, _ = encode_headers(headers, content_type)
-        if self._flags & FLAG_CONTENT_LENGTH:
-            raise ValueError("a streaming response has no Content-Length")
 
     @property
     def content(self) -> AsyncIterable[Body]:

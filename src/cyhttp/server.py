@@ -24,6 +24,8 @@ from typing import (
 
 from . import _impl
 from ._impl import protocol_class
+from ._interface import detect
+from ._lifespan import Lifespan, LifespanFailed
 from .config import LOOPS, Config
 from .request import Request
 from .response import Response, StreamingResponse
@@ -105,12 +107,23 @@ class Server:
         on_shutdown: Iterable[Hook] = (),
         **options: Any,
     ) -> None:
-        if not callable(app):
-            raise TypeError(f"app must be callable, got {type(app).__name__}")
-        self.app = app
+        self.config = cfg = Config(host=host, port=port, **options)
         self._on_startup = _hooks(on_startup, "on_startup")
         self._on_shutdown = _hooks(on_shutdown, "on_shutdown")
-        self.config = Config(host=host, port=port, **options)
+        self._implementation = cfg.implementation or _impl.implementation
+        #: ``"native"`` or ``"asgi"``: how the application is called (``interface``).
+        self.interface = detect(app, cfg.interface)
+        #: The ASGI lifespan state: what the application's startup stored, copied into
+        #: each request's scope.
+        self.state: dict[str, Any] = {}
+        self.app: Any = app
+        if self.interface == "asgi":
+            # To the core an ASGI application is one more handler.
+            self.app = _impl.asgi_class(self._implementation)(app, cfg.root_path, self.state)
+            if cfg.lifespan != "off":
+                lifespan = Lifespan(app, cfg.lifespan, self.state)
+                self._on_startup = (lifespan.startup, *self._on_startup)
+                self._on_shutdown = (*self._on_shutdown, lifespan.shutdown)
         self.connections: Set[Any] = set()
         # Reads are handed to the parser synchronously and nothing keeps a view
         # of them, so every connection of this server can read into one buffer.
@@ -118,7 +131,6 @@ class Server:
         self._protocol: Callable[[Server], asyncio.BaseProtocol] = protocol_class(
             self.config.implementation
         )
-        self._implementation = self.config.implementation or _impl.implementation
         self._sock = sock
         self._server: Optional[asyncio.Server] = None
         self._sweeper: Optional[asyncio.TimerHandle] = None
@@ -161,6 +173,8 @@ class Server:
         for hook in self._on_startup:
             try:
                 await _call(hook)
+            except LifespanFailed as exc:
+                raise StartupFailed(str(exc)) from exc
             except Exception as exc:
                 raise StartupFailed(f"startup hook {_name(hook)} failed: {exc!r}") from exc
         loop = asyncio.get_running_loop()
@@ -181,6 +195,9 @@ class Server:
                 reuse_address=True,
                 reuse_port=cfg.reuse_port or None,
             )
+        if self.interface == "asgi":
+            name = self._server.sockets[0].getsockname()
+            self.app.server = (name[0], name[1]) if isinstance(name, tuple) else None
         self._stopped = loop.create_future()
         self._sweeper = loop.call_later(self._sweep_interval, self._sweep)
 

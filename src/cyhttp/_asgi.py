@@ -1,0 +1,449 @@
+"""ASGI 3 over the protocol: one request's exchange with an ASGI application.
+
+Like ``_protocol.py`` this is one source with two builds: imported as is it serves
+the pure core; ``setup.py`` compiles it once more as ``cyhttp._asgi_c`` (typed by
+``_asgi_c.pxd``), which serves the compiled core with the compiled primitives.
+
+Theory of operation
+-------------------
+To the protocol an ASGI application is one more handler: ``Asgi`` is called with
+each request once its head (and, usually, its body) has arrived, and answers with
+a response, or with a future of one, exactly as a native handler does; the
+protocol keeps doing everything else (the order of pipelined answers, timeouts,
+flow control, ``Expect: 100-continue``, closing).
+
+For each request ``Asgi`` builds the scope and an ``_Exchange``, whose bound
+methods are the application's ``receive`` and ``send``, and steps the
+application's coroutine once, eagerly, in the request's own context. ``send``
+and ``receive`` return already-completed awaitables whenever they need not wait,
+so an application that answers without waiting for anything else finishes in
+that first step: its messages become one ``Response`` and no Task, no future
+and no extra coroutine is made. Only an application that really suspends is
+finished in a Task; ``Asgi`` then answers with the exchange's ``head`` future,
+resolved with the response as soon as the application has given it (or with a
+``StreamingResponse`` once it streams), while the Task goes on (streaming,
+background work after the response).
+
+The exchange checks every message against the spec (``bad``): what is wrong
+is logged once, naming it, and raised into the application as a
+``RuntimeError``; a response not begun is answered ``500``, one begun ends
+with the connection closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from contextvars import copy_context
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Tuple
+
+from . import _runner
+from .request import ClientDisconnected, _next_piece, _take
+
+if TYPE_CHECKING:  # Cython ships no types; its stand-in has them
+    from . import _no_cython as cython
+else:
+    try:
+        import cython
+    except ImportError:  # Cython is needed only to build the compiled core
+        from . import _no_cython as cython
+
+if cython.compiled:
+    from cython.cimports.cyhttp import _primitives as native
+    from cython.cimports.cyhttp._request import Request as CRequest
+    from cython.cimports.cyhttp._response import Response, StreamingResponse
+else:
+    from . import _primitives_py as native
+    from .request import Request as CRequest
+    from .response import Response, StreamingResponse
+
+log = logging.getLogger("cyhttp.error")
+
+ASGI_VERSIONS = {"version": "3.0", "spec_version": "2.4"}
+PATHSEND = "http.response.pathsend"
+
+# What the application has sent of its response.
+NOTHING = 0  # nothing yet
+STARTED = 1  # http.response.start
+STREAMING = 2  # some body, with more to come
+COMPLETE = 3  # the whole response
+FAILED = 4  # a message the spec does not allow (or the client went away mid-stream)
+
+# Streamed body held for the writer before send() makes the application wait.
+STREAM_HIGH_WATER = 64 * 1024
+FILE_CHUNK = 64 * 1024
+
+
+class _Completed:
+    """An awaitable already done, with *value* as its result: nothing to wait for."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Any:
+        return self.value
+        yield  # a generator: awaiting it returns at once
+
+
+SENT = _Completed(None)  # what send() returns when the application need not wait
+
+
+def disconnect() -> Dict[str, Any]:
+    return {"type": "http.disconnect"}
+
+
+class Asgi:
+    """The handler the protocol calls for each request of an ASGI 3 application."""
+
+    def __init__(self, app: Any, root_path: str, state: Dict[str, Any]) -> None:
+        self.app = app
+        self.root_path = root_path
+        self.raw_root = root_path.encode("utf-8")
+        self.state = state  # the lifespan state; each request sees a shallow copy
+        self.server: Optional[Tuple[str, int]] = None  # where the server listens
+
+    def __call__(self, req: CRequest) -> Any:
+        """Run the application for *req*: its response, or a future of it."""
+        ex = _Exchange(self, req)
+        try:
+            coro = self.app(self.scope(req), ex.receive, ex.send)
+            if type(coro) is not CoroutineType:
+                coro = _runner.awaitable(coro)
+            yielded = native.step(coro)
+        except Exception as exc:
+            return ex.ended(exc)
+        if yielded is coro:
+            return ex.ended(None)
+        return ex.suspended(coro, yielded)
+
+    @cython.locals(raw=bytes, mark=cython.Py_ssize_t)
+    def scope(self, req: Any) -> Dict[str, Any]:
+        """The HTTP connection scope of *req* (ASGI HTTP spec 2.4)."""
+        raw = req.raw_path
+        mark = raw.find(b"?")
+        if mark >= 0:
+            query = raw[mark + 1 :]
+            raw = raw[:mark]
+        else:
+            query = b""
+        path = req.path
+        if self.raw_root:
+            raw = self.raw_root + raw
+            path = self.root_path + path
+        return {
+            "type": "http",
+            "asgi": ASGI_VERSIONS,
+            "http_version": req.http_version,
+            "method": req.method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": raw,
+            "query_string": query,
+            "root_path": self.root_path,
+            "headers": native.asgi_headers(req),
+            "client": req.client,
+            "server": self.server,
+            "state": self.state.copy(),
+            "extensions": {PATHSEND: {}},
+        }
+
+
+class _Exchange:
+    """One request's exchange with the application: its ``receive`` and ``send``."""
+
+    def __init__(self, asgi: Asgi, req: Any) -> None:
+        self.req = req
+        self.state = NOTHING
+        self.status = 0
+        self.headers: Any = None
+        self.response: Any = None  # what the protocol was (or will be) given
+        self.body_left = True  # the request body has not been delivered whole yet
+        self.gone = False  # the client is gone: send() raises, receive() says so
+        self.problem = ""  # what was wrong with the application's output
+        self.head: Optional[asyncio.Future[Any]] = None  # the protocol waits on this
+        self.task: Optional[asyncio.Task[Any]] = None  # the application, once it suspends
+        self.chunks: Deque[bytes] = deque()  # streamed body the writer has not taken
+        self.buffered = 0
+        self.more: Optional[asyncio.Future[None]] = None  # the writer waits for body
+        self.room: Optional[asyncio.Future[None]] = None  # the application waits for room
+        self.over: Optional[asyncio.Future[Any]] = None  # receive() waits for disconnect
+
+    # -- receive ---------------------------------------------------------------
+
+    @cython.locals(req=CRequest)
+    def receive(self) -> Any:
+        """The application's ``receive``: the request body, then ``http.disconnect``."""
+        req = self.req
+        if self.body_left:
+            if req._body_done and req._error is None:
+                self.body_left = False
+                chunks = req._chunks
+                req._chunks = None
+                if not chunks:
+                    body = b""
+                elif len(chunks) == 1:
+                    body = chunks[0]
+                else:
+                    body = b"".join(chunks)
+                return _Completed({"type": "http.request", "body": body, "more_body": False})
+            return self.next_body()
+        if self.state >= COMPLETE or self.gone:
+            return _Completed(disconnect())
+        return self.until_over()
+
+    async def next_body(self) -> Dict[str, Any]:
+        """The next piece of a body still arriving (``100 Continue`` first, if asked)."""
+        req = self.req
+        try:
+            more = await _next_piece(req)
+        except ClientDisconnected:
+            self.client_gone()
+            return disconnect()
+        body = _take(req) if more else b""
+        if req._body_done and not req._chunks:
+            self.body_left = False
+        return {"type": "http.request", "body": body, "more_body": self.body_left}
+
+    async def until_over(self) -> Dict[str, Any]:
+        """``http.disconnect`` once the response is complete or the client is gone."""
+        if self.over is None:
+            self.over = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self.over)
+        return disconnect()
+
+    # -- send ------------------------------------------------------------------
+
+    def send(self, message: Any) -> Any:
+        """The application's ``send``: its response, message by message."""
+        if self.gone:
+            raise ClientDisconnected("client disconnected")
+        try:
+            kind = message["type"]
+        except (TypeError, KeyError, IndexError):
+            return self.bad(f"a message must be a dict with a 'type', not {message!r}")
+        if kind == "http.response.start":
+            if self.state != NOTHING:
+                return self.bad(f"http.response.start {self.after()}")
+            status = message.get("status")
+            if type(status) is not int or not 200 <= status <= 599:
+                return self.bad(f"http.response.start with status {status!r}: not 200-599")
+            self.status = status
+            self.headers = message.get("headers", ())
+            self.state = STARTED
+            return SENT
+        if kind == "http.response.body":
+            if self.state != STARTED and self.state != STREAMING:
+                return self.bad(f"http.response.body {self.after()}")
+            body = message.get("body", b"")
+            if type(body) is not bytes:
+                if not isinstance(body, (bytes, bytearray, memoryview)):
+                    return self.bad(f"http.response.body with a {type(body).__name__} body")
+                body = bytes(body)
+            if message.get("more_body", False):
+                return self.stream(body)
+            if self.state == STARTED:
+                return self.respond(body)
+            self.state = COMPLETE
+            return self.stream(body)
+        if kind == PATHSEND:
+            if self.state != STARTED:
+                return self.bad(f"{PATHSEND} {self.after()}")
+            path = message.get("path")
+            if not isinstance(path, str):
+                return self.bad(f"{PATHSEND} with path {path!r}: not a str")
+            return self.send_file(path)
+        return self.bad(f"unknown message type {kind!r}")
+
+    def after(self) -> str:
+        if self.state == NOTHING:
+            return "before http.response.start"
+        if self.state == STARTED:
+            return "after http.response.start"
+        if self.state == FAILED:
+            return "after an invalid message"
+        return "after the response was complete" if self.state == COMPLETE else "mid-body"
+
+    def respond(self, body: bytes) -> Any:
+        """The whole response in one message: one ``Response``, framed by the core."""
+        try:
+            response = Response(body, self.status, self.headers)
+        except (TypeError, ValueError) as exc:
+            return self.bad(f"http.response.start with headers the core refuses: {exc}")
+        if not body and _declares_length(response) and not self.req._is_head:
+            return self.bad("a Content-Length with an empty body, for a request that is not HEAD")
+        self.state = COMPLETE
+        self.give(response)
+        self.finish()
+        return SENT
+
+    def stream(self, body: bytes) -> Any:
+        """A piece of a body that comes in several messages."""
+        if self.state == STARTED:
+            try:
+                response = StreamingResponse(self.pieces(), self.status, self.headers)
+            except (TypeError, ValueError) as exc:
+                return self.bad(f"http.response.start with headers the core refuses: {exc}")
+            self.state = STREAMING
+            self.response = response
+            if self.head is not None:
+                self.give(response)  # the application runs in its Task: stream now
+        if body and not self.req._is_head:
+            self.chunks.append(body)
+            self.buffered += len(body)
+        self.wake_writer()
+        if self.state == COMPLETE:
+            self.finish()
+            return SENT
+        if self.buffered < STREAM_HIGH_WATER:
+            return SENT
+        if self.room is None:
+            self.room = asyncio.get_running_loop().create_future()
+        return self.room  # the writer sets it once it has taken the body
+
+    def send_file(self, path: str) -> Any:
+        """``http.response.pathsend``: the file at *path* is the whole body."""
+        try:
+            file = open(path, "rb")  # noqa: SIM115 (closed by the body iterator)
+        except OSError as exc:
+            return self.bad(f"{PATHSEND} cannot open {path!r}: {exc}")
+        try:
+            response = StreamingResponse(_read_file(file), self.status, self.headers)
+        except (TypeError, ValueError) as exc:
+            file.close()
+            return self.bad(f"http.response.start with headers the core refuses: {exc}")
+        self.state = COMPLETE
+        self.give(response)
+        self.finish()
+        return SENT
+
+    def give(self, response: Any) -> None:
+        """Hand *response* to the protocol (now, if it is waiting for it)."""
+        self.response = response
+        head = self.head
+        if head is not None and not head.done():
+            head.set_result(response)
+
+    def finish(self) -> None:
+        """The response is complete: a ``receive`` waiting for the end may return."""
+        if self.over is not None and not self.over.done():
+            self.over.set_result(None)
+
+    def bad(self, problem: str) -> Any:
+        """Log what the application got wrong and raise it into the application."""
+        req = self.req
+        log.error("ASGI application sent an invalid response to %s %r: %s", req.method, req.raw_path, problem)
+        if self.state < COMPLETE:  # a response already complete stays so
+            self.state = FAILED
+            self.problem = problem
+            self.wake_writer()  # a body being streamed ends in an error: the connection closes
+        self.finish()
+        raise RuntimeError(f"ASGI: {problem}")
+
+    # -- the streamed body -------------------------------------------------------
+
+    async def pieces(self) -> Any:
+        """The streamed body, for the core's writer, as the application sends it."""
+        try:
+            while True:
+                while self.chunks:
+                    chunk = self.chunks.popleft()
+                    self.buffered -= len(chunk)
+                    room = self.room
+                    if room is not None and self.buffered < STREAM_HIGH_WATER:
+                        self.room = None
+                        if not room.done():
+                            room.set_result(None)
+                    yield chunk
+                if self.state == COMPLETE:
+                    return
+                if self.state == FAILED:
+                    raise RuntimeError(f"ASGI application failed mid-body: {self.problem}")
+                self.more = asyncio.get_running_loop().create_future()
+                await self.more
+        finally:
+            if self.state != COMPLETE:
+                self.client_gone()  # the writer stopped: the client is gone
+
+    def wake_writer(self) -> None:
+        more = self.more
+        if more is not None:
+            self.more = None
+            if not more.done():
+                more.set_result(None)
+
+    # -- the application's end -----------------------------------------------------
+
+    def suspended(self, coro: Any, yielded: Any) -> Any:
+        """The application waits for something: finish it in a Task; answer when it has."""
+        self.task = task = _runner.start_task(coro, yielded, copy_context())
+        task.add_done_callback(self.task_done)
+        if self.response is not None:
+            return self.response  # complete or streaming; the Task goes on
+        self.head = head = asyncio.get_running_loop().create_future()
+        head.add_done_callback(self.head_done)
+        return head
+
+    def task_done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            self.ended(asyncio.CancelledError("the ASGI application was cancelled"))
+        else:
+            self.ended(task.exception())
+
+    def head_done(self, head: asyncio.Future[Any]) -> None:
+        if head.cancelled():
+            self.client_gone()  # the protocol no longer waits: the client is gone
+
+    def ended(self, exc: Optional[BaseException]) -> Any:
+        """The application returned (*exc* None) or raised: what the protocol answers."""
+        req = self.req
+        state = self.state
+        if exc is not None and not (state == FAILED and isinstance(exc, RuntimeError)):
+            if state >= COMPLETE or self.gone:
+                if not isinstance(exc, (ClientDisconnected, asyncio.CancelledError)):
+                    log.error("ASGI application failed after its response to %s %r",
+                              req.method, req.raw_path, exc_info=exc)
+                return self.response
+            log.error("ASGI application failed for %s %r", req.method, req.raw_path, exc_info=exc)
+        elif exc is None and state < COMPLETE and not self.gone:
+            self.state = FAILED
+            log.error(
+                "ASGI application returned %s for %s %r",
+                "without a response" if state == NOTHING else "without completing its response",
+                req.method,
+                req.raw_path,
+            )
+        if self.state < COMPLETE:
+            self.state = FAILED
+        self.wake_writer()
+        self.finish()
+        if self.response is None:
+            self.give(_runner.INTERNAL_ERROR)
+        return self.response
+
+    def client_gone(self) -> None:
+        """Nobody reads the answer any more: ``send`` raises, ``receive`` says so."""
+        if self.gone:
+            return
+        self.gone = True
+        room = self.room
+        if room is not None and not room.done():
+            room.set_exception(ClientDisconnected("client disconnected"))
+        self.finish()
+
+
+def _declares_length(response: Any) -> bool:
+    return b"content-length:" in response._head.lower()
+
+
+async def _read_file(file: Any) -> Any:
+    """A file's bytes in pieces (``http.response.pathsend``); closes it."""
+    with file:
+        while True:
+            chunk = file.read(FILE_CHUNK)
+            if not chunk:
+                return
+            yield chunk

@@ -1,0 +1,82 @@
+# cython: language_level=3
+# The C types of the compiled build of _asgi.py (Cython's pure-Python mode: setup.py
+# compiles a copy of it as _asgi_c, with these declarations). Nothing here is logic.
+
+cimport cython
+
+# The compiled Request as CRequest: _asgi.py names the pure class for type checkers.
+from ._request cimport Request as CRequest
+
+cdef dict ASGI_VERSIONS
+cdef str PATHSEND
+cdef int NOTHING, STARTED, STREAMING, COMPLETE, FAILED
+cdef Py_ssize_t STREAM_HIGH_WATER, FILE_CHUNK
+
+
+@cython.final
+@cython.freelist(16)
+cdef class _Completed:
+    cdef object value
+
+
+cdef _Completed SENT
+
+
+cdef dict disconnect()
+
+
+@cython.final
+cdef class Asgi:
+    cdef readonly object app
+    cdef readonly str root_path
+    cdef bytes raw_root
+    cdef public dict state
+    cdef public object server
+
+    @cython.locals(raw=bytes, mark=Py_ssize_t)
+    cdef dict scope(self, CRequest req)
+
+
+@cython.final
+@cython.freelist(16)
+cdef class _Exchange:
+    cdef CRequest req
+    cdef int state
+    cdef int status
+    cdef object headers
+    cdef object response
+    cdef bint body_left
+    cdef bint gone
+    cdef str problem
+    cdef object head
+    cdef object task
+    cdef object chunks
+    cdef Py_ssize_t buffered
+    cdef object more
+    cdef object room
+    cdef object over
+
+    cdef str after(self)
+
+    cdef respond(self, bytes body)
+
+    cdef stream(self, bytes body)
+
+    cdef send_file(self, str path)
+
+    cdef give(self, response)
+
+    cdef finish(self)
+
+    cdef bad(self, str problem)
+
+    cdef wake_writer(self)
+
+    cdef suspended(self, coro, yielded)
+
+    cdef ended(self, exc)
+
+    cdef client_gone(self)
+
+
+cdef bint _declares_length(response) except -1

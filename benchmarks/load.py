@@ -123,6 +123,23 @@ def _granian(port: int, interface: str, module: str, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
+def _uvicorn(port: int, module: str) -> list[str]:
+    return _py(
+        "uvicorn", f"benchmarks.servers.{module}:app", "--host", "127.0.0.1", "--port", str(port),
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+        "--lifespan", "off",
+    )  # fmt: skip
+
+
+def _cyhttp_asgi(port: int, module: str, core: str) -> list[str]:
+    # The CLI, as a user moving from uvicorn would run it.
+    return _py(
+        "cyhttp", f"benchmarks.servers.{module}:app", "--host", "127.0.0.1", "--port", str(port),
+        "--interface", "asgi", "--implementation", core, "--loop", "uvloop",
+        "--log-level", "warning", "--lifespan", "off",
+    )  # fmt: skip
+
+
 def all_servers() -> list[Server]:
     """Every server the suite knows, marked unavailable when its software is missing."""
     s = "benchmarks.servers."
@@ -143,41 +160,44 @@ def all_servers() -> list[Server]:
             "cyhttp",
             lambda p, w: _py(s + "cyhttp_app", "cython", "async", str(p)),
         ),
+        Server("cyhttp-asgi", "cyhttp", lambda p, w: _cyhttp_asgi(p, "asgi_app", "cython")),
+        Server(
+            "cyhttp-asgi-python",
+            "cyhttp",
+            lambda p, w: ["env", "CYHTTP_NO_EXTENSIONS=1", *_cyhttp_asgi(p, "asgi_app", "python")],
+        ),
+        Server("cyhttp-fastapi", "cyhttp", lambda p, w: _cyhttp_asgi(p, "fastapi_app", "cython")),
         Server("httptools-protocol", "baseline", lambda p, w: _py(s + "httptools_proto", str(p))),
         Server("asyncio-streams", "baseline", lambda p, w: _py(s + "streams", str(p))),
         Server("asynchat", "baseline", lambda p, w: _py(s + "asynchat_server", str(p))),
         Server("raw-uvloop", "ceiling", lambda p, w: _py(s + "raw_uvloop", str(p))),
-        Server(
-            "uvicorn",
-            "peer",
-            lambda p, w: _py(
-                "uvicorn",
-                s + "asgi_app:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(p),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "--lifespan",
-                "off",
-            ),
-        ),
+        Server("uvicorn", "peer", lambda p, w: _uvicorn(p, "asgi_app")),
+        Server("uvicorn-fastapi", "peer", lambda p, w: _uvicorn(p, "fastapi_app")),
         Server("granian-rsgi", "peer", lambda p, w: _granian(p, "rsgi", "rsgi_app")),
         Server(
             "granian-asgi", "peer", lambda p, w: _granian(p, "asgi", "asgi_app", "--loop", "uvloop")
+        ),
+        Server(
+            "granian-fastapi",
+            "peer",
+            lambda p, w: _granian(p, "asgi", "fastapi_app", "--loop", "uvloop"),
         ),
         Server("socketify", "peer", lambda p, w: _py(s + "socketify_app", str(p))),
         Server("aiohttp", "peer", lambda p, w: _py(s + "aiohttp_app", str(p))),
         Server("nginx", "peer", _nginx),
     ]
-    needs = {"uvicorn": "uvicorn", "socketify": "socketify", "aiohttp": "aiohttp"}
+    needs = {
+        "uvicorn": "uvicorn",
+        "uvicorn-fastapi": "uvicorn",
+        "socketify": "socketify",
+        "aiohttp": "aiohttp",
+    }
     for server in servers:
+        if server.name.endswith("fastapi") and not _has("fastapi"):
+            server.available, server.why = (
+                False,
+                "fastapi is not installed (pip install '.[bench]')",
+            )
         module = needs.get(server.name)
         if module and not _has(module):
             server.available, server.why = (

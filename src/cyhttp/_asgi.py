@@ -284,7 +284,7 @@ class _Exchange:
         """A piece of a body that comes in several messages."""
         if self.state == STARTED:
             try:
-                response = StreamingResponse(self.pieces(), self.status, self.headers)
+                response = StreamingResponse(_Body(self), self.status, self.headers)
             except (TypeError, ValueError) as exc:
                 return self.bad(f"http.response.start with headers the core refuses: {exc}")
             self.state = STREAMING
@@ -307,7 +307,7 @@ class _Exchange:
     def send_file(self, path: str) -> Any:
         """``http.response.pathsend``: the file at *path* is the whole body."""
         try:
-            file = open(path, "rb")  # noqa: SIM115 (closed by the body iterator)
+            file = open(path, "rb")
         except OSError as exc:
             return self.bad(f"{PATHSEND} cannot open {path!r}: {exc}")
         try:
@@ -335,7 +335,12 @@ class _Exchange:
     def bad(self, problem: str) -> Any:
         """Log what the application got wrong and raise it into the application."""
         req = self.req
-        log.error("ASGI application sent an invalid response to %s %r: %s", req.method, req.raw_path, problem)
+        log.error(
+            "ASGI application sent an invalid response to %s %r: %s",
+            req.method,
+            req.raw_path,
+            problem,
+        )
         if self.state < COMPLETE:  # a response already complete stays so
             self.state = FAILED
             self.problem = problem
@@ -345,28 +350,37 @@ class _Exchange:
 
     # -- the streamed body -------------------------------------------------------
 
-    async def pieces(self) -> Any:
-        """The streamed body, for the core's writer, as the application sends it."""
-        try:
-            while True:
-                while self.chunks:
-                    chunk = self.chunks.popleft()
-                    self.buffered -= len(chunk)
-                    room = self.room
-                    if room is not None and self.buffered < STREAM_HIGH_WATER:
-                        self.room = None
-                        if not room.done():
-                            room.set_result(None)
-                    yield chunk
-                if self.state == COMPLETE:
-                    return
-                if self.state == FAILED:
-                    raise RuntimeError(f"ASGI application failed mid-body: {self.problem}")
-                self.more = asyncio.get_running_loop().create_future()
+    def next_piece(self) -> Any:
+        """What ``_Body.__anext__`` awaits: the next piece the application sent."""
+        if self.chunks:
+            chunk = self.chunks.popleft()
+            self.buffered -= len(chunk)
+            room = self.room
+            if room is not None and self.buffered < STREAM_HIGH_WATER:
+                self.room = None
+                if not room.done():
+                    room.set_result(None)
+            return _Completed(chunk)
+        return self.wait_piece()
+
+    async def wait_piece(self) -> bytes:
+        while not self.chunks:
+            if self.state == COMPLETE:
+                raise StopAsyncIteration
+            if self.state == FAILED:
+                raise RuntimeError(f"ASGI application failed mid-body: {self.problem}")
+            self.more = asyncio.get_running_loop().create_future()
+            try:
                 await self.more
-        finally:
-            if self.state != COMPLETE:
-                self.client_gone()  # the writer stopped: the client is gone
+            except asyncio.CancelledError:
+                self.client_gone()  # the writer was stopped: the client is gone
+                raise
+        return await self.next_piece()  # type: ignore[no-any-return]
+
+    def writer_stopped(self) -> None:
+        """The writer will read no more (``_Body.aclose``)."""
+        if self.state != COMPLETE:
+            self.client_gone()
 
     def wake_writer(self) -> None:
         more = self.more
@@ -404,8 +418,12 @@ class _Exchange:
         if exc is not None and not (state == FAILED and isinstance(exc, RuntimeError)):
             if state >= COMPLETE or self.gone:
                 if not isinstance(exc, (ClientDisconnected, asyncio.CancelledError)):
-                    log.error("ASGI application failed after its response to %s %r",
-                              req.method, req.raw_path, exc_info=exc)
+                    log.error(
+                        "ASGI application failed after its response to %s %r",
+                        req.method,
+                        req.raw_path,
+                        exc_info=exc,
+                    )
                 return self.response
             log.error("ASGI application failed for %s %r", req.method, req.raw_path, exc_info=exc)
         elif exc is None and state < COMPLETE and not self.gone:
@@ -418,6 +436,8 @@ class _Exchange:
             )
         if self.state < COMPLETE:
             self.state = FAILED
+            if not self.problem:
+                self.problem = "it returned" if exc is None else f"it raised {exc!r}"
         self.wake_writer()
         self.finish()
         if self.response is None:
@@ -433,6 +453,26 @@ class _Exchange:
         if room is not None and not room.done():
             room.set_exception(ClientDisconnected("client disconnected"))
         self.finish()
+
+
+class _Body:
+    """A streamed body as the core's writer reads it (an async iterator of the pieces)."""
+
+    __slots__ = ("ex",)
+
+    def __init__(self, ex: _Exchange) -> None:
+        self.ex = ex
+
+    def __aiter__(self) -> _Body:
+        return self
+
+    def __anext__(self) -> Any:
+        return self.ex.next_piece()
+
+    def aclose(self) -> Any:
+        """The writer stops reading (the client is gone, or the body is not sent)."""
+        self.ex.writer_stopped()
+        return SENT
 
 
 def _declares_length(response: Any) -> bool:

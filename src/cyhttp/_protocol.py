@@ -656,11 +656,15 @@ class _Queue:
     def abandon(self, gone: ClientDisconnected) -> None:
         """Nobody is left to read the answers owed: stop the work behind them."""
         self.upgrade, self.tail = None, b""
+        streaming = self.writer.stream_task is not None  # the first answer's body is going out
         for slot in self.pending:
             if slot.request is not None:
                 slot.request._abort(gone)
             if slot.task is not None:
                 _runner.abandon(slot.task)
+            if native.is_streaming(slot.response) and not streaming:
+                _runner.unsent(slot.response)  # its content is never read: let it clean up
+            streaming = False
         self.pending.clear()
 
     def first_is(self, req: Request) -> bool:

@@ -135,7 +135,20 @@ cdef inline bint _is(const char* name, Py_ssize_t size, const char* lower,
     return True
 
 
-cdef int _field(Out* out, raw_name, raw_value, int* flags) except -1:
+cdef inline long long _digits(const char* data, Py_ssize_t size) noexcept:
+    """The value of a Content-Length of 1 to 18 ASCII digits; -1 for anything else."""
+    cdef long long value = 0
+    cdef Py_ssize_t i
+    if size == 0 or size > 18:
+        return -1
+    for i in range(size):
+        if not b"0" <= data[i] <= b"9":
+            return -1
+        value = value * 10 + (data[i] - 48)
+    return value
+
+
+cdef int _field(Out* out, raw_name, raw_value, int* flags, long long* declared) except -1:
     """Append one ``name: value`` line (or only set a flag), checked as the pure code does."""
     cdef Py_ssize_t name_size, value_size
     cdef const char* name = _text(raw_name, &name_size)
@@ -157,10 +170,10 @@ cdef int _field(Out* out, raw_name, raw_value, int* flags) except -1:
         flags[0] |= extra
         return 0
     elif name_size == 14 and _is(name, 14, b"content-length", 14):
-        head, extra, _ = _wire.encode_headers([(raw_name, raw_value)], None)  # checks the digits
-        flags[0] |= extra  # the caller checks it against the body
-        _put(out, PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head))
-        return 0
+        declared[0] = _digits(value, value_size)  # the caller checks it against the body
+        if declared[0] < 0:
+            _wire.encode_headers([(raw_name, raw_value)], None)  # raises its error
+        flags[0] |= FLAG_CONTENT_LENGTH
     elif name_size == 17 and _is(name, 17, b"transfer-encoding", 17):
         _wire.encode_headers([(raw_name, raw_value)], None)  # raises its error
     _reserve(out, name_size + value_size + 4)
@@ -186,8 +199,9 @@ cdef bytes _content_type_line(content_type):
     return <bytes>line
 
 
-cdef bytes _encode(headers, content_type, int* flags):
-    """The header block of *headers* and *content_type*, and their FLAG_* bits in *flags*."""
+cdef bytes _encode(headers, content_type, int* flags, long long* declared):
+    """The header block of *headers* and *content_type*, their FLAG_* bits in *flags* and
+    the Content-Length they declare in *declared*."""
     cdef char stack[512]
     cdef Out out
     cdef Py_ssize_t pos = 0
@@ -203,12 +217,19 @@ cdef bytes _encode(headers, content_type, int* flags):
             _put(&out, PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line))
         if type(headers) is dict:
             while PyDict_Next(headers, &pos, &key, &item):
-                _field(&out, <object>key, <object>item, flags)
+                _field(&out, <object>key, <object>item, flags, declared)
+        elif type(headers) is list or type(headers) is tuple:
+            for pair in headers:  # ASGI's and most handlers': a list of 2-tuples
+                if (type(pair) is tuple or type(pair) is list) and len(pair) == 2:
+                    _field(&out, pair[0], pair[1], flags, declared)
+                else:
+                    name, value = _wire.header_pair(pair)  # raises its error
+                    _field(&out, name, value, flags, declared)
         else:
             items = headers.items() if isinstance(headers, Mapping) else headers
             for pair in items:
                 name, value = _wire.header_pair(pair)
-                _field(&out, name, value, flags)
+                _field(&out, name, value, flags, declared)
         return PyBytes_FromStringAndSize(out.data, out.size)
     finally:
         PyMem_Free(out.heap)
@@ -227,6 +248,7 @@ cdef class Response:
 
     def __init__(self, body=b"", status=200, headers=None, content_type=None):
         cdef int flags = 0
+        cdef long long declared = -1
         cdef int overflow = 0
         cdef long code = PyLong_AsLongAndOverflow(status, &overflow) if type(status) is int else 0
         if overflow or not 100 <= code <= 599:
@@ -236,9 +258,10 @@ cdef class Response:
         if headers is None:
             self._head = b"" if content_type is None else _content_type_line(content_type)
         else:
-            self._head = _encode(headers, content_type, &flags)
-            if flags & FLAG_CONTENT_LENGTH and PyBytes_GET_SIZE(body):
-                _pure.check_length(headers, content_type, body)  # rare: the pure code's check
+            self._head = _encode(headers, content_type, &flags, &declared)
+            if flags & FLAG_CONTENT_LENGTH and PyBytes_GET_SIZE(body) and (
+                    declared != PyBytes_GET_SIZE(body)):
+                _pure.check_length(headers, content_type, body)  # raises the pure code's error
         self.body = body
         self._flags = flags
         self.status = <int>code
@@ -255,6 +278,7 @@ cdef class StreamingResponse:
 
     def __init__(self, content, status=200, headers=None, content_type=None):
         cdef int flags = 0
+        cdef long long declared = -1
         if not hasattr(content, "__aiter__"):
             raise TypeError("StreamingResponse needs an async iterable")
         self.status = _pure.check_status(status)
@@ -264,7 +288,7 @@ cdef class StreamingResponse:
         elif headers is None:
             self._head = _content_type_line(content_type)
         else:
-            self._head = _encode(headers, content_type, &flags)
+            self._head = _encode(headers, content_type, &flags, &declared)
         self._flags = flags
 
     def __repr__(self):

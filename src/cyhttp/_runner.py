@@ -225,10 +225,29 @@ async def stream_body(
     content = response.content
     if not send:
         # HEAD, 204 or 304: nothing is read from the iterable; let it clean up.
-        aclose = getattr(content, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await close_content(response)
         return
+    try:
+        await _send_body(conn, content, chunked, length)
+    except BaseException:
+        await close_content(response)  # stopped early (client gone, a bad piece): clean up
+        raise
+
+
+async def close_content(response: Any) -> None:
+    """Let a streaming response's content clean up: nothing more is read from it."""
+    aclose = getattr(response.content, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def unsent(response: Any) -> None:
+    """A streaming response that will never be sent (its client is gone): close its content."""
+    closing = close_content(response)
+    asyncio.get_running_loop().create_task(closing)
+
+
+async def _send_body(conn: Connection, content: Any, chunked: bool, length: int) -> None:
     async for chunk in content:
         if isinstance(chunk, str):
             chunk = chunk.encode("utf-8")

@@ -83,7 +83,7 @@ class Config:
         _check(value in LIFESPAN_MODES, "lifespan", "'auto', 'on' or 'off'", value)
         value = self.root_path
         _check(
-            isinstance(value, str) and (not value or value[0] == "/" and value[-1] != "/"),
+            isinstance(value, str) and (not value or (value[0] == "/" and value[-1] != "/")),
             "root_path",
             "'' or a path such as '/api' (no trailing slash)",
             value,

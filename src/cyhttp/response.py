@@ -133,8 +133,9 @@ class StreamingResponse:
     HTTP/1.1 clients receive it with chunked transfer encoding; HTTP/1.0 clients
     receive it close-delimited. With a ``Content-Length`` in *headers* the chunks
     are sent as they are and must add up to exactly that many bytes (a body that
-    ends early or runs over is logged and the connection closed). The server waits for the socket to drain between
-    chunks, so a slow client slows the producer instead of filling memory.
+    ends early or runs over is logged and the connection closed). The server
+    waits for the socket to drain between chunks, so a slow client slows the
+    producer instead of filling memory.
     """
 
     __slots__ = ("_content", "_flags", "_head", "_status")

@@ -86,9 +86,9 @@ def test_auto_tells_asgi_from_native(app, found):
     ids=["asgi2-class", "star-args", "two-args", "not-callable"],
 )
 def test_what_cannot_be_served_is_refused_with_one_line(app, message):
-    with pytest.raises(InterfaceError, match="^[^\n]*$") as info:
+    with pytest.raises(InterfaceError) as info:
         cyhttp.Server(app)
-    assert message in str(info.value)
+    assert message in str(info.value) and "\n" not in str(info.value)
 
 
 def test_interface_given_is_used_and_checked():
@@ -105,6 +105,7 @@ def test_interface_given_is_used_and_checked():
 async def test_a_native_handler_is_still_served_natively(conn):
     c = conn(native)
     c.feed(_get())
+    await c.settle()
     assert c.data.endswith(b"\r\n\r\nnative")
 
 
@@ -165,7 +166,9 @@ def test_scope_headers_of_a_head_httptools_reads(live):
 
     with live(app, lifespan="off") as srv:
         with socket.create_connection(("127.0.0.1", srv.port)) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: h\r\nX-A:  padded  \r\nTransfer-Encoding: chunked")
+            sock.sendall(
+                b"GET / HTTP/1.1\r\nHost: h\r\nX-A:  padded  \r\nTransfer-Encoding: chunked"
+            )
             sock.sendall(b"\r\n\r\n0\r\n\r\n")
             assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")
     assert seen[0]["headers"] == [
@@ -295,6 +298,7 @@ def test_client_gone_disconnects_receive_and_send_raises_oserror(live):
 async def test_single_body_gets_a_computed_content_length(conn):
     c = conn(hello)
     c.feed(_get())
+    await c.settle()
     assert c.data.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"\r\nx-app: 1\r\n" in c.data and b"\r\nContent-Length: 5\r\n" in c.data
     assert c.data.endswith(b"\r\n\r\nhello")
@@ -347,7 +351,7 @@ async def test_streamed_body_is_close_delimited_for_http10(conn):
     assert body == b"onetwo" and c.transport.closed
 
 
-async def test_stream_finished_without_waiting_is_one_response(conn):
+async def test_stream_sent_without_waiting_arrives_whole(conn):
     async def app(scope: Scope, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"a", "more_body": True})
@@ -356,7 +360,9 @@ async def test_stream_finished_without_waiting_is_one_response(conn):
     c = conn(app)
     c.feed(_get())
     await c.settle()
-    assert b"Transfer-Encoding: chunked" in c.data and c.data.endswith(b"1\r\na\r\n1\r\nb\r\n0\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in c.data and c.data.endswith(
+        b"1\r\na\r\n1\r\nb\r\n0\r\n\r\n"
+    )
 
 
 @pytest.mark.parametrize("app", [hello, streamer], ids=["single", "streamed"])
@@ -379,6 +385,7 @@ async def test_pipelined_answers_in_order(conn):
 
     c = conn(app)
     c.feed(_get("/slow") + _get("/a") + _get("/b"))
+    await c.settle()
     for _ in range(50):
         await asyncio.sleep(0.005)
         if c.data.count(b"HTTP/1.1") == 3:
@@ -401,6 +408,7 @@ async def test_background_work_after_the_response_does_not_hold_it(conn):
 
     c = conn(app)
     c.feed(_get())
+    await c.settle()
     assert c.data.endswith(b"hello") and finished == []
     gate.set()
     await c.settle()
@@ -500,6 +508,7 @@ async def test_returning_without_a_response_is_a_500(conn, caplog):
     c = conn(app)
     with caplog.at_level(logging.ERROR, logger="cyhttp.error"):
         c.feed(_get())
+        await c.settle()
     assert c.data.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert "returned without a response" in caplog.text
 

@@ -13,16 +13,17 @@ protocol keeps doing everything else (the order of pipelined answers, timeouts,
 flow control, ``Expect: 100-continue``, closing).
 
 For each request ``Asgi`` builds the scope and an ``_Exchange``, whose bound
-methods are the application's ``receive`` and ``send``, and steps the
-application's coroutine once, eagerly, in the request's own context. ``send``
-and ``receive`` return already-completed awaitables whenever they need not wait,
-so an application that answers without waiting for anything else finishes in
-that first step: its messages become one ``Response`` and no Task, no future
-and no extra coroutine is made. Only an application that really suspends is
-finished in a Task; ``Asgi`` then answers with the exchange's ``head`` future,
-resolved with the response as soon as the application has given it (or with a
-``StreamingResponse`` once it streams), while the Task goes on (streaming,
-background work after the response).
+methods are the application's ``receive`` and ``send``, and runs the application
+in a Task of its own: frameworks need one (anyio's task groups and cancel scopes,
+``asyncio.timeout`` and Django's thread-sensitive context all ask for the current
+Task), so, unlike a native handler, an ASGI application is never stepped outside a
+Task. On Python 3.12+ the Task starts eagerly: its first step runs at once, and
+``send`` and ``receive`` return already-completed awaitables whenever they need
+not wait, so an application that answers without waiting for anything else is
+done before ``Asgi`` returns, and its messages become one ``Response``. Otherwise
+``Asgi`` answers with the exchange's ``head`` future, resolved with the response
+as soon as the application has given it (or with a ``StreamingResponse`` once it
+streams), while the Task goes on (streaming, background work after the response).
 
 The exchange checks every message against the spec (``bad``): what is wrong
 is logged once, naming it, and raised into the application as a
@@ -35,9 +36,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from contextvars import copy_context
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Set, Tuple
 
 from . import _runner
 from .request import ClientDisconnected, _next_piece, _take
@@ -85,8 +85,8 @@ class _Completed:
         self.value = value
 
     def __await__(self) -> Any:
+        yield from ()  # a generator that yields nothing: awaiting it never waits
         return self.value
-        yield  # a generator: awaiting it returns at once
 
 
 SENT = _Completed(None)  # what send() returns when the application need not wait
@@ -105,6 +105,17 @@ class Asgi:
         self.raw_root = root_path.encode("utf-8")
         self.state = state  # the lifespan state; each request sees a shallow copy
         self.server: Optional[Tuple[str, int]] = None  # where the server listens
+        self.running: Set[asyncio.Task[Any]] = set()  # applications not finished yet
+
+    async def drain(self, timeout: float) -> None:
+        """Let running applications finish (after their responses) within *timeout*; then
+        cancel them. The server's shutdown calls this once its connections are closed."""
+        if self.running:
+            _, late = await asyncio.wait(set(self.running), timeout=timeout)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
 
     def __call__(self, req: CRequest) -> Any:
         """Run the application for *req*: its response, or a future of it."""
@@ -112,13 +123,15 @@ class Asgi:
         try:
             coro = self.app(self.scope(req), ex.receive, ex.send)
             if type(coro) is not CoroutineType:
-                coro = _runner.awaitable(coro)
-            yielded = native.step(coro)
+                coro = _runner.awaited(coro)
         except Exception as exc:
             return ex.ended(exc)
-        if yielded is coro:
-            return ex.ended(None)
-        return ex.suspended(coro, yielded)
+        task = _runner.app_task(coro)
+        if task.done():  # it ran eagerly (Python 3.12+) and finished
+            return ex.ended(None if task.cancelled() else task.exception())
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
+        return ex.suspended(task)
 
     @cython.locals(raw=bytes, mark=cython.Py_ssize_t)
     def scope(self, req: Any) -> Dict[str, Any]:
@@ -391,9 +404,9 @@ class _Exchange:
 
     # -- the application's end -----------------------------------------------------
 
-    def suspended(self, coro: Any, yielded: Any) -> Any:
-        """The application waits for something: finish it in a Task; answer when it has."""
-        self.task = task = _runner.start_task(coro, yielded, copy_context())
+    def suspended(self, task: asyncio.Task[None]) -> Any:
+        """The application's Task goes on: answer once it has given its response."""
+        self.task = task
         task.add_done_callback(self.task_done)
         if self.response is not None:
             return self.response  # complete or streaming; the Task goes on

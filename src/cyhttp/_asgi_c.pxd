@@ -32,6 +32,7 @@ cdef class Asgi:
     cdef bytes raw_root
     cdef public dict state
     cdef public object server
+    cdef readonly set running
 
     @cython.locals(raw=bytes, mark=Py_ssize_t)
     cdef dict scope(self, CRequest req)
@@ -72,7 +73,7 @@ cdef class _Exchange:
 
     cdef wake_writer(self)
 
-    cdef suspended(self, coro, yielded)
+    cdef suspended(self, task)
 
     cdef ended(self, exc)
 

@@ -82,14 +82,13 @@ class Lifespan:
         try:
             return await self.answer
         except Exception as exc:
-            return self._raised(kind, exc)
-
-    def _raised(self, kind: str, exc: Exception) -> None:
-        if kind == "startup" and self.mode == "auto":
-            self.unsupported = True
-            log.info("ASGI 'lifespan' protocol appears unsupported (%r): serving without it", exc)
-            return None
-        raise LifespanFailed(f"the application failed its lifespan {kind}: {exc!r}") from exc
+            if kind == "startup" and self.mode == "auto":
+                self.unsupported = True
+                log.info(
+                    "ASGI 'lifespan' protocol appears unsupported (%r): serving without it", exc
+                )
+                return None
+            raise LifespanFailed(f"the application failed its lifespan {kind}: {exc!r}") from exc
 
     async def startup(self) -> None:
         """Run the application's startup; :class:`LifespanFailed` if it reports failure."""

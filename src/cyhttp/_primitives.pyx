@@ -201,11 +201,11 @@ cdef bint is_streaming(obj):
 
 cdef list asgi_headers(Request req):
     """The request's header fields for an ASGI scope: names lower-cased, in order."""
-    fields = req._fields
-    if type(fields) is bytes:  # the scanner's field lines: read once, lowered as they are
-        return read_fields(fields, True)
+    raw = req._fields
+    if type(raw) is bytes:  # the scanner's field lines: read once, lowered as they are
+        return read_fields(raw, True)
     return [(lower_name(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)), value)
-            for name, value in fields]
+            for name, value in raw]
 
 
 cdef object step(it):

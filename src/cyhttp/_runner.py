@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import types
 from contextvars import Context
 from typing import TYPE_CHECKING, Any, Generator, Union, cast
@@ -96,6 +97,20 @@ def start_task(it: Any, yielded: Any, ctx: Context) -> asyncio.Task[Any]:
     runner = resume(it, yielded)
     runner.send(None)
     return asyncio.get_running_loop().create_task(runner, context=ctx)
+
+
+# Python 3.12 lets a Task take its first step at once, in the caller (eager_start).
+_EAGER: dict[str, Any] = {"eager_start": True} if sys.version_info >= (3, 12) else {}
+
+
+def app_task(coro: Any) -> asyncio.Task[Any]:
+    """A Task running an ASGI application's coroutine (eagerly where Python can)."""
+    return asyncio.Task(coro, loop=asyncio.get_running_loop(), **_EAGER)
+
+
+async def awaited(result: Any) -> Any:
+    """A coroutine awaiting *result*, an awaitable that is not a coroutine."""
+    return await result
 
 
 def awaitable(result: Any) -> Any:

@@ -180,6 +180,10 @@ class Server:
         loop = asyncio.get_running_loop()
         cfg = self.config
         protocol = self._protocol
+        # Handlers take their first step eagerly, outside any Task, where sniffio (how
+        # anyio, so Starlette and FastAPI, finds its event loop) sees none: say it is
+        # asyncio in the context the connections' callbacks inherit.
+        _say_asyncio()
 
         def factory() -> asyncio.BaseProtocol:
             return protocol(self)
@@ -230,6 +234,7 @@ class Server:
         if timeout is None:
             timeout = self.config.shutdown_timeout
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         server.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
@@ -245,6 +250,9 @@ class Server:
                     conn.abort()
                 await asyncio.sleep(0)  # let connection_lost run
         await server.wait_closed()
+        if self.interface == "asgi":
+            # ASGI applications may still run after their responses (background work).
+            await self.app.drain(max(0.0, deadline - loop.time()))
         for hook in self._on_shutdown:
             try:
                 await _call(hook)
@@ -265,6 +273,14 @@ class Server:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.shutdown()
+
+
+def _say_asyncio() -> None:
+    try:
+        import sniffio
+    except ImportError:  # without sniffio, anyio assumes asyncio while a loop runs
+        return
+    sniffio.current_async_library_cvar.set("asyncio")
 
 
 def _loop_factory(loop: str) -> Optional[Callable[[], asyncio.AbstractEventLoop]]:

@@ -1,0 +1,22 @@
+"""Typed face of the compiled ASGI layer: ``_asgi.py`` compiled as ``_asgi_c`` (see setup.py)."""
+
+import asyncio
+from typing import Any, Dict, Optional, Set, Tuple, final
+
+from ._request import Request
+
+@final
+class Asgi:
+    """The handler the protocol calls for each request of an ASGI 3 application."""
+
+    @property
+    def app(self) -> Any: ...
+    @property
+    def root_path(self) -> str: ...
+    state: Dict[str, Any]
+    server: Optional[Tuple[str, int]]
+    @property
+    def running(self) -> Set[asyncio.Task[Any]]: ...
+    def __init__(self, app: Any, root_path: str, state: Dict[str, Any]) -> None: ...
+    def __call__(self, req: Request) -> Any: ...
+    async def drain(self, timeout: float) -> None: ...

@@ -1,0 +1,88 @@
+"""The test application, in Quart (CORS by hand: Quart ships no CORS middleware)."""
+
+from __future__ import annotations
+
+import gzip
+from typing import Any
+
+from quart import Quart, Response, jsonify, request, send_file
+from quart.wrappers.response import DataBody
+
+from . import BIG, ORIGIN, numbers
+
+
+def make(file: str, events: list[str]) -> Any:
+    app = Quart(__name__)
+
+    @app.before_serving
+    async def startup() -> None:
+        events.append("startup")
+        app.config["DB"] = "connected"
+
+    @app.after_serving
+    async def shutdown() -> None:
+        events.append("shutdown")
+
+    @app.after_request
+    async def cors_and_gzip(response: Response) -> Response:
+        if request.headers.get("Origin") == ORIGIN:
+            response.headers["Access-Control-Allow-Origin"] = ORIGIN
+            response.headers["Vary"] = "Origin"
+        body = response.response  # only a body held in memory is compressed
+        accepts = "gzip" in request.headers.get("Accept-Encoding", "")
+        if accepts and isinstance(body, DataBody) and len(body.data) >= 500:
+            response.set_data(gzip.compress(body.data))
+            response.headers["Content-Encoding"] = "gzip"
+        return response
+
+    @app.route("/items/<int:id>")
+    async def item(id: int) -> Any:
+        return jsonify({"id": id, "q": request.args.get("q")})
+
+    @app.route("/items/<int:id>", methods=["OPTIONS"])
+    async def preflight(id: int) -> Any:
+        return "", 200, {"Access-Control-Allow-Methods": "GET, POST"}
+
+    @app.post("/json")
+    async def json_echo() -> Any:
+        data = await request.get_json()
+        return jsonify({**data, "seen": True}), 201
+
+    @app.post("/form")
+    async def form() -> Any:
+        files = await request.files
+        upload = files.get("file")
+        if upload is not None:
+            return jsonify({"name": upload.filename, "size": len(upload.read())})
+        return jsonify(dict((await request.form).items()))
+
+    @app.route("/stream")
+    async def stream() -> Any:
+        async def body() -> Any:
+            async for line in numbers():
+                yield line.encode()
+
+        return body(), 200, {"Content-Type": "text/plain"}
+
+    @app.route("/file")
+    async def file_view() -> Any:
+        return await send_file(file)
+
+    @app.route("/big")
+    async def big() -> Any:
+        return BIG, 200, {"Content-Type": "text/plain"}
+
+    @app.route("/state")
+    async def state() -> Any:
+        return app.config["DB"], 200, {"Content-Type": "text/plain"}
+
+    @app.route("/background")
+    async def background() -> Any:
+        app.add_background_task(events.append, "background")
+        return "queued", 200, {"Content-Type": "text/plain"}
+
+    @app.route("/boom")
+    async def boom() -> Any:
+        raise RuntimeError("view failed")
+
+    return app

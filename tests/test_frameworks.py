@@ -3,6 +3,11 @@
 The same application is written with Starlette, FastAPI, Django, Litestar and Quart
 (``tests/frameworks/``); each test asks every one of them the same question. Where a
 framework lacks a feature (Django: lifespan, background tasks) the test says so.
+
+Every test also runs with the application wrapped in asgion's ``Inspector``
+(https://pypi.org/project/asgion/: it checks the scope and every message a server
+exchanges with the application against the ASGI spec) and fails on any violation.
+asgion needs Python 3.12; CI runs this module under 3.12 as well.
 """
 
 from __future__ import annotations
@@ -17,6 +22,11 @@ from typing import Iterator
 
 import httpx
 import pytest
+
+try:
+    import asgion
+except ImportError:  # Python 3.11 (asgion needs 3.12)
+    asgion = None
 
 from .frameworks import BIG, ORIGIN
 from .support import LiveServer
@@ -43,18 +53,30 @@ def framework(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(params=["plain", "asgion"])
+def inspected(request: pytest.FixtureRequest) -> bool:
+    """Whether the application runs wrapped in asgion's spec checker."""
+    if request.param == "asgion" and asgion is None:
+        pytest.skip("asgion needs Python 3.12+")
+    return request.param == "asgion"
+
+
 @pytest.fixture
-def served(impl: str, framework: str, tmp_path: Path) -> Iterator[Served]:
+def served(impl: str, framework: str, inspected: bool, tmp_path: Path) -> Iterator[Served]:
     module = importlib.import_module(f"tests.frameworks.{framework}_app")
     file = tmp_path / "hello.txt"
     file.write_bytes(FILE_BODY)
     events: list[str] = []
+    app = module.make(str(file), events)
+    inspector = asgion.Inspector(app) if inspected else None
     # "on" where the framework has lifespan: a startup that fails must fail the test.
     mode = "auto" if framework in NO_LIFESPAN else "on"
-    with LiveServer(module.make(str(file), events), impl, lifespan=mode) as srv:
+    with LiveServer(inspector or app, impl, lifespan=mode) as srv:
         served = Served(srv, events, file)
         with served.client:
             yield served
+    if inspector is not None:
+        assert [f"{v.rule_id} {v.severity}: {v.message}" for v in inspector.violations] == []
 
 
 def test_path_and_query_parameters(served):

@@ -562,7 +562,12 @@ class _Queue:
             return
         slot.response = _runner.outcome(task, slot.request)
         if self.pending and self.pending[0] is slot:
+            # Handlers that finish in the same loop turn (pipelined requests) leave in one
+            # write: the flush comes one turn later.
+            self.writer.batching = True
             self.send_ready()
+            self.writer.batching = False
+            self.writer.flush_soon()
 
     def send_ready(self) -> None:
         """Write every ready response at the head of the queue, in order."""
@@ -605,7 +610,7 @@ class _Queue:
                 writer.flush()
         if writer.paused & PAUSE_PIPELINE and len(pending) <= self.max_pipeline // 2:
             writer.unpause(PAUSE_PIPELINE)
-        if not self.reader.in_read:
+        if not self.reader.in_read and not writer.batching:
             writer.flush()
 
     def upgrading(self, tail: bytes) -> None:
@@ -689,6 +694,8 @@ class _Writer:
         self.out = native.Output()
         self.fields = native.ResponseFields()
         self.serializing = False  # inside serialize(): no I/O
+        self.batching = False  # answers of finished handlers: flushed one loop turn later
+        self.flush_due = False  # such a flush is scheduled
         self.paused = 0  # why reading is paused: PAUSE_* bits
         self.write_paused = False
         self.room_waiter: Optional[asyncio.Future[None]] = None
@@ -810,6 +817,17 @@ class _Writer:
             state == LAST and not self.queue.pending and self.reader.req is None
         ):
             self.life.close(transport)
+
+    def flush_soon(self) -> None:
+        """Flush once the callbacks of this loop turn have run (see ``handler_done``)."""
+        if not self.flush_due:
+            self.flush_due = True
+            asyncio.get_running_loop().call_soon(self.flush_later)
+
+    def flush_later(self) -> None:
+        self.flush_due = False
+        if self.transport is not None and not self.reader.in_read:
+            self.flush()
 
     def pause(self, reason: int) -> None:
         if not self.paused and self.transport is not None:

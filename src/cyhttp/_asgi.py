@@ -35,7 +35,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+from asyncio.tasks import _enter_task, _leave_task
 from collections import deque
+from contextvars import copy_context
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Set, Tuple
 
@@ -63,6 +66,7 @@ log = logging.getLogger("cyhttp.error")
 
 ASGI_VERSIONS = {"version": "3.0", "spec_version": "2.4"}
 PATHSEND = "http.response.pathsend"
+EAGER_START = sys.version_info >= (3, 12)  # asyncio.Task(..., eager_start=True)
 
 # What the application has sent of its response.
 NOTHING = 0  # nothing yet
@@ -96,6 +100,58 @@ def disconnect() -> Dict[str, Any]:
     return {"type": "http.disconnect"}
 
 
+class _FirstStep:
+    """Runs a coroutine in a Task of its own whose first step is taken at once.
+
+    Frameworks need a current Task (anyio's task groups and cancel scopes,
+    ``asyncio.timeout``, context tokens reset where they were set), so the first step
+    runs as the Task and in its context; what the step leaves, the Task finishes.
+    This is Python 3.12's ``eager_start``, for the Python 3.11 this project supports.
+    """
+
+    def __init__(self) -> None:
+        self.finished = False
+        self.error: Optional[BaseException] = None  # what the first step raised
+        self.yielded: Any = None  # what the first step left the Task to wait for
+
+    def start(self, coro: Any) -> asyncio.Task[None]:
+        loop = asyncio.get_running_loop()
+        if EAGER_START:
+            task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
+            if task.done():
+                self.finished = True
+                self.error = None if task.cancelled() else task.exception()
+            return task
+        ctx = copy_context()
+        task = loop.create_task(self.rest(coro), context=ctx)
+        ctx.run(self.step, coro, task, loop)
+        return task
+
+    def step(self, coro: Any, task: asyncio.Task[None], loop: Any) -> None:
+        # asyncio.current_task() is the new Task, as it will be; one running, if any, is
+        # set aside meanwhile (as Python 3.12's eager start does).
+        outer = asyncio.current_task(loop)
+        if outer is not None:
+            _leave_task(loop, outer)
+        _enter_task(loop, task)
+        try:
+            self.yielded = coro.send(None)
+        except StopIteration:
+            self.finished = True
+        except BaseException as exc:  # the exchange answers for it
+            self.finished = True
+            self.error = exc
+        finally:
+            _leave_task(loop, task)
+            if outer is not None:
+                _enter_task(loop, outer)
+
+    async def rest(self, coro: Any) -> None:
+        """The Task's own steps: whatever the first step left."""
+        if not self.finished:
+            await _runner.resume(coro, self.yielded)
+
+
 class Asgi:
     """The handler the protocol calls for each request of an ASGI 3 application."""
 
@@ -117,6 +173,7 @@ class Asgi:
             if late:
                 await asyncio.wait(late)
 
+    @cython.locals(first=_FirstStep)
     def __call__(self, req: CRequest) -> Any:
         """Run the application for *req*: its response, or a future of it."""
         ex = _Exchange(self, req)
@@ -126,9 +183,10 @@ class Asgi:
                 coro = _runner.awaited(coro)
         except Exception as exc:
             return ex.ended(exc)
-        task, finished, error = _runner.eager_task(coro)
-        if finished:
-            return ex.ended(error)
+        first = _FirstStep()
+        task = first.start(coro)
+        if first.finished:
+            return ex.ended(first.error)
         self.running.add(task)
         task.add_done_callback(self.running.discard)
         return ex.suspended(task)

@@ -11,6 +11,7 @@ cdef dict ASGI_VERSIONS
 cdef str PATHSEND
 cdef int NOTHING, STARTED, STREAMING, COMPLETE, FAILED
 cdef Py_ssize_t STREAM_HIGH_WATER, FILE_CHUNK
+cdef bint EAGER_START
 
 
 @cython.final
@@ -23,6 +24,16 @@ cdef _Completed SENT
 
 
 cdef dict disconnect()
+
+
+@cython.final
+@cython.freelist(16)
+cdef class _FirstStep:
+    cdef bint finished
+    cdef object error
+    cdef object yielded
+
+    cdef start(self, coro)
 
 
 @cython.final

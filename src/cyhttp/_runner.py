@@ -9,12 +9,10 @@ callback. Only when that first step suspends does the core hand the coroutine to
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
-import sys
 import types
 from contextvars import Context
-from typing import TYPE_CHECKING, Any, Generator, Optional, Tuple, Union, cast
+from typing import TYPE_CHECKING, Any, Generator, Union, cast
 
 from . import response as responses
 from ._contract import Connection
@@ -98,61 +96,6 @@ def start_task(it: Any, yielded: Any, ctx: Context) -> asyncio.Task[Any]:
     runner = resume(it, yielded)
     runner.send(None)
     return asyncio.get_running_loop().create_task(runner, context=ctx)
-
-
-class _FirstStep:
-    """What a coroutine's first step, taken before its Task ever ran, left to do."""
-
-    __slots__ = ("finished", "yielded")
-
-    def __init__(self) -> None:
-        self.finished = False
-        self.yielded: Any = None  # None: nothing taken yet, or a bare yield
-
-
-async def _after_first_step(coro: Any, first: _FirstStep) -> None:
-    if not first.finished:
-        await resume(coro, first.yielded)
-
-
-def _first_step(coro: Any, first: _FirstStep, task: asyncio.Task[None]) -> Optional[BaseException]:
-    loop = task.get_loop()
-    asyncio.tasks._enter_task(loop, task)  # asyncio.current_task() is the Task, as it will be
-    try:
-        first.yielded = coro.send(None)
-        return None
-    except StopIteration:
-        first.finished = True
-        return None
-    except BaseException as exc:  # the caller decides what a failed first step means
-        first.finished = True
-        return exc
-    finally:
-        asyncio.tasks._leave_task(loop, task)
-
-
-def eager_task(coro: Any) -> Tuple[asyncio.Task[None], bool, Optional[BaseException]]:
-    """Run coroutine *coro* in a Task of its own whose first step is taken now.
-
-    Returns the Task, whether *coro* finished in that step and what it raised there.
-    Frameworks need a current Task (anyio's task groups and cancel scopes,
-    ``asyncio.timeout``, context tokens reset where they were set), so the first step
-    runs as the Task and in its context; what the step leaves, the Task finishes
-    (Python 3.12's ``eager_start``, for the Python 3.11 this project supports).
-    """
-    loop = asyncio.get_running_loop()
-    if sys.version_info >= (3, 12):
-        task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
-        if not task.done():
-            return task, False, None
-        return task, True, None if task.cancelled() else task.exception()
-    first = _FirstStep()
-    ctx = contextvars.copy_context()
-    task = loop.create_task(_after_first_step(coro, first), context=ctx)
-    if asyncio.current_task(loop) is not None:
-        return task, False, None  # inside another Task: the new one takes every step
-    error = ctx.run(_first_step, coro, first, task)
-    return task, first.finished, error
 
 
 async def awaited(result: Any) -> Any:

@@ -255,3 +255,50 @@ def test_build_response(benchmark, impl, case):
     else:
         headers = {"Cache-Control": "no-store", "X-Item": "42"}
         benchmark(Response, b'{"ok": true}', headers=headers, content_type="application/json")
+
+
+# -- ASGI: the load suite's raw ASGI app, beside the native handler, both with the loop
+# turning between reads (an ASGI application runs in a Task of its own, which the loop
+# finishes: the same harness for both, so the ratio is fair).
+
+
+def _native_app(route: str) -> Any:
+    from .servers import cyhttp_app
+
+    return cyhttp_app.app
+
+
+def _asgi_app(route: str) -> Any:
+    from .servers import asgi_app
+
+    return asgi_app.app
+
+
+TURNING_CASES = {
+    "native-hello": (_native_app, GET * 16),
+    "asgi-hello": (_asgi_app, GET * 16),
+    "native-realistic": (_native_app, BROWSER * 16),
+    "asgi-realistic": (_asgi_app, BROWSER * 16),
+}
+
+
+async def _turns() -> None:
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("case", TURNING_CASES)
+def test_with_loop_turns(benchmark, loop, impl, case):
+    """16 requests per read, delivered from a loop callback as the event loop does, then
+    the loop's next turns (where an application's Task ends)."""
+    make, data = TURNING_CASES[case]
+    benchmark.group = f"turning-{case.partition('-')[2]}"
+    benchmark.extra_info["requests_per_round"] = 16
+    feed = _feeder(impl, make(case), data)
+
+    def read_and_turn() -> None:
+        loop.call_soon(feed)
+        loop.run_until_complete(_turns())
+
+    benchmark(read_and_turn)

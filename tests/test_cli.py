@@ -31,13 +31,15 @@ def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _serve(impl: str, *args: str) -> tuple[subprocess.Popen[str], int]:
+def _serve(
+    impl: str, *args: str, app: str = "examples.hello:app"
+) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "cyhttp",
-            "examples.hello:app",
+            app,
             "--port",
             "0",
             "--implementation",
@@ -188,3 +190,38 @@ def test_version_names_every_part_and_the_core(no_extensions):
     assert lines[2].startswith(f"Python {platform.python_version()} ")
     assert lines[3].startswith("uvloop ") and lines[4] == f"httptools {httptools.__version__}"
     assert re.fullmatch(r"llhttp \d+\.\d+\.\d+ \(bundled in httptools\)", lines[5])
+
+
+def test_cli_serves_an_asgi_application(impl):
+    proc, port = _serve(impl, app="examples.asgi_hello:app")  # interface auto, lifespan auto
+    try:
+        r = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert (r.status_code, r.text) == (200, "Hello, world!")  # from the lifespan state
+        assert requests.get(f"http://127.0.0.1:{port}/nowhere", timeout=10).status_code == 404
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        assert proc.stderr is not None
+        with proc.stderr:
+            assert "shutting down" in proc.stderr.read()
+
+
+def test_cli_failed_lifespan_startup_exits_with_the_application_message(impl):
+    result = _cli("tests.asgi_apps:startup_fails", "--port", "0", "--implementation", impl)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == "cyhttp: error: the application failed its startup: no database at db:5432"
+
+
+def test_cli_refuses_an_asgi2_application_in_one_line():
+    result = _cli("tests.asgi_apps:Asgi2", "--port", "0")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("cyhttp: error: Asgi2 is a class: an ASGI 2 application?")
+
+
+def test_cli_interface_and_lifespan_choices_are_checked():
+    result = _cli("examples.asgi_hello:app", "--interface", "wsgi")
+    assert result.returncode == 2 and "invalid choice: 'wsgi'" in result.stderr
+    result = _cli("examples.asgi_hello:app", "--lifespan", "sometimes")
+    assert result.returncode == 2 and "invalid choice: 'sometimes'" in result.stderr

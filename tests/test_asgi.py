@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import time
 from typing import Any
@@ -415,22 +416,65 @@ async def test_background_work_after_the_response_does_not_hold_it(conn):
     assert finished == [True]
 
 
-def test_pathsend_serves_the_file(live, tmp_path):
-    data = bytes(range(256)) * 1000
-    path = tmp_path / "file.bin"
-    path.write_bytes(data)
-
+def pathsend_app(path: Any, headers: Any) -> Any:
     async def app(scope: Scope, receive: Any, send: Any) -> None:
         assert "http.response.pathsend" in scope["extensions"]
-        headers = [(b"content-length", str(len(data)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.pathsend", "path": str(path)})
 
-    with live(app, lifespan="off") as srv:
+    return app
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_pathsend_sends_the_file_with_sendfile(live, tmp_path, monkeypatch, loop):
+    data = bytes(range(256)) * 40_000  # 10 MB: many sendfile calls, the socket fills up
+    path = tmp_path / "file.bin"
+    path.write_bytes(data)
+    calls: list[int] = []
+    real_sendfile = os.sendfile
+
+    def counting_sendfile(*args: Any) -> int:
+        calls.append(args[3])
+        return real_sendfile(*args)
+
+    monkeypatch.setattr(os, "sendfile", counting_sendfile)
+    # No Content-Length from the application: the server gives the file's size.
+    with live(pathsend_app(path, []), lifespan="off", loop=loop) as srv:
         with httpx.Client() as client:
             for _ in range(2):  # the connection stays usable
                 reply = client.get(srv.url + "/file")
                 assert reply.status_code == 200 and reply.content == data
+                assert reply.headers["content-length"] == str(len(data))
+                assert "transfer-encoding" not in reply.headers
+            head = client.head(srv.url + "/file")
+            assert head.headers["content-length"] == str(len(data)) and head.content == b""
+    assert calls and calls[0] == len(data)  # zero-copy, from the first byte
+
+
+def test_pathsend_to_a_client_that_leaves_closes_cleanly(live, tmp_path):
+    path = tmp_path / "file.bin"
+    path.write_bytes(b"x" * 20_000_000)
+    with live(pathsend_app(path, []), lifespan="off") as srv:
+        with socket.create_connection(("127.0.0.1", srv.port)) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(_get())
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")
+        # gone mid-file: the server goes on serving
+        with httpx.Client() as client:
+            assert client.get(srv.url + "/").status_code == 200
+        deadline = time.monotonic() + 5
+        while srv.server.connections and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not srv.server.connections
+
+
+def test_pathsend_with_a_wrong_content_length_is_a_500(live, tmp_path, caplog):
+    path = tmp_path / "file.bin"
+    path.write_bytes(b"12345")
+    with live(pathsend_app(path, [(b"content-length", b"9")]), lifespan="off") as srv:
+        with caplog.at_level(logging.ERROR, logger="cyhttp.error"):
+            assert httpx.get(srv.url + "/").status_code == 500
+    assert "pathsend of a 5-byte file with a Content-Length of 9" in caplog.text
 
 
 # -- bad application output ------------------------------------------------------------

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from asyncio.tasks import _enter_task, _leave_task
 from collections import deque
@@ -77,7 +78,6 @@ FAILED = 4  # a message the spec does not allow (or the client went away mid-str
 
 # Streamed body held for the writer before send() makes the application wait.
 STREAM_HIGH_WATER = 64 * 1024
-FILE_CHUNK = 64 * 1024
 
 
 class _Completed:
@@ -376,13 +376,22 @@ class _Exchange:
         return self.room  # the writer sets it once it has taken the body
 
     def send_file(self, path: str) -> Any:
-        """``http.response.pathsend``: the file at *path* is the whole body."""
+        """``http.response.pathsend``: the file at *path* is the whole body, sent with
+        ``sendfile`` (zero-copy) where the transport allows."""
         try:
             file = open(path, "rb")
+            size = os.fstat(file.fileno()).st_size
         except OSError as exc:
             return self.bad(f"{PATHSEND} cannot open {path!r}: {exc}")
+        headers = list(self.headers)
+        declared = _content_length(headers)
+        if declared is None:
+            headers.append((b"content-length", b"%d" % size))  # so that it is not chunked
+        elif declared != size:
+            file.close()
+            return self.bad(f"{PATHSEND} of a {size}-byte file with a Content-Length of {declared}")
         try:
-            response = StreamingResponse(_read_file(file), self.status, self.headers)
+            response = StreamingResponse(_runner.FileContent(file, size), self.status, headers)
         except (TypeError, ValueError) as exc:
             file.close()
             return self.bad(f"http.response.start with headers the core refuses: {exc}")
@@ -550,11 +559,10 @@ def _declares_length(response: Any) -> bool:
     return b"content-length:" in response._head.lower()
 
 
-async def _read_file(file: Any) -> Any:
-    """A file's bytes in pieces (``http.response.pathsend``); closes it."""
-    with file:
-        while True:
-            chunk = file.read(FILE_CHUNK)
-            if not chunk:
-                return
-            yield chunk
+def _content_length(headers: Any) -> Optional[int]:
+    """The Content-Length among ASGI *headers* (None if there is none or it is not digits)."""
+    for pair in headers:
+        if len(pair) == 2 and bytes(pair[0]).lower() == b"content-length":
+            value = bytes(pair[1]).strip()
+            return int(value) if value.isdigit() else None
+    return None

@@ -10,7 +10,7 @@ from ._request cimport Request as CRequest
 cdef dict ASGI_VERSIONS
 cdef str PATHSEND
 cdef int NOTHING, STARTED, STREAMING, COMPLETE, FAILED
-cdef Py_ssize_t STREAM_HIGH_WATER, FILE_CHUNK
+cdef Py_ssize_t STREAM_HIGH_WATER
 cdef bint EAGER_START
 
 

@@ -30,3 +30,11 @@ class Connection(Protocol):
 
     def _write_room(self) -> Optional[asyncio.Future[None]]:
         """None when the transport takes more; else a future done when it does."""
+
+    def _sendfile_begin(self) -> Optional[Tuple[int, float]]:
+        """Prepare to write a file to the socket directly: everything buffered goes to the
+        transport, whose flow control now waits for it to be empty (``_write_room``).
+        The socket's descriptor and the write timeout; None without a socket."""
+
+    def _sendfile_end(self) -> None:
+        """The file is sent (or failed): the transport's flow control is as before."""

@@ -1082,6 +1082,21 @@ class _Connection:
     def _write_room(self) -> Optional[asyncio.Future[None]]:
         return self._writer.room()
 
+    def _sendfile_begin(self) -> Optional[Tuple[int, float]]:
+        transport = self._writer.transport
+        if transport is None:
+            raise ClientDisconnected("client disconnected")
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return None
+        self._writer.write_out()  # the head first
+        transport.set_write_buffer_limits(0, 0)  # resume_writing once it is all sent
+        return sock.fileno(), self._server.config.write_timeout
+
+    def _sendfile_end(self) -> None:
+        if self._writer.transport is not None:
+            self._writer.transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+
     def serialize(
         self,
         response: Any,

@@ -530,14 +530,21 @@ def chart(summary: dict[str, Any], path: Path) -> None:
         ("get64k", "rps", "get64k: req/s"),
         (None, "_peak_rss_kib", "peak RSS MiB (lower is better)"),
     ]
-    fig, axes = plt.subplots(5, 2, figsize=(13, 20))
-    for ax, (scen, key, title) in zip(axes.flat, panels, strict=True):
-        values = []
-        for name in names:
-            if scen is None:
-                values.append(summary[name][key] / 1024)
-            else:
-                values.append(summary[name].get(scen, {}).get(key, 0) or 0)
+
+
+    def values_of(scen: str | None, key: str) -> list[float]:
+        if scen is None:
+            return [summary[name][key] / 1024 for name in names]
+        return [summary[name].get(scen, {}).get(key, 0) or 0 for name in names]
+
+    # Only the scenarios this run measured.
+    panels = [panel for panel in panels if any(values_of(panel[0], panel[1]))]
+    rows = (len(panels) + 1) // 2
+    fig, axes = plt.subplots(rows, 2, figsize=(13, 4 * rows), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    for ax, (scen, key, title) in zip(axes.flat[: len(panels)], panels, strict=True):
+        values = values_of(scen, key)
         colors = [
             "#d62728" if n.startswith("cyhttp") else "#7f7f7f" if n == "raw-uvloop" else "#1f77b4"
             for n in names
@@ -564,6 +571,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--output", default="load", help="file stem under benchmarks/results/")
     p.add_argument(
+        "--chart-only",
+        action="store_true",
+        help="redraw the chart of --output from its JSON, measuring nothing",
+    )
+    p.add_argument(
         "--before",
         metavar="PYTHON",
         help="also serve the cyhttp app with this interpreter (another checkout's virtualenv) "
@@ -571,6 +583,11 @@ def main(argv: list[str] | None = None) -> None:
         "side in one run",
     )
     args = p.parse_args(argv)
+    if args.chart_only:
+        stem = RESULTS / args.output
+        saved = json.loads(stem.with_suffix(".json").read_text())
+        chart(saved["summary"], stem.with_suffix(".png"))
+        return
     if shutil.which("wrk") is None or shutil.which("taskset") is None:
         sys.exit("the load suite needs wrk and taskset (apt-get install wrk util-linux)")
     if (os.cpu_count() or 1) < 2:

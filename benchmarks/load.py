@@ -531,7 +531,6 @@ def chart(summary: dict[str, Any], path: Path) -> None:
         (None, "_peak_rss_kib", "peak RSS MiB (lower is better)"),
     ]
 
-
     def values_of(scen: str | None, key: str) -> list[float]:
         if scen is None:
             return [summary[name][key] / 1024 for name in names]

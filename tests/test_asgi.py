@@ -685,3 +685,46 @@ async def test_lifespan_off_never_calls_the_app_for_it(impl):
     async with cyhttp.Server(lifespan_app(log), port=0, implementation=impl, lifespan="off"):
         pass
     assert log == []
+
+
+# -- the Task an application runs as ------------------------------------------------------
+
+REQUEST_VAR: Any = __import__("contextvars").ContextVar("request_var", default=None)
+
+
+async def test_one_task_from_the_first_step_on_and_a_context_per_request(conn):
+    """The Task current in the first step is the one that finishes the application
+    (anyio and asyncio.timeout hold on to it), and no request sees another's context."""
+    import anyio
+
+    seen: list[Any] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        seen.append(REQUEST_VAR.get())
+        REQUEST_VAR.set(scope["path"])
+        first = asyncio.current_task()
+        assert first is not None
+        async with asyncio.timeout(5):
+            async with anyio.create_task_group() as group:
+                group.start_soon(anyio.sleep, 0)
+                await asyncio.sleep(0)  # suspends inside both
+        assert asyncio.current_task() is first
+        assert REQUEST_VAR.get() == scope["path"]
+        await hello(scope, receive, send)
+
+    c = conn(app)
+    c.feed(_get("/one") + _get("/two"))
+    await c.settle()
+    c.feed(_get("/three"))
+    await c.settle()
+    assert seen == [None, None, None]
+    assert [r.rpartition(b"\r\n\r\n")[2] for r in split_responses(c.data)] == [b"hello"] * 3
+
+
+async def test_an_application_that_finishes_at_once_leaves_no_task_running(conn):
+    c = conn(hello)
+    before = len(asyncio.all_tasks())
+    c.feed(_get() * 8)
+    await c.settle()
+    assert c.data.count(b"HTTP/1.1 200 OK") == 8
+    assert len(asyncio.all_tasks()) <= before + 1  # at most the idle carrier (Python 3.11)

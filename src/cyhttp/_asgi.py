@@ -16,7 +16,8 @@ For each request ``Asgi`` builds the scope and an ``_Exchange``, whose bound
 methods are the application's ``receive`` and ``send``, and runs the application
 in a Task of its own, as frameworks need (anyio's task groups and cancel scopes,
 ``asyncio.timeout`` and Django's thread-sensitive context all ask for the current
-Task), but eagerly: the Task's first step is taken at once (``_runner.eager_task``).
+Task), but eagerly: its first step is taken at once (``_Carrier`` on Python 3.11,
+asyncio's ``eager_start`` on 3.12+).
 ``send`` and ``receive`` return already-completed awaitables whenever they need
 not wait, so an application that answers without waiting for anything else is
 done before ``Asgi`` returns: its messages become one ``Response``, written with
@@ -39,7 +40,7 @@ import os
 import sys
 from asyncio.tasks import _enter_task, _leave_task
 from collections import deque
-from contextvars import copy_context
+from contextvars import Context, copy_context
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Set, Tuple
 
@@ -100,36 +101,37 @@ def disconnect() -> Dict[str, Any]:
     return {"type": "http.disconnect"}
 
 
-class _FirstStep:
-    """Runs a coroutine in a Task of its own whose first step is taken at once.
+class _Carrier:
+    """The Task applications take their first step as (Python 3.11).
 
-    Frameworks need a current Task (anyio's task groups and cancel scopes,
-    ``asyncio.timeout``, context tokens reset where they were set), so the first step
-    runs as the Task and in its context; what the step leaves, the Task finishes.
-    This is Python 3.12's ``eager_start``, for the Python 3.11 this project supports.
+    Frameworks need a current Task from the first step on (anyio's task groups and
+    cancel scopes, ``asyncio.timeout``), and a Task per request would cost more than
+    the rest of an ASGI request. So one idle Task is made current while each
+    application takes its first step, in a fresh context of its own: an application
+    that finishes in that step needs no other Task. The first one that suspends takes
+    the carrier: the Task it ran as goes on running it, in its context, and the next
+    request gets a new carrier. (Python 3.12's ``eager_start`` does the same with a
+    Task per request.)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.handoff: asyncio.Future[Any] = loop.create_future()
+        self.task = loop.create_task(self.carry())
         self.finished = False
         self.error: Optional[BaseException] = None  # what the first step raised
-        self.yielded: Any = None  # what the first step left the Task to wait for
+        self.yielded: Any = None  # what it left to wait for
 
-    def start(self, coro: Any) -> asyncio.Task[None]:
-        loop = asyncio.get_running_loop()
-        if EAGER_START:
-            task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
-            if task.done():
-                self.finished = True
-                self.error = None if task.cancelled() else task.exception()
-            return task
-        ctx = copy_context()
-        task = loop.create_task(self.rest(coro), context=ctx)
-        ctx.run(self.step, coro, task, loop)
-        return task
+    async def carry(self) -> None:
+        coro, yielded, ctx = await self.handoff
+        await _runner.resume(coro, yielded, ctx)
 
-    def step(self, coro: Any, task: asyncio.Task[None], loop: Any) -> None:
-        # asyncio.current_task() is the new Task, as it will be; one running, if any, is
-        # set aside meanwhile (as Python 3.12's eager start does).
+    def step(self, coro: Any) -> None:
+        """The application's first step, as the carrier (run in the request's context)."""
+        loop, task = self.loop, self.task
+        self.finished = False
+        self.error = None
+        # One Task running, if any, is set aside meanwhile (as an eager start does).
         outer = asyncio.current_task(loop)
         if outer is not None:
             _leave_task(loop, outer)
@@ -146,10 +148,10 @@ class _FirstStep:
             if outer is not None:
                 _enter_task(loop, outer)
 
-    async def rest(self, coro: Any) -> None:
-        """The Task's own steps: whatever the first step left."""
-        if not self.finished:
-            await _runner.resume(coro, self.yielded)
+    def hand_over(self, coro: Any, ctx: Context) -> asyncio.Task[None]:
+        """The application suspended: this carrier's Task runs it from now on."""
+        self.handoff.set_result((coro, self.yielded, ctx))
+        return self.task
 
 
 class Asgi:
@@ -162,10 +164,14 @@ class Asgi:
         self.state = state  # the lifespan state; each request sees a shallow copy
         self.server: Optional[Tuple[str, int]] = None  # where the server listens
         self.running: Set[asyncio.Task[Any]] = set()  # applications not finished yet
+        self.carrier: Optional[_Carrier] = None  # the idle Task first steps run as
 
     async def drain(self, timeout: float) -> None:
         """Let running applications finish (after their responses) within *timeout*; then
         cancel them. The server's shutdown calls this once its connections are closed."""
+        if self.carrier is not None:
+            self.carrier.task.cancel()
+            self.carrier = None
         if self.running:
             _, late = await asyncio.wait(set(self.running), timeout=timeout)
             for task in late:
@@ -173,7 +179,7 @@ class Asgi:
             if late:
                 await asyncio.wait(late)
 
-    @cython.locals(first=_FirstStep)
+    @cython.locals(carrier=_Carrier)
     def __call__(self, req: CRequest) -> Any:
         """Run the application for *req*: its response, or a future of it."""
         ex = _Exchange(self, req)
@@ -183,10 +189,21 @@ class Asgi:
                 coro = _runner.awaited(coro)
         except Exception as exc:
             return ex.ended(exc)
-        first = _FirstStep()
-        task = first.start(coro)
-        if first.finished:
-            return ex.ended(first.error)
+        loop = asyncio.get_running_loop()
+        if EAGER_START:
+            task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
+            if task.done():
+                return ex.ended(None if task.cancelled() else task.exception())
+        else:
+            carrier = self.carrier
+            if carrier is None or carrier.loop is not loop or carrier.task.done():
+                carrier = self.carrier = _Carrier(loop)
+            ctx = copy_context()
+            ctx.run(carrier.step, coro)
+            if carrier.finished:
+                return ex.ended(carrier.error)
+            self.carrier = None
+            task = carrier.hand_over(coro, ctx)
         self.running.add(task)
         task.add_done_callback(self.running.discard)
         return ex.suspended(task)

@@ -27,13 +27,15 @@ cdef dict disconnect()
 
 
 @cython.final
-@cython.freelist(16)
-cdef class _FirstStep:
+cdef class _Carrier:
+    cdef object loop
+    cdef object handoff
+    cdef object task
     cdef bint finished
     cdef object error
     cdef object yielded
 
-    cdef start(self, coro)
+    cdef hand_over(self, coro, ctx)
 
 
 @cython.final
@@ -44,6 +46,7 @@ cdef class Asgi:
     cdef public dict state
     cdef public object server
     cdef readonly set running
+    cdef _Carrier carrier
 
     @cython.locals(raw=bytes, mark=Py_ssize_t)
     cdef dict scope(self, CRequest req)

@@ -13,7 +13,7 @@ import logging
 import os
 import types
 from contextvars import Context
-from typing import TYPE_CHECKING, Any, Generator, Union, cast
+from typing import TYPE_CHECKING, Any, Generator, Optional, Union, cast
 
 from . import response as responses
 from ._contract import Connection
@@ -43,7 +43,7 @@ def _wait(yielded: Any) -> Generator[Any, None, None]:
         yield yielded
 
 
-async def resume(it: Any, yielded: Any) -> Any:
+async def resume(it: Any, yielded: Any, ctx: Optional[Context] = None) -> Any:
     """Drive the coroutine *it*, whose eager first step yielded *yielded*.
 
     When the awaited future completes (with a result, an exception or by
@@ -67,7 +67,8 @@ async def resume(it: Any, yielded: Any) -> Any:
             step = it.send
             arg = None
         try:
-            yielded = step(arg)
+            # In *ctx* when given: the coroutine's own context, not this Task's.
+            yielded = step(arg) if ctx is None else ctx.run(step, arg)
         except StopIteration as stop:
             return stop.value
 

@@ -45,6 +45,7 @@ from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Set, Tuple
 
 from . import _runner
+from ._wire import FLAG_CONTENT_LENGTH
 from .request import ClientDisconnected, _next_piece, _take
 
 if TYPE_CHECKING:  # Cython ships no types; its stand-in has them
@@ -253,7 +254,6 @@ class _Exchange:
         self.gone = False  # the client is gone: send() raises, receive() says so
         self.problem = ""  # what was wrong with the application's output
         self.head: Optional[asyncio.Future[Any]] = None  # the protocol waits on this
-        self.task: Optional[asyncio.Task[Any]] = None  # the application, once it suspends
         self.chunks: Deque[bytes] = deque()  # streamed body the writer has not taken
         self.buffered = 0
         self.more: Optional[asyncio.Future[None]] = None  # the writer waits for body
@@ -361,7 +361,7 @@ class _Exchange:
             response = Response(body, self.status, self.headers)
         except (TypeError, ValueError) as exc:
             return self.bad(f"http.response.start with headers the core refuses: {exc}")
-        if not body and _declares_length(response) and not self.req._is_head:
+        if not body and response._flags & FLAG_CONTENT_LENGTH and not self.req._is_head:
             return self.bad("a Content-Length with an empty body, for a request that is not HEAD")
         self.state = COMPLETE
         self.give(response)
@@ -490,7 +490,6 @@ class _Exchange:
 
     def suspended(self, task: asyncio.Task[None]) -> Any:
         """The application's Task goes on: answer once it has given its response."""
-        self.task = task
         task.add_done_callback(self.task_done)
         if self.response is not None:
             return self.response  # complete or streaming; the Task goes on
@@ -570,10 +569,6 @@ class _Body:
         """The writer stops reading (the client is gone, or the body is not sent)."""
         self.ex.writer_stopped()
         return SENT
-
-
-def _declares_length(response: Any) -> bool:
-    return b"content-length:" in response._head.lower()
 
 
 def _content_length(headers: Any) -> Optional[int]:

@@ -10,6 +10,7 @@ from ._request cimport Request as CRequest
 cdef dict ASGI_VERSIONS
 cdef str PATHSEND
 cdef int NOTHING, STARTED, STREAMING, COMPLETE, FAILED
+cdef int FLAG_CONTENT_LENGTH
 cdef Py_ssize_t STREAM_HIGH_WATER
 cdef bint EAGER_START
 
@@ -64,7 +65,6 @@ cdef class _Exchange:
     cdef bint gone
     cdef str problem
     cdef object head
-    cdef object task
     cdef object chunks
     cdef Py_ssize_t buffered
     cdef object more
@@ -92,6 +92,3 @@ cdef class _Exchange:
     cdef ended(self, exc)
 
     cdef client_gone(self)
-
-
-cdef bint _declares_length(response) except -1

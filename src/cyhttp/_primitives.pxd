@@ -139,6 +139,5 @@ cdef inline bint is_response(obj):
 
 cdef bint is_streaming(obj)
 cdef list asgi_headers(Request req)
-cdef object step(it)
 cdef object call_handler(app, req)
 cdef bytes date_block()

@@ -12,7 +12,8 @@ twins in ``_primitives_py.py``, which give the same results in plain Python:
   and the pure ones' slots, so that nothing a handler does to a response crashes;
 * ``call_handler``: the handler's first step, in its own context (the C context
   API and ``PyIter_Send``: no StopIteration, no Task when it does not suspend);
-* ``date_block``: the Server/Date lines, cached per second with C ``time()``.
+* ``date_block``: the Server/Date lines, cached per second with C ``time()``;
+* ``asgi_headers``: a request's fields for an ASGI scope, names lowered in C.
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
@@ -206,16 +207,6 @@ cdef list asgi_headers(Request req):
         return read_fields(raw, True)
     return [(lower_name(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)), value)
             for name, value in raw]
-
-
-cdef object step(it):
-    """Advance the coroutine *it* once: what it yielded, or *it* itself once it has returned
-    (no coroutine yields itself). Its exception propagates."""
-    cdef PyObject* yielded = NULL
-    cdef int state = PyIter_Send(it, None, &yielded)
-    value = <object>yielded
-    Py_XDECREF(yielded)
-    return it if state == 0 else value
 
 
 cdef object call_handler(app, req):

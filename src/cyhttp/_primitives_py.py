@@ -25,7 +25,6 @@ __all__ = [
     "is_name",
     "is_response",
     "is_streaming",
-    "step",
 ]
 
 
@@ -114,15 +113,6 @@ def is_streaming(obj: Any) -> bool:
 def asgi_headers(req: Any) -> list[tuple[bytes, bytes]]:
     """The request's header fields for an ASGI scope: names lower-cased, in order."""
     return [(name.lower(), value) for name, value in req._raw_headers]
-
-
-def step(it: Any) -> Any:
-    """Advance the coroutine *it* once: what it yielded, or *it* itself once it has returned
-    (no coroutine yields itself). Its exception propagates."""
-    try:
-        return it.send(None)
-    except StopIteration:
-        return it
 
 
 def call_handler(app: Callable[[Any], Any], req: Any) -> Any:

@@ -180,10 +180,6 @@ class Server:
         loop = asyncio.get_running_loop()
         cfg = self.config
         protocol = self._protocol
-        # Handlers take their first step eagerly, outside any Task, where sniffio (how
-        # anyio, so Starlette and FastAPI, finds its event loop) sees none: say it is
-        # asyncio in the context the connections' callbacks inherit.
-        _say_asyncio()
 
         def factory() -> asyncio.BaseProtocol:
             return protocol(self)
@@ -273,14 +269,6 @@ class Server:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.shutdown()
-
-
-def _say_asyncio() -> None:
-    try:
-        import sniffio
-    except ImportError:  # without sniffio, anyio assumes asyncio while a loop runs
-        return
-    sniffio.current_async_library_cvar.set("asyncio")
 
 
 def _loop_factory(loop: str) -> Optional[Callable[[], asyncio.AbstractEventLoop]]:

@@ -4,7 +4,6 @@ command line."""
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib
 import logging
 import os
@@ -146,22 +145,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _freeze_loaded() -> None:
-    """Keep what importing the application made out of the cyclic collector's way.
-
-    A framework's application (FastAPI's, with pydantic's schemas) is hundreds of
-    thousands of objects that live as long as the process. Every full collection
-    walks them all: under load that stalled every connection for up to seconds at
-    a time. Frozen, they are never walked again. The CLI owns its process, so it
-    may; a program embedding cyhttp decides for itself (``gc.freeze()``).
-    """
-    gc.collect()
-    gc.freeze()
-    logging.getLogger("cyhttp").debug(
-        "%d objects of the loaded application frozen for the collector", gc.get_freeze_count()
-    )
-
-
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point of ``python -m cyhttp`` and the ``cyhttp`` script."""
     parser = _parser()
@@ -178,7 +161,6 @@ def main(argv: Optional[List[str]] = None) -> None:
     except (ValueError, TypeError) as exc:
         parser.exit(2, f"cyhttp: error: {exc}\n")
     host, port = options.pop("host"), options.pop("port")
-    _freeze_loaded()
     try:
         run(app, host, port, loop=args.loop, **options)
     except OSError as exc:

@@ -26,6 +26,7 @@ from . import _impl
 from ._impl import protocol_class
 from ._interface import detect
 from ._lifespan import Lifespan, LifespanFailed
+from ._listen import Acceptor, can_accept
 from .config import LOOPS, Config
 from .request import Request
 from .response import Response, StreamingResponse
@@ -133,6 +134,7 @@ class Server:
         )
         self._sock = sock
         self._server: Optional[asyncio.Server] = None
+        self._acceptor: Optional[Acceptor] = None
         self._sweeper: Optional[asyncio.TimerHandle] = None
         self._all_closed: Optional[asyncio.Future[None]] = None
         self._stopped: Optional[asyncio.Future[None]] = None
@@ -184,8 +186,12 @@ class Server:
         def factory() -> asyncio.BaseProtocol:
             return protocol(self)
 
+        # The loop binds the sockets; the acceptor takes connections from them (_listen).
+        eager = can_accept(loop)
         if self._sock is not None:
-            self._server = await loop.create_server(factory, sock=self._sock, backlog=cfg.backlog)
+            self._server = await loop.create_server(
+                factory, sock=self._sock, backlog=cfg.backlog, start_serving=not eager
+            )
         else:
             self._server = await loop.create_server(
                 factory,
@@ -194,7 +200,10 @@ class Server:
                 backlog=cfg.backlog,
                 reuse_address=True,
                 reuse_port=cfg.reuse_port or None,
+                start_serving=not eager,
             )
+        if eager:
+            self._acceptor = Acceptor(loop, self._server.sockets, factory, cfg.backlog)
         if self.interface == "asgi":
             name = self._server.sockets[0].getsockname()
             self.app.server = (name[0], name[1]) if isinstance(name, tuple) else None
@@ -231,6 +240,8 @@ class Server:
             timeout = self.config.shutdown_timeout
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        if self._acceptor is not None:
+            self._acceptor.close()
         server.close()
         if self._sweeper is not None:
             self._sweeper.cancel()

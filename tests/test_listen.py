@@ -30,6 +30,7 @@ def _answer(sock: socket.socket) -> bytes:
     return data
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="the proactor loop accepts for itself")
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 def test_a_burst_of_connections_is_accepted_at_once(live, loop):
     blocking = threading.Event()

@@ -7,7 +7,8 @@ Runs the chosen core in-process on a sink transport under ``valgrind
 of the two totals by the difference in requests: start-up and import costs
 cancel out. The cases are the micro suite's (``benchmarks/test_micro.py``):
 ``pipelined-16`` (the prebuilt hello, 16 GETs per read), ``post-1k``, the
-``step-*`` cases and ``realistic``.
+``step-*`` cases and ``realistic``; and the ASGI comparison's (``native-*``,
+``asgi-*``: 16 requests per read, the loop turning between reads).
 """
 
 from __future__ import annotations
@@ -19,16 +20,23 @@ import subprocess
 import sys
 import tempfile
 
-from .test_micro import CASES, _feeder, response_class
+from .test_micro import CASES, TURNING_CASES, _feeder, _turns, response_class
 
 
 def _serve(impl: str, case: str, reads: int) -> None:
     """The measured program: feed *reads* reads of the case to one connection."""
     import asyncio
 
-    make, data, _ = CASES[case]
-
     async def main() -> None:
+        if case in TURNING_CASES:
+            make, data = TURNING_CASES[case]
+            feed = _feeder(impl, make(case), data)
+            loop = asyncio.get_running_loop()
+            for _ in range(reads):
+                loop.call_soon(feed)  # from the loop, as a read comes: not inside this Task
+                await _turns()
+            return
+        make, data, _ = CASES[case]
         feed = _feeder(impl, make(response_class(impl)), data)
         for _ in range(reads):
             feed()
@@ -55,7 +63,9 @@ def _count(impl: str, case: str, reads: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--impl", default="cython", choices=["cython", "python"])
-    parser.add_argument("--case", default="pipelined-16", choices=sorted(CASES))
+    parser.add_argument(
+        "--case", default="pipelined-16", choices=sorted(CASES) + sorted(TURNING_CASES)
+    )
     parser.add_argument("--reads", type=int, nargs=2, default=[200, 1200], metavar=("FEW", "MANY"))
     parser.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -64,7 +74,7 @@ def main() -> None:
         _serve(impl, case, int(reads))
         return
     few, many = args.reads
-    per_read = CASES[args.case][2]
+    per_read = CASES[args.case][2] if args.case in CASES else 16
     extra = _count(args.impl, args.case, many) - _count(args.impl, args.case, few)
     print(f"{args.impl} {args.case}: {extra / ((many - few) * per_read):,.0f} instructions/request")
 

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import time
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -475,6 +476,20 @@ def test_pathsend_with_a_wrong_content_length_is_a_500(live, tmp_path, caplog):
         with caplog.at_level(logging.ERROR, logger="cyhttp.error"):
             assert httpx.get(srv.url + "/").status_code == 500
     assert "pathsend of a 5-byte file with a Content-Length of 9" in caplog.text
+
+
+async def test_messages_may_be_any_mapping(conn):
+    """The spec says dicts; a read-only mapping is read the same (as uvicorn reads it)."""
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await send(MappingProxyType(_start(201, [(b"x-kind", b"proxy")])))
+        await send(MappingProxyType(_body(b"mapped")))
+
+    c = conn(app)
+    c.feed(_get("/"))
+    await c.settle()
+    assert c.data.startswith(b"HTTP/1.1 201 Created\r\n")
+    assert b"\r\nx-kind: proxy\r\n" in c.data and c.data.endswith(b"\r\n\r\nmapped")
 
 
 # -- bad application output ------------------------------------------------------------

@@ -38,8 +38,9 @@ import asyncio
 import logging
 import os
 import sys
-from asyncio.tasks import _enter_task, _leave_task
+from asyncio.tasks import _enter_task, _leave_task, current_task
 from collections import deque
+from collections.abc import Mapping
 from contextvars import Context, copy_context
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Set, Tuple
@@ -69,6 +70,10 @@ log = logging.getLogger("cyhttp.error")
 
 ASGI_VERSIONS = {"version": "3.0", "spec_version": "2.4"}
 PATHSEND = "http.response.pathsend"
+SCOPE_KEYS = (
+    "type", "asgi", "http_version", "method", "scheme", "path", "raw_path", "query_string",
+    "root_path", "headers", "client", "server", "state", "extensions",
+)  # fmt: skip
 EAGER_START = sys.version_info >= (3, 12)  # asyncio.Task(..., eager_start=True)
 
 # What the application has sent of its response.
@@ -91,8 +96,12 @@ class _Completed:
         self.value = value
 
     def __await__(self) -> Any:
-        yield from ()  # a generator that yields nothing: awaiting it never waits
-        return self.value
+        return self  # its own iterator, done at the first step: awaiting it never waits
+
+    def __next__(self) -> Any:
+        if self.value is None:
+            raise StopIteration
+        raise StopIteration(self.value)
 
 
 SENT = _Completed(None)  # what send() returns when the application need not wait
@@ -132,11 +141,17 @@ class _Carrier:
         loop, task = self.loop, self.task
         self.finished = False
         self.error = None
-        # One Task running, if any, is set aside meanwhile (as an eager start does).
-        outer = asyncio.current_task(loop)
-        if outer is not None:
+        outer = None
+        try:
+            _enter_task(loop, task)
+        except RuntimeError:
+            # A Task is running (the read came inside one): it is set aside meanwhile,
+            # as an eager start does.
+            outer = current_task(loop)
+            if outer is None:
+                raise
             _leave_task(loop, outer)
-        _enter_task(loop, task)
+            _enter_task(loop, task)
         try:
             self.yielded = coro.send(None)
         except StopIteration:
@@ -164,8 +179,11 @@ class Asgi:
         self.raw_root = root_path.encode("utf-8")
         self.state = state  # the lifespan state; each request sees a shallow copy
         self.server: Optional[Tuple[str, int]] = None  # where the server listens
+        self.loop: Optional[asyncio.AbstractEventLoop] = None  # the server's, once started
         self.running: Set[asyncio.Task[Any]] = set()  # applications not finished yet
         self.carrier: Optional[_Carrier] = None  # the idle Task first steps run as
+        self.constant: Dict[str, Any] = dict.fromkeys(SCOPE_KEYS)  # what scope() copies
+        self.constant.update(type="http", asgi=ASGI_VERSIONS, scheme="http", root_path=root_path)
 
     async def drain(self, timeout: float) -> None:
         """Let running applications finish (after their responses) within *timeout*; then
@@ -190,7 +208,9 @@ class Asgi:
                 coro = _runner.awaited(coro)
         except Exception as exc:
             return ex.ended(exc)
-        loop = asyncio.get_running_loop()
+        loop = self.loop
+        if loop is None:  # not started by a Server (in-process tests, benchmarks)
+            loop = asyncio.get_running_loop()
         if EAGER_START:
             task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
             if task.done():
@@ -209,36 +229,27 @@ class Asgi:
         task.add_done_callback(self.running.discard)
         return ex.suspended(task)
 
-    @cython.locals(raw=bytes, mark=cython.Py_ssize_t)
+    @cython.locals(raw=bytes, scope=dict)
     def scope(self, req: Any) -> Dict[str, Any]:
         """The HTTP connection scope of *req* (ASGI HTTP spec 2.4)."""
-        raw = req.raw_path
-        mark = raw.find(b"?")
-        if mark >= 0:
-            query = raw[mark + 1 :]
-            raw = raw[:mark]
-        else:
-            query = b""
+        raw, query = native.split_target(req.raw_path)
         path = req.path
         if self.raw_root:
             raw = self.raw_root + raw
             path = self.root_path + path
-        return {
-            "type": "http",
-            "asgi": ASGI_VERSIONS,
-            "http_version": req.http_version,
-            "method": req.method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": raw,
-            "query_string": query,
-            "root_path": self.root_path,
-            "headers": native.asgi_headers(req),
-            "client": req.client,
-            "server": self.server,
-            "state": self.state.copy(),
-            "extensions": {PATHSEND: {}},
-        }
+        # A copy of the constant parts, in the spec's order, then this request's.
+        scope = self.constant.copy()
+        scope["http_version"] = req.http_version
+        scope["method"] = req.method
+        scope["path"] = path
+        scope["raw_path"] = raw
+        scope["query_string"] = query
+        scope["headers"] = native.asgi_headers(req)
+        scope["client"] = req.client
+        scope["server"] = self.server
+        scope["state"] = self.state.copy()
+        scope["extensions"] = {PATHSEND: {}}
+        return scope
 
 
 class _Exchange:
@@ -305,33 +316,39 @@ class _Exchange:
 
     # -- send ------------------------------------------------------------------
 
+    @cython.locals(msg=dict)
     def send(self, message: Any) -> Any:
         """The application's ``send``: its response, message by message."""
         if self.gone:
             raise ClientDisconnected("client disconnected")
-        try:
-            kind = message["type"]
-        except (TypeError, KeyError, IndexError):
+        if type(message) is dict:
+            msg = message
+        elif isinstance(message, Mapping):
+            msg = dict(message)
+        else:
+            return self.bad(f"a message must be a dict with a 'type', not {message!r}")
+        kind = msg.get("type")
+        if kind is None:
             return self.bad(f"a message must be a dict with a 'type', not {message!r}")
         if kind == "http.response.start":
             if self.state != NOTHING:
                 return self.bad(f"http.response.start {self.after()}")
-            status = message.get("status")
+            status = msg.get("status")
             if type(status) is not int or not 200 <= status <= 599:
                 return self.bad(f"http.response.start with status {status!r}: not 200-599")
             self.status = status
-            self.headers = message.get("headers", ())
+            self.headers = msg.get("headers", ())
             self.state = STARTED
             return SENT
         if kind == "http.response.body":
             if self.state != STARTED and self.state != STREAMING:
                 return self.bad(f"http.response.body {self.after()}")
-            body = message.get("body", b"")
+            body = msg.get("body", b"")
             if type(body) is not bytes:
                 if not isinstance(body, (bytes, bytearray, memoryview)):
                     return self.bad(f"http.response.body with a {type(body).__name__} body")
                 body = bytes(body)
-            if message.get("more_body", False):
+            if msg.get("more_body", False):
                 return self.stream(body)
             if self.state == STARTED:
                 return self.respond(body)
@@ -340,7 +357,7 @@ class _Exchange:
         if kind == PATHSEND:
             if self.state != STARTED:
                 return self.bad(f"{PATHSEND} {self.after()}")
-            path = message.get("path")
+            path = msg.get("path")
             if not isinstance(path, str):
                 return self.bad(f"{PATHSEND} with path {path!r}: not a str")
             return self.send_file(path)

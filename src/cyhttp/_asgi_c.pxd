@@ -9,6 +9,7 @@ from ._request cimport Request as CRequest
 
 cdef dict ASGI_VERSIONS
 cdef str PATHSEND
+cdef tuple SCOPE_KEYS
 cdef int NOTHING, STARTED, STREAMING, COMPLETE, FAILED
 cdef int FLAG_CONTENT_LENGTH
 cdef Py_ssize_t STREAM_HIGH_WATER
@@ -46,10 +47,12 @@ cdef class Asgi:
     cdef bytes raw_root
     cdef public dict state
     cdef public object server
+    cdef public object loop
     cdef readonly set running
     cdef _Carrier carrier
+    cdef dict constant
 
-    @cython.locals(raw=bytes, mark=Py_ssize_t)
+    @cython.locals(raw=bytes, scope=dict)
     cdef dict scope(self, CRequest req)
 
 

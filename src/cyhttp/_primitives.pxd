@@ -5,7 +5,7 @@
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.tuple cimport PyTuple_GET_ITEM
-from libc.string cimport memcpy
+from libc.string cimport memchr, memcpy
 
 from ._head cimport Head, lower_name, read_fields
 from ._head cimport scan as scan_head
@@ -139,5 +139,6 @@ cdef inline bint is_response(obj):
 
 cdef bint is_streaming(obj)
 cdef list asgi_headers(Request req)
+cdef tuple split_target(bytes target)
 cdef object call_handler(app, req)
 cdef bytes date_block()

@@ -13,7 +13,8 @@ twins in ``_primitives_py.py``, which give the same results in plain Python:
 * ``call_handler``: the handler's first step, in its own context (the C context
   API and ``PyIter_Send``: no StopIteration, no Task when it does not suspend);
 * ``date_block``: the Server/Date lines, cached per second with C ``time()``;
-* ``asgi_headers``: a request's fields for an ASGI scope, names lowered in C.
+* ``asgi_headers``: a request's fields for an ASGI scope, names lowered in C;
+* ``split_target``: a target's path and query string, split with ``memchr``.
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
@@ -207,6 +208,17 @@ cdef list asgi_headers(Request req):
         return read_fields(raw, True)
     return [(lower_name(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)), value)
             for name, value in raw]
+
+
+cdef tuple split_target(bytes target):
+    """A request target's path and query string: the bytes before and after its first ``?``."""
+    cdef const char* data = PyBytes_AS_STRING(target)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(target)
+    cdef const char* mark = <const char*>memchr(data, 63, size)  # 63: '?'
+    if mark == NULL:
+        return target, b""
+    return (PyBytes_FromStringAndSize(data, mark - data),
+            PyBytes_FromStringAndSize(mark + 1, size - (mark - data) - 1))
 
 
 cdef object call_handler(app, req):

@@ -25,6 +25,7 @@ __all__ = [
     "is_name",
     "is_response",
     "is_streaming",
+    "split_target",
 ]
 
 
@@ -113,6 +114,12 @@ def is_streaming(obj: Any) -> bool:
 def asgi_headers(req: Any) -> list[tuple[bytes, bytes]]:
     """The request's header fields for an ASGI scope: names lower-cased, in order."""
     return [(name.lower(), value) for name, value in req._raw_headers]
+
+
+def split_target(target: bytes) -> tuple[bytes, bytes]:
+    """A request target's path and query string: the bytes before and after its first ``?``."""
+    path, _, query = target.partition(b"?")
+    return path, query
 
 
 def call_handler(app: Callable[[Any], Any], req: Any) -> Any:

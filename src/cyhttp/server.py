@@ -207,6 +207,7 @@ class Server:
         if self.interface == "asgi":
             name = self._server.sockets[0].getsockname()
             self.app.server = (name[0], name[1]) if isinstance(name, tuple) else None
+            self.app.loop = loop
         self._stopped = loop.create_future()
         self._sweeper = loop.call_later(self._sweep_interval, self._sweep)
 

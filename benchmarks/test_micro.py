@@ -302,3 +302,43 @@ def test_with_loop_turns(benchmark, loop, impl, case):
         loop.run_until_complete(_turns())
 
     benchmark(read_and_turn)
+
+
+class _Done:
+    """The cheapest awaitable a server's ``send`` could return: done at once."""
+
+    def __await__(self) -> Any:
+        return iter(())
+
+
+def test_asgi_app_alone(benchmark):
+    """The raw ASGI app's realistic route with no server at all: a ready scope (what the
+    browser request becomes) and a ``send`` that never waits. Every server's ASGI
+    realistic figure includes this; compare it with the native handler's whole request
+    (``test_with_loop_turns[native-realistic-*]``, per request)."""
+    from .servers import asgi_app
+
+    head, _, _ = BROWSER.partition(b"\r\n\r\n")
+    fields = [line.split(b": ", 1) for line in head.split(b"\r\n")[1:]]
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/items/42",
+        "query_string": b"q=abc&page=2",
+        "headers": [(name.lower(), value) for name, value in fields],
+    }
+    done = _Done()
+
+    def send(message: Any) -> _Done:
+        return done
+
+    def run() -> None:
+        step = asgi_app.app(scope, None, send)
+        try:
+            step.send(None)
+        except StopIteration:
+            return
+        raise AssertionError("the app waited for something")
+
+    benchmark.group = "asgi-app-alone"
+    benchmark(run)

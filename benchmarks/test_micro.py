@@ -274,11 +274,36 @@ def _asgi_app(route: str) -> Any:
     return asgi_app.app
 
 
+def _native_as_asgi_app(route: str) -> Any:
+    """A native handler written the ASGI app's way: its query and header code, its
+    header list; what is left between the two is the interface."""
+    from urllib.parse import parse_qsl
+
+    from .servers._common import ITEMS, item_answer
+
+    def app(request: cyhttp.Request) -> cyhttp.Response:
+        path = request.path
+        query = dict(parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True))
+        agent = next((v for n, v in request.headers.items() if n == "user-agent"), None)
+        item = path[len(ITEMS) :]
+        body = item_answer(item, query.get("q"), query.get("page"), agent)
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"cache-control", b"no-store"),
+            (b"x-item", item.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        return cyhttp.Response(body, 200, headers)
+
+    return app
+
+
 TURNING_CASES = {
     "native-hello": (_native_app, GET * 16),
     "asgi-hello": (_asgi_app, GET * 16),
     "native-realistic": (_native_app, BROWSER * 16),
     "asgi-realistic": (_asgi_app, BROWSER * 16),
+    "native_as_asgi-realistic": (_native_as_asgi_app, BROWSER * 16),
 }
 
 

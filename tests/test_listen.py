@@ -4,12 +4,14 @@ loop turn, and running out of descriptors pauses accepting instead of failing.""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import subprocess
 import sys
 import textwrap
 import threading
+from typing import Any
 
 import pytest
 
@@ -140,3 +142,29 @@ async def test_a_given_socket_is_served_and_closed_at_shutdown(impl):
     await server.shutdown()
     with pytest.raises(ConnectionRefusedError):
         await asyncio.open_connection("127.0.0.1", port)
+
+
+def test_a_connection_that_cannot_be_served_is_closed_and_logged(live, caplog):
+    srv = live(lambda request: cyhttp.Response(b"ok"))
+    protocol = srv.server._protocol
+    made: list[int] = []
+
+    def failing_once(server: cyhttp.Server) -> Any:
+        made.append(1)
+        if len(made) == 1:
+            raise RuntimeError("no protocol for the first")
+        return protocol(server)
+
+    srv.server._protocol = failing_once
+    with caplog.at_level(logging.ERROR, logger="cyhttp.error"), srv:
+        with srv.connect() as first:
+            first.sendall(GET)
+            try:
+                assert first.recv(1) == b""  # closed, unanswered
+            except ConnectionResetError:
+                pass
+        with srv.connect() as second:  # the server goes on accepting
+            second.sendall(GET)
+            assert _answer(second).startswith(b"HTTP/1.1 200 OK\r\n")
+    assert "could not serve an accepted connection" in caplog.text
+    assert "no protocol for the first" in caplog.text

@@ -1,4 +1,5 @@
-"""Server for the soak test: ``python tests/soak_server.py IMPL``; prints its port."""
+"""Server for the soak test: ``python tests/soak_server.py IMPL {native,asgi}``; prints its
+port. The two applications answer the same routes with the same bytes."""
 
 from __future__ import annotations
 
@@ -22,12 +23,7 @@ async def app(request: cyhttp.Request) -> cyhttp.Response | cyhttp.StreamingResp
     global served
     served += 1
     if request.path == "/stats":
-        stats = {
-            "served": served,
-            "tasks": len(asyncio.all_tasks()),
-            "connections": len(server.connections),
-        }
-        return cyhttp.Response(json.dumps(stats))
+        return cyhttp.Response(_stats())
     if request.path == "/big":
         return cyhttp.StreamingResponse(_big())
     if request.path == "/echo":
@@ -35,7 +31,50 @@ async def app(request: cyhttp.Request) -> cyhttp.Response | cyhttp.StreamingResp
     return HELLO
 
 
-server = cyhttp.Server(app, port=0, implementation=sys.argv[1], keepalive_timeout=2.0)
+def _stats() -> bytes:
+    stats = {
+        "served": served,
+        "tasks": len(asyncio.all_tasks()),
+        "connections": len(server.connections),
+    }
+    return json.dumps(stats).encode()
+
+
+async def asgi_app(scope: dict, receive, send) -> None:  # type: ignore[no-untyped-def,type-arg]
+    global served
+    served += 1
+    path = scope["path"]
+    more = {"type": "http.response.body", "body": b"x" * 16384, "more_body": True}
+    if path == "/big":  # streamed: the application suspends and runs on in its Task
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(64):
+            await send(more)
+            await asyncio.sleep(0)
+        await send({"type": "http.response.body"})
+        return
+    if path == "/echo":
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body, headers = b"".join(chunks), []
+    elif path == "/stats":
+        body, headers = _stats(), []
+    else:
+        body, headers = b"Hello, world!", [(b"content-type", b"text/plain")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+server = cyhttp.Server(
+    asgi_app if sys.argv[2] == "asgi" else app,
+    port=0,
+    implementation=sys.argv[1],
+    keepalive_timeout=2.0,
+    lifespan="off",
+)
 
 
 async def main() -> None:

@@ -114,8 +114,9 @@ def _settle(port: int, proc: subprocess.Popen[bytes]) -> dict[str, int]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
-def test_soak(impl):
-    proc = subprocess.Popen([sys.executable, str(SERVER), impl], stdout=subprocess.PIPE)
+@pytest.mark.parametrize("interface", ["native", "asgi"])
+def test_soak(impl, interface):
+    proc = subprocess.Popen([sys.executable, str(SERVER), impl, interface], stdout=subprocess.PIPE)
     try:
         assert proc.stdout is not None
         port = int(proc.stdout.readline())
@@ -135,7 +136,7 @@ def test_soak(impl):
         rss, fds = _rss_kib(proc.pid), _fds(proc.pid)
 
         report = (
-            f"{impl}: {REQUESTS} requests in {load_s:.1f}s "
+            f"{impl}, {interface}: {REQUESTS} requests in {load_s:.1f}s "
             f"({REQUESTS / load_s:,.0f}/s), {CONNECTIONS} connections; "
             f"RSS {base_rss} -> peak {peak_rss} -> {rss} KiB, fds {base_fds} -> {fds}, "
             f"tasks {base['tasks']} -> {after['tasks']}"

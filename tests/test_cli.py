@@ -225,3 +225,13 @@ def test_cli_interface_and_lifespan_choices_are_checked():
     assert result.returncode == 2 and "invalid choice: 'wsgi'" in result.stderr
     result = _cli("examples.asgi_hello:app", "--lifespan", "sometimes")
     assert result.returncode == 2 and "invalid choice: 'sometimes'" in result.stderr
+
+
+def test_cli_proxy_settings():
+    result = _cli("examples.asgi_hello:app", "--forwarded-allow-ips", "10.0.0.0/8,proxy.local")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "cyhttp: error: forwarded_allow_ips must be '*' or IP addresses and networks "
+        "separated by commas, got 'proxy.local'"
+    ]
+    assert "--no-proxy-headers" in _cli("--help").stdout

@@ -46,6 +46,7 @@ from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Set, Tuple
 
 from . import _runner
+from ._proxy import TrustedProxies
 from ._wire import FLAG_CONTENT_LENGTH
 from .request import ClientDisconnected, _next_piece, _take
 
@@ -173,8 +174,17 @@ class _Carrier:
 class Asgi:
     """The handler the protocol calls for each request of an ASGI 3 application."""
 
-    def __init__(self, app: Any, root_path: str, state: Dict[str, Any]) -> None:
+    def __init__(
+        self,
+        app: Any,
+        root_path: str,
+        state: Dict[str, Any],
+        proxies: Optional[TrustedProxies] = None,
+    ) -> None:
         self.app = app
+        self.proxies = proxies  # whose X-Forwarded-For/-Proto to believe (None: nobody's)
+        self.peer: Any = None  # the last client asked about, and the answer
+        self.peer_trusted = False
         self.root_path = root_path
         self.raw_root = root_path.encode("utf-8")
         self.state = state  # the lifespan state; each request sees a shallow copy
@@ -244,12 +254,40 @@ class Asgi:
         scope["path"] = path
         scope["raw_path"] = raw
         scope["query_string"] = query
-        scope["headers"] = native.asgi_headers(req)
-        scope["client"] = req.client
+        scope["headers"] = headers = native.asgi_headers(req)
+        scope["client"] = client = req.client
         scope["server"] = self.server
         scope["state"] = self.state.copy()
         scope["extensions"] = {PATHSEND: {}}
+        proxies = self.proxies
+        if proxies is not None and client is not None:
+            if client is not self.peer:  # asked once a connection: it keeps its tuple
+                self.peer = client
+                self.peer_trusted = proxies.trusts(client[0])
+            if self.peer_trusted:
+                self.forwarded(scope, headers)
         return scope
+
+    @cython.locals(name=bytes, hops=list)
+    def forwarded(self, scope: Dict[str, Any], headers: Any) -> None:
+        """What a trusted proxy says of the client and the scheme (see ``_proxy``)."""
+        proto = None
+        hops = None
+        for name, value in headers:
+            if name == b"x-forwarded-for":
+                if hops is None:
+                    hops = []
+                hops.append(value)
+            elif name == b"x-forwarded-proto":
+                proto = value
+        if proto is not None:
+            scheme = proto.decode("latin-1").strip().lower()
+            if scheme == "http" or scheme == "https":
+                scope["scheme"] = scheme
+        if hops is not None and self.proxies is not None:
+            host = self.proxies.client(b",".join(hops).decode("latin-1"))
+            if host is not None:
+                scope["client"] = (host, 0)  # the proxy does not say which port
 
 
 class _Exchange:

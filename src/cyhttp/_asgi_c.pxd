@@ -51,9 +51,15 @@ cdef class Asgi:
     cdef readonly set running
     cdef _Carrier carrier
     cdef dict constant
+    cdef object proxies
+    cdef object peer
+    cdef bint peer_trusted
 
     @cython.locals(raw=bytes, scope=dict)
     cdef dict scope(self, CRequest req)
+
+    @cython.locals(name=bytes, hops=list)
+    cdef forwarded(self, dict scope, headers)
 
 
 @cython.final

@@ -3,6 +3,7 @@
 import asyncio
 from typing import Any, Dict, Optional, Set, Tuple, final
 
+from ._proxy import TrustedProxies
 from ._request import Request
 
 @final
@@ -18,6 +19,12 @@ class Asgi:
     loop: Optional[asyncio.AbstractEventLoop]
     @property
     def running(self) -> Set[asyncio.Task[Any]]: ...
-    def __init__(self, app: Any, root_path: str, state: Dict[str, Any]) -> None: ...
+    def __init__(
+        self,
+        app: Any,
+        root_path: str,
+        state: Dict[str, Any],
+        proxies: Optional[TrustedProxies] = None,
+    ) -> None: ...
     def __call__(self, req: Request) -> Any: ...
     async def drain(self, timeout: float) -> None: ...

@@ -132,7 +132,12 @@ def _parser() -> argparse.ArgumentParser:
         if f.name in CHOICES:
             p.add_argument(flag, choices=CHOICES[f.name], default=default, help=help_text)
         elif isinstance(default, bool):
-            p.add_argument(flag, action="store_true", help=help_text)
+            p.add_argument(
+                flag,
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                help=help_text,
+            )
         else:
             kind = type(default) if default is not None else str
             p.add_argument(

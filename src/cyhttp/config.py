@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 from ._interface import INTERFACES
 from ._lifespan import LIFESPAN_MODES
+from ._proxy import TrustedProxies
 
 __all__ = ["Config"]
 
@@ -47,6 +48,8 @@ class Config:
     interface: str = _setting("auto", "'auto', 'native' or 'asgi': how to call the app")
     lifespan: str = _setting("auto", "ASGI lifespan: 'auto', 'on' or 'off'")
     root_path: str = _setting("", "ASGI root_path: the path the app is mounted under")
+    proxy_headers: bool = _setting(True, "ASGI: trust X-Forwarded-For/-Proto from allowed peers")
+    forwarded_allow_ips: str = _setting("127.0.0.1", "peers trusted with X-Forwarded-*, or '*'")
 
     def __post_init__(self) -> None:
         host, port = self.host, self.port
@@ -77,6 +80,12 @@ class Config:
         impl = self.implementation
         _check(impl in (None, "cython", "python"), "implementation", "'cython' or 'python'", impl)
         _check(type(self.reuse_port) is bool, "reuse_port", "True or False", self.reuse_port)
+        _check(
+            type(self.proxy_headers) is bool, "proxy_headers", "True or False", self.proxy_headers
+        )
+        value = self.forwarded_allow_ips
+        _check(isinstance(value, str), "forwarded_allow_ips", "a str", value)
+        TrustedProxies(value)  # raises ValueError naming what is wrong
         value = self.interface
         _check(value in INTERFACES, "interface", "'auto', 'native' or 'asgi'", value)
         value = self.lifespan

@@ -27,6 +27,7 @@ from ._impl import protocol_class
 from ._interface import detect
 from ._lifespan import Lifespan, LifespanFailed
 from ._listen import Acceptor, can_accept
+from ._proxy import TrustedProxies
 from .config import LOOPS, Config
 from .request import Request
 from .response import Response, StreamingResponse
@@ -120,7 +121,10 @@ class Server:
         self.app: Any = app
         if self.interface == "asgi":
             # To the core an ASGI application is one more handler.
-            self.app = _impl.asgi_class(self._implementation)(app, cfg.root_path, self.state)
+            proxies = TrustedProxies(cfg.forwarded_allow_ips) if cfg.proxy_headers else None
+            self.app = _impl.asgi_class(self._implementation)(
+                app, cfg.root_path, self.state, proxies
+            )
             if cfg.lifespan != "off":
                 lifespan = Lifespan(app, cfg.lifespan, self.state)
                 self._on_startup = (lifespan.startup, *self._on_startup)

@@ -6,6 +6,7 @@ import importlib.util
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,8 @@ import pytest
 import requests
 
 import cyhttp
+
+from .support import read_until_closed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -235,3 +238,28 @@ def test_cli_proxy_settings():
         "separated by commas, got 'proxy.local'"
     ]
     assert "--no-proxy-headers" in _cli("--help").stdout
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix sockets")
+def test_cli_serves_on_a_unix_socket_and_removes_it(tmp_path):
+    path = str(tmp_path / "app.sock")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cyhttp", "examples.hello:app", "--uds", path],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        assert f"serving on unix:{path}" in proc.stderr.readline()
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(10)
+            sock.connect(path)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: u\r\nConnection: close\r\n\r\n")
+            assert read_until_closed(sock).endswith(b"\r\n\r\nHello, world!")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        assert proc.stderr is not None
+        proc.stderr.close()
+    assert not os.path.exists(path)

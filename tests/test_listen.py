@@ -13,6 +13,7 @@ import textwrap
 import threading
 from typing import Any
 
+import httpx
 import pytest
 
 import cyhttp
@@ -168,3 +169,34 @@ def test_a_connection_that_cannot_be_served_is_closed_and_logged(live, caplog):
             assert _answer(second).startswith(b"HTTP/1.1 200 OK\r\n")
     assert "could not serve an accepted connection" in caplog.text
     assert "no protocol for the first" in caplog.text
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix sockets")
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_a_unix_socket_is_served_replaced_and_removed(live, loop, tmp_path):
+    path = str(tmp_path / "cyhttp.sock")
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(path)  # what a server gone without cleaning up leaves
+    stale.close()
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(scope)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    with live(app, loop=loop, uds=path, lifespan="off", forwarded_allow_ips="*") as srv:
+        with pytest.raises(RuntimeError, match="Unix socket"):
+            _ = srv.port
+        client = httpx.Client(transport=httpx.HTTPTransport(uds=path))
+        with client:
+            answer = client.get("http://cyhttp/x", headers={"X-Forwarded-For": "192.0.2.9"})
+        assert answer.status_code == 200 and answer.text == "ok"
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(path)
+            sock.sendall(GET)
+            assert _answer(sock).startswith(b"HTTP/1.1 200 OK\r\n")
+    assert seen[0]["server"] == (path, None)
+    # A Unix socket's peer has no address: "*" trusts it with the forwarding headers.
+    assert seen[0]["client"] == ("192.0.2.9", 0) and seen[1]["client"] is None
+    assert not os.path.exists(path)  # removed at shutdown

@@ -184,7 +184,7 @@ class Asgi:
         self.app = app
         self.proxies = proxies  # whose X-Forwarded-For/-Proto to believe (None: nobody's)
         self.peer: Any = None  # the last client asked about, and the answer
-        self.peer_trusted = False
+        self.peer_trusted = proxies is not None and proxies.everyone
         self.root_path = root_path
         self.raw_root = root_path.encode("utf-8")
         self.state = state  # the lifespan state; each request sees a shallow copy
@@ -260,10 +260,13 @@ class Asgi:
         scope["state"] = self.state.copy()
         scope["extensions"] = {PATHSEND: {}}
         proxies = self.proxies
-        if proxies is not None and client is not None:
+        if proxies is not None:
             if client is not self.peer:  # asked once a connection: it keeps its tuple
                 self.peer = client
-                self.peer_trusted = proxies.trusts(client[0])
+                # A Unix socket's peer has no address: only "*" trusts it.
+                self.peer_trusted = (
+                    proxies.everyone if client is None else proxies.trusts(client[0])
+                )
             if self.peer_trusted:
                 self.forwarded(scope, headers)
         return scope

@@ -30,6 +30,7 @@ class Config:
 
     host: str = _setting("127.0.0.1", "address to bind")
     port: int = _setting(8000, "port to bind (0 picks a free one)")
+    uds: Optional[str] = _setting(None, "serve on this Unix socket path instead of host and port")
     backlog: int = _setting(1024, "listen backlog")
     keepalive_timeout: float = _setting(5.0, "close a connection idle this long")
     shutdown_timeout: float = _setting(10.0, "graceful shutdown waits this long for requests")
@@ -55,6 +56,8 @@ class Config:
         host, port = self.host, self.port
         _check(isinstance(host, str) and bool(host), "host", "a host name or address", host)
         _check(_is_int(port) and 0 <= port <= 65535, "port", "an int in 0..65535", port)
+        uds = self.uds
+        _check(uds is None or (isinstance(uds, str) and bool(uds)), "uds", "a socket path", uds)
         for name in (
             "backlog",
             "max_pipelined",

@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import logging
 import math
+import os
 import signal
 import socket
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from typing import (
     NamedTuple,
     Optional,
     Set,
+    Tuple,
     Union,
 )
 
@@ -139,6 +141,7 @@ class Server:
         self._sock = sock
         self._server: Optional[asyncio.Server] = None
         self._acceptor: Optional[Acceptor] = None
+        self._uds_made: Optional[Tuple[int, int]] = None  # the socket file's (device, inode)
         self._sweeper: Optional[asyncio.TimerHandle] = None
         self._all_closed: Optional[asyncio.Future[None]] = None
         self._stopped: Optional[asyncio.Future[None]] = None
@@ -168,6 +171,8 @@ class Server:
     @property
     def port(self) -> int:
         """The port actually bound (useful with ``port=0``)."""
+        if self.config.uds is not None:
+            raise RuntimeError(f"the server listens on the Unix socket {self.config.uds}: no port")
         for sock in self.sockets:
             return int(sock.getsockname()[1])
         raise RuntimeError("the server is not listening")
@@ -196,6 +201,13 @@ class Server:
             self._server = await loop.create_server(
                 factory, sock=self._sock, backlog=cfg.backlog, start_serving=not eager
             )
+        elif cfg.uds is not None:
+            # The loop replaces a stale socket file left at the path by a server gone.
+            self._server = await loop.create_unix_server(
+                factory, cfg.uds, backlog=cfg.backlog, start_serving=not eager
+            )
+            made = os.stat(cfg.uds)
+            self._uds_made = (made.st_dev, made.st_ino)
         else:
             self._server = await loop.create_server(
                 factory,
@@ -210,7 +222,8 @@ class Server:
             self._acceptor = Acceptor(loop, self._server.sockets, factory, cfg.backlog)
         if self.interface == "asgi":
             name = self._server.sockets[0].getsockname()
-            self.app.server = (name[0], name[1]) if isinstance(name, tuple) else None
+            # A Unix socket's server is [path, None] (ASGI spec).
+            self.app.server = (name[0], name[1]) if isinstance(name, tuple) else (name, None)
             self.app.loop = loop
         self._stopped = loop.create_future()
         self._sweeper = loop.call_later(self._sweep_interval, self._sweep)
@@ -262,6 +275,7 @@ class Server:
                     conn.abort()
                 await asyncio.sleep(0)  # let connection_lost run
         await server.wait_closed()
+        self._remove_uds()
         if self.interface == "asgi":
             # ASGI applications may still run after their responses (background work).
             await self.app.drain(max(0.0, deadline - loop.time()))
@@ -271,6 +285,19 @@ class Server:
             except Exception:
                 log.exception("shutdown hook %s failed", _name(hook))
         self._stopped.set_result(None)
+
+    def _remove_uds(self) -> None:
+        """Remove the Unix socket's file, unless another server has made one there since."""
+        path = self.config.uds
+        if path is None or self._uds_made is None:
+            return
+        try:
+            now = os.stat(path)
+            if (now.st_dev, now.st_ino) == self._uds_made:
+                os.unlink(path)
+        except OSError:
+            pass  # already gone
+        self._uds_made = None
 
     async def serve_forever(self) -> None:
         """Start if needed, then wait until :meth:`shutdown` has finished."""
@@ -328,12 +355,9 @@ def run(
                 running.add_signal_handler(sig, stop.set)
             except NotImplementedError:  # Windows' loops: a plain handler, then the loop
                 signal.signal(sig, lambda *_: running.call_soon_threadsafe(stop.set))
-        log.info(
-            "cyhttp (%s core) serving on http://%s:%d",
-            server.implementation,
-            server.config.host,
-            server.port,
-        )
+        cfg = server.config
+        where = f"unix:{cfg.uds}" if cfg.uds is not None else f"http://{cfg.host}:{server.port}"
+        log.info("cyhttp (%s core) serving on %s", server.implementation, where)
         await stop.wait()
         log.info("shutting down")
         await server.shutdown()

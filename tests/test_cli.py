@@ -263,3 +263,22 @@ def test_cli_serves_on_a_unix_socket_and_removes_it(tmp_path):
         assert proc.stderr is not None
         proc.stderr.close()
     assert not os.path.exists(path)
+
+
+def test_cli_factory(tmp_path):
+    (tmp_path / "made.py").write_text(
+        "from examples.asgi_hello import app as _app\n"
+        "def create():\n    return _app\n"
+        "def broken():\n    raise LookupError('no settings')\n"
+    )
+    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
+    result = _cli("made:broken", "--factory", **env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "cyhttp: error: the application factory made:broken failed: LookupError('no settings')"
+    ]
+    assert "cannot tell whether create is" in _cli("made:create", **env).stderr
+    # With --factory its application is taken; only listening fails (no such directory).
+    result = _cli("made:create", "--factory", "--uds", str(tmp_path / "no-such-dir" / "s"), **env)
+    assert result.returncode == 1
+    assert "cannot listen on " + str(tmp_path / "no-such-dir" / "s") in result.stderr

@@ -116,6 +116,11 @@ def _parser() -> argparse.ArgumentParser:
         nargs=0,
         help="print the versions of cyhttp, Python, uvloop, httptools, llhttp and the core",
     )
+    p.add_argument(
+        "--factory",
+        action="store_true",
+        help="MODULE:ATTR is a function returning the application (called once, no arguments)",
+    )
     p.add_argument("--loop", choices=LOOPS, default="auto", help="event loop (default: auto)")
     p.add_argument(
         "--log-level",
@@ -160,6 +165,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     options = {f.name: getattr(args, f.name) for f in fields(Config)}
     try:
         app = load_app(args.app)
+    except ValueError as exc:
+        parser.exit(2, f"cyhttp: error: {exc}\n")
+    if args.factory:
+        try:
+            app = app()
+        except Exception as exc:
+            parser.exit(1, f"cyhttp: error: the application factory {args.app} failed: {exc!r}\n")
+    try:
         Config(**options)  # report bad values before anything starts
         protocol_class(options["implementation"])  # and a core that cannot run
         detect(app, options["interface"])  # and an application it cannot call
@@ -169,4 +182,5 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         run(app, host, port, loop=args.loop, **options)
     except OSError as exc:
-        parser.exit(1, f"cyhttp: cannot listen on {host}:{port}: {exc.strerror or exc}\n")
+        where = options["uds"] or f"{host}:{port}"
+        parser.exit(1, f"cyhttp: cannot listen on {where}: {exc.strerror or exc}\n")

@@ -688,7 +688,7 @@ class _Writer:
     is paused.
     """
 
-    def __init__(self, conn: _Connection) -> None:
+    def __init__(self, conn: _Connection, server: Any) -> None:
         self.conn = conn
         self.transport: Any = None
         self.out = native.Output()
@@ -700,6 +700,7 @@ class _Writer:
         self.write_paused = False
         self.room_waiter: Optional[asyncio.Future[None]] = None
         self.stream_task: Optional[asyncio.Task[None]] = None
+        self.access_log = server.config.access_log  # a line per answer
 
     def wire(self, reader: _Reader, queue: _Queue, life: _Lifecycle) -> None:
         self.reader = reader
@@ -717,6 +718,8 @@ class _Writer:
         if status < 100:
             self.respond(req, _runner.unservable(req, invalid_field(response)), last)
             return
+        if self.access_log:
+            _runner.log_access(req, status)
         flags = fields.flags
         head = fields.head
         body = fields.body
@@ -984,7 +987,7 @@ class _Connection:
         self.client: Optional[Tuple[str, int]] = None
         reader = self._reader = _Reader(self, server)
         queue = self._queue = _Queue(self, server)
-        writer = self._writer = _Writer(self)
+        writer = self._writer = _Writer(self, server)
         life = self._life = _Lifecycle(server)
         reader.wire(queue, writer, life)
         queue.wire(reader, writer, life)

@@ -166,6 +166,7 @@ cdef class _Writer:
     cdef bint write_paused
     cdef object room_waiter
     cdef object stream_task
+    cdef bint access_log
 
     cdef wire(self, _Reader reader, _Queue queue, _Lifecycle life)
 

@@ -1,0 +1,89 @@
+"""The access log (``access_log=True``, ``--access-log``): one line per answer, as
+uvicorn writes it, for native handlers and ASGI applications alike; nothing when off."""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+from typing import Any
+
+import cyhttp
+
+from .support import read_until_closed
+
+REQUESTS = (
+    b"GET /items/1?q=a%20b HTTP/1.1\r\nHost: a\r\n\r\n"
+    b"POST /missing HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"
+    b"GET /boom HTTP/1.0\r\n\r\n"
+)
+
+
+async def native(request: cyhttp.Request) -> cyhttp.Response:
+    if request.path == "/boom":
+        raise RuntimeError("handler bug")
+    return cyhttp.Response(b"", status=200 if request.path.startswith("/items/") else 404)
+
+
+async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    path = scope["path"]
+    if path == "/boom":
+        raise RuntimeError("application bug")
+    status = 200 if path.startswith("/items/") else 404
+    await send({"type": "http.response.start", "status": status, "headers": []})
+    await send({"type": "http.response.body"})
+
+
+def _lines(live: Any, app: Any, caplog: Any, **options: Any) -> tuple[list[str], int]:
+    with caplog.at_level(logging.INFO, logger="cyhttp.access"):
+        with live(app, lifespan="off", **options) as srv, srv.connect() as sock:
+            sock.sendall(REQUESTS)
+            data = read_until_closed(sock)
+            port = sock.getsockname()[1]
+    assert data.count(b"HTTP/1.1 ") == 3, data
+    return [r.getMessage() for r in caplog.records if r.name == "cyhttp.access"], port
+
+
+def test_each_answer_is_logged_once(live, caplog):
+    for app in (native, asgi):
+        caplog.clear()
+        lines, port = _lines(live, app, caplog, access_log=True)
+        assert lines == [
+            f'127.0.0.1:{port} - "GET /items/1?q=a%20b HTTP/1.1" 200',
+            f'127.0.0.1:{port} - "POST /missing HTTP/1.1" 404',
+            f'127.0.0.1:{port} - "GET /boom HTTP/1.0" 500',
+        ], app
+
+
+def test_no_access_log_by_default(live, caplog):
+    lines, _ = _lines(live, native, caplog)
+    assert lines == []
+
+
+def test_the_cli_logs_answers_with_access_log(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cyhttp", "examples.hello:app", "--port", "0", "--access-log"],
+        cwd=root,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        port = int(re.search(r":(\d+)$", proc.stderr.readline().strip()).group(1))  # type: ignore[union-attr]
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /?x=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            read_until_closed(sock)
+        line = proc.stderr.readline()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        assert proc.stderr is not None
+        proc.stderr.close()
+    assert re.search(
+        r'cyhttp\.access: 127\.0\.0\.1:\d+ - "GET /\?x=1 HTTP/1\.1" 200$', line.strip()
+    )

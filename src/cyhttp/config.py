@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -58,7 +59,12 @@ class Config:
         _check(isinstance(host, str) and bool(host), "host", "a host name or address", host)
         _check(_is_int(port) and 0 <= port <= 65535, "port", "an int in 0..65535", port)
         uds = self.uds
-        _check(uds is None or (isinstance(uds, str) and bool(uds)), "uds", "a socket path", uds)
+        _check(
+            uds is None or (isinstance(uds, str) and bool(uds) and sys.platform != "win32"),
+            "uds",
+            "a socket path (Unix sockets are not served on Windows)",
+            uds,
+        )
         for name in (
             "backlog",
             "max_pipelined",

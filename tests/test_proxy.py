@@ -3,7 +3,10 @@ reaches the ASGI scope; nobody else's ``X-Forwarded-*`` does."""
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
+import time
 from typing import Any
 
 import httpx
@@ -102,3 +105,74 @@ def test_trusted_proxies_parse_addresses_and_networks():
 def test_a_bad_list_of_proxies_is_refused_in_one_line(spec):
     with pytest.raises(ValueError, match="forwarded_allow_ips must"):
         cyhttp.Config(forwarded_allow_ips=spec)
+
+
+NGINX_CONF = """
+daemon off;
+master_process off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://unix:{uds};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto https;
+        }}
+    }}
+}}
+"""
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
+def test_behind_nginx_on_a_unix_socket(live, tmp_path):
+    """nginx in front, as deployed: cyhttp on a Unix socket, trusting its one peer."""
+    uds = str(tmp_path / "app.sock")
+    with socket.socket() as probe:  # a free port for nginx (it cannot pick one itself)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(prefix=tmp_path, port=port, uds=uds))
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(scope)
+        body = f"{scope['scheme']} {scope['client'][0]} {scope['path']}".encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    with live(app, uds=uds, lifespan="off", forwarded_allow_ips="*"):
+        nginx = subprocess.Popen(
+            ["nginx", "-c", str(conf), "-p", str(tmp_path)], stderr=subprocess.PIPE
+        )
+        try:
+            answer = None
+            for _ in range(100):  # nginx takes a moment to listen
+                try:
+                    answer = httpx.get(
+                        f"http://127.0.0.1:{port}/through?x=1",
+                        headers={"X-Forwarded-For": "198.51.100.1"},
+                    )
+                    break
+                except httpx.ConnectError:
+                    time.sleep(0.05)
+            assert answer is not None, "nginx did not start"
+        finally:
+            nginx.terminate()
+            nginx.wait(timeout=10)
+            assert nginx.stderr is not None
+            nginx.stderr.close()
+    # nginx appended the peer it saw; every hop is trusted ("*"), so the first is the client.
+    assert (answer.status_code, answer.text) == (200, "https 198.51.100.1 /through")
+    assert (b"x-forwarded-for", b"198.51.100.1, 127.0.0.1") in seen[0]["headers"]
+    assert seen[0]["server"] == (uds, None)

@@ -328,3 +328,24 @@ async def test_port_zero_and_errors(impl):
             await clash.start()
     finally:
         await server.shutdown()
+
+
+def test_the_server_field_can_be_left_out(live):
+    async def named(request: cyhttp.Request) -> cyhttp.Response:
+        if request.path == "/own":
+            return cyhttp.Response(b"mine", headers={"Server": "edge/1"})
+        return cyhttp.Response(b"plain")
+
+    def heads(**options: object) -> list[bytes]:
+        with live(named, **options) as srv, srv.connect() as sock:
+            sock.sendall(
+                b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+                b"GET /own HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+            )
+            return [r.partition(b"\r\n\r\n")[0] for r in split_responses(read_until_closed(sock))]
+
+    plain, own = heads()
+    assert b"\r\nServer: cyhttp\r\n" in plain and b"\r\nDate: " in plain
+    plain, own = heads(server_header=False)
+    assert b"Server:" not in plain and b"\r\nDate: " in plain  # Date stays (RFC 9110 §6.6.1)
+    assert b"\r\nServer: edge/1" in own and own.count(b"Server:") == 1

@@ -701,6 +701,9 @@ class _Writer:
         self.room_waiter: Optional[asyncio.Future[None]] = None
         self.stream_task: Optional[asyncio.Task[None]] = None
         self.access_log = server.config.access_log  # a line per answer
+        # Without the server's own Server field, every answer is written as if it had set
+        # one (only the Date line of the cached block goes out).
+        self.no_server = 0 if server.config.server_header else FLAG_SERVER
 
     def wire(self, reader: _Reader, queue: _Queue, life: _Lifecycle) -> None:
         self.reader = reader
@@ -720,7 +723,7 @@ class _Writer:
             return
         if self.access_log:
             _runner.log_access(req, status)
-        flags = fields.flags
+        flags = fields.flags | self.no_server
         head = fields.head
         body = fields.body
         keep = (

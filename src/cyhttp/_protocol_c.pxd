@@ -167,6 +167,7 @@ cdef class _Writer:
     cdef object room_waiter
     cdef object stream_task
     cdef bint access_log
+    cdef int no_server
 
     cdef wire(self, _Reader reader, _Queue queue, _Lifecycle life)
 

@@ -48,6 +48,7 @@ class Config:
     implementation: Optional[str] = _setting(None, "'cython' or 'python' (default: active core)")
     reuse_port: bool = _setting(False, "set SO_REUSEPORT on the listening socket")
     access_log: bool = _setting(False, "log each answer's request line and status (cyhttp.access)")
+    server_header: bool = _setting(True, "send 'Server: cyhttp' (unless a response sets Server)")
     interface: str = _setting("auto", "'auto', 'native' or 'asgi': how to call the app")
     lifespan: str = _setting("auto", "ASGI lifespan: 'auto', 'on' or 'off'")
     root_path: str = _setting("", "ASGI root_path: the path the app is mounted under")
@@ -91,6 +92,8 @@ class Config:
         _check(impl in (None, "cython", "python"), "implementation", "'cython' or 'python'", impl)
         _check(type(self.reuse_port) is bool, "reuse_port", "True or False", self.reuse_port)
         _check(type(self.access_log) is bool, "access_log", "True or False", self.access_log)
+        value = self.server_header
+        _check(type(value) is bool, "server_header", "True or False", value)
         _check(
             type(self.proxy_headers) is bool, "proxy_headers", "True or False", self.proxy_headers
         )

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Set, Tuple
 
 from . import _runner
 from ._proxy import TrustedProxies
-from ._wire import FLAG_CONTENT_LENGTH
+from ._wire import FLAG_CONTENT_LENGTH, declared_length
 from .request import ClientDisconnected, _next_piece, _take
 
 if TYPE_CHECKING:  # Cython ships no types; its stand-in has them
@@ -268,11 +268,11 @@ class Asgi:
                     proxies.everyone if client is None else proxies.trusts(client[0])
                 )
             if self.peer_trusted:
-                self.forwarded(scope, headers)
+                self.forwarded(scope, headers, proxies)
         return scope
 
     @cython.locals(name=bytes, hops=list)
-    def forwarded(self, scope: Dict[str, Any], headers: Any) -> None:
+    def forwarded(self, scope: Dict[str, Any], headers: Any, proxies: TrustedProxies) -> None:
         """What a trusted proxy says of the client and the scheme (see ``_proxy``)."""
         proto = None
         hops = None
@@ -287,8 +287,8 @@ class Asgi:
             scheme = proto.decode("latin-1").strip().lower()
             if scheme == "http" or scheme == "https":
                 scope["scheme"] = scheme
-        if hops is not None and self.proxies is not None:
-            host = self.proxies.client(b",".join(hops).decode("latin-1"))
+        if hops is not None:
+            host = proxies.client(b",".join(hops).decode("latin-1"))
             if host is not None:
                 scope["client"] = (host, 0)  # the proxy does not say which port
 
@@ -458,18 +458,19 @@ class _Exchange:
             size = os.fstat(file.fileno()).st_size
         except OSError as exc:
             return self.bad(f"{PATHSEND} cannot open {path!r}: {exc}")
-        headers = list(self.headers)
-        declared = _content_length(headers)
-        if declared is None:
-            headers.append((b"content-length", b"%d" % size))  # so that it is not chunked
-        elif declared != size:
-            file.close()
-            return self.bad(f"{PATHSEND} of a {size}-byte file with a Content-Length of {declared}")
+        content = _runner.FileContent(file, size)
         try:
-            response = StreamingResponse(_runner.FileContent(file, size), self.status, headers)
+            response = StreamingResponse(content, self.status, self.headers)
+            if not response._flags & FLAG_CONTENT_LENGTH:  # the file's size: not chunked
+                length = (b"content-length", b"%d" % size)
+                response = StreamingResponse(content, self.status, [*self.headers, length])
         except (TypeError, ValueError) as exc:
             file.close()
             return self.bad(f"http.response.start with headers the core refuses: {exc}")
+        declared = declared_length(response._head)
+        if declared != size:
+            file.close()
+            return self.bad(f"{PATHSEND} of a {size}-byte file with a Content-Length of {declared}")
         self.state = COMPLETE
         self.give(response)
         self.finish()
@@ -627,12 +628,3 @@ class _Body:
         """The writer stops reading (the client is gone, or the body is not sent)."""
         self.ex.writer_stopped()
         return SENT
-
-
-def _content_length(headers: Any) -> Optional[int]:
-    """The Content-Length among ASGI *headers* (None if there is none or it is not digits)."""
-    for pair in headers:
-        if len(pair) == 2 and bytes(pair[0]).lower() == b"content-length":
-            value = bytes(pair[1]).strip()
-            return int(value) if value.isdigit() else None
-    return None

@@ -59,7 +59,7 @@ cdef class Asgi:
     cdef dict scope(self, CRequest req)
 
     @cython.locals(name=bytes, hops=list)
-    cdef forwarded(self, dict scope, headers)
+    cdef forwarded(self, dict scope, headers, proxies)
 
 
 @cython.final

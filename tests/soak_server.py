@@ -28,6 +28,9 @@ async def app(request: cyhttp.Request) -> cyhttp.Response | cyhttp.StreamingResp
         return cyhttp.StreamingResponse(_big())
     if request.path == "/echo":
         return cyhttp.Response(await request.body())
+    if request.path == "/late":  # a large body, read once the handler gets round to it
+        await asyncio.sleep(0.005)
+        return cyhttp.Response(b"%d" % len(await request.body()))
     return HELLO
 
 
@@ -52,7 +55,9 @@ async def asgi_app(scope: dict, receive, send) -> None:  # type: ignore[no-untyp
             await asyncio.sleep(0)
         await send({"type": "http.response.body"})
         return
-    if path == "/echo":
+    if path in ("/echo", "/late"):
+        if path == "/late":
+            await asyncio.sleep(0.005)
         chunks = []
         while True:
             message = await receive()
@@ -60,6 +65,8 @@ async def asgi_app(scope: dict, receive, send) -> None:  # type: ignore[no-untyp
             if not message.get("more_body"):
                 break
         body, headers = b"".join(chunks), []
+        if path == "/late":
+            body = b"%d" % len(body)
     elif path == "/stats":
         body, headers = _stats(), []
     else:

@@ -20,6 +20,7 @@ import pytest
 REQUESTS = int(os.environ.get("CYHTTP_SOAK_REQUESTS", "1000000"))
 CONNECTIONS = int(os.environ.get("CYHTTP_SOAK_CONNECTIONS", "20000"))
 DEPTH = 100
+LATE_BODIES = 200
 GET = b"GET / HTTP/1.1\r\nHost: s\r\n\r\n"
 SERVER = Path(__file__).with_name("soak_server.py")
 
@@ -102,6 +103,25 @@ def _churn(port: int, count: int) -> None:
             sock.close()  # RST, as a vanished client
 
 
+def _late_bodies(port: int, count: int) -> None:
+    """*count* connections that each send a body past the high-water mark, read late by
+    the handler, then a GET on the same connection: each answered at once, none stalls."""
+    post = b"POST /late HTTP/1.1\r\nHost: s\r\nContent-Length: 300000\r\n\r\n" + b"z" * 300_000
+    for _ in range(count):
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.settimeout(1.5)  # the server's idle timeout is 2 s: a stall ends in it
+            sock.sendall(post)
+            data = b""
+            while not data.endswith(b"\r\n\r\n300000"):
+                data += sock.recv(65536)
+            sock.sendall(GET)
+            data = b""
+            while not data.endswith(b"Hello, world!"):
+                chunk = sock.recv(65536)
+                assert chunk, "the connection closed instead of answering after a late body"
+                data += chunk
+
+
 def _settle(port: int, proc: subprocess.Popen[bytes]) -> dict[str, int]:
     deadline = time.monotonic() + 30
     while True:
@@ -124,6 +144,7 @@ def test_soak(impl, interface):
         # Warm up every path once so caches and free lists reach their steady state.
         _pipelined(port, 20_000, size)
         _churn(port, 400)
+        _late_bodies(port, 20)
         base = _settle(port, proc)
         base_rss, base_fds = _rss_kib(proc.pid), _fds(proc.pid)
 
@@ -132,12 +153,13 @@ def test_soak(impl, interface):
         load_s = time.monotonic() - start
         peak_rss = _rss_kib(proc.pid)
         _churn(port, CONNECTIONS)
+        _late_bodies(port, LATE_BODIES)
         after = _settle(port, proc)
         rss, fds = _rss_kib(proc.pid), _fds(proc.pid)
 
         report = (
             f"{impl}, {interface}: {REQUESTS} requests in {load_s:.1f}s "
-            f"({REQUESTS / load_s:,.0f}/s), {CONNECTIONS} connections; "
+            f"({REQUESTS / load_s:,.0f}/s), {CONNECTIONS} connections, {LATE_BODIES} late bodies; "
             f"RSS {base_rss} -> peak {peak_rss} -> {rss} KiB, fds {base_fds} -> {fds}, "
             f"tasks {base['tasks']} -> {after['tasks']}"
         )

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Set, Tuple
 from . import _runner
 from ._proxy import TrustedProxies
 from ._wire import FLAG_CONTENT_LENGTH, declared_length
-from .request import ClientDisconnected, _next_piece, _take
+from .request import ClientDisconnected, _next_piece
 
 if TYPE_CHECKING:  # Cython ships no types; its stand-in has them
     from . import _no_cython as cython
@@ -321,14 +321,7 @@ class _Exchange:
         if self.body_left:
             if req._body_done and req._error is None:
                 self.body_left = False
-                chunks = req._chunks
-                req._chunks = None
-                if not chunks:
-                    body = b""
-                elif len(chunks) == 1:
-                    body = chunks[0]
-                else:
-                    body = b"".join(chunks)
+                body = req._release()
                 return _Completed({"type": "http.request", "body": body, "more_body": False})
             return self.next_body()
         if self.state >= COMPLETE or self.gone:
@@ -339,11 +332,11 @@ class _Exchange:
         """The next piece of a body still arriving (``100 Continue`` first, if asked)."""
         req = self.req
         try:
-            more = await _next_piece(req)
+            await _next_piece(req)
         except ClientDisconnected:
             self.client_gone()
             return disconnect()
-        body = _take(req) if more else b""
+        body = req._release()
         if req._body_done and not req._chunks:
             self.body_left = False
         return {"type": "http.request", "body": body, "more_body": self.body_left}

@@ -685,7 +685,13 @@ class _Writer:
 
     Owns the output buffer (one ``transport.write`` per read), write pressure
     (``pause_writing``, the room a streaming body waits for) and the reasons reading
-    is paused.
+    is paused. Each reason is lifted on every path that ends it: ``PAUSE_WRITE`` when
+    the transport drains; ``PAUSE_PIPELINE`` when the answers owed fall to half the
+    limit; ``PAUSE_UPGRADE`` never here (the next protocol reads, or the connection
+    closes); ``PAUSE_BODY``, set when a request holds more unread body than
+    ``BODY_HIGH_WATER``, when that body is released (``Request._release``): taken by
+    the handler in any way, or dropped once the request's answer is complete, whether
+    the handler read it or not. Closing by lingering lifts them all (input is drained).
     """
 
     def __init__(self, conn: _Connection, server: Any) -> None:
@@ -779,6 +785,8 @@ class _Writer:
             if not keep:
                 self.life.to(CLOSING)
                 self.life.half_close = self.life.half_close or not req._body_done
+            if req._chunks is not None:
+                req._release()  # answered: what the handler left unread goes (see the class doc)
         else:
             length = declared_length(head) if flags & FLAG_CONTENT_LENGTH else -1
             task = asyncio.get_running_loop().create_task(
@@ -791,6 +799,7 @@ class _Writer:
         self.stream_task = None
         if self.transport is None:
             return
+        req._release()  # answered: what the handler left unread goes (see the class doc)
         if not _runner.streamed(req, task):
             # The head is already out: the only honest signal left is closing.
             self.life.to(CLOSING)
@@ -927,9 +936,7 @@ class _Lifecycle:
             self.state = LINGERING
             self.linger_ticks = 0
             transport.write_eof()
-            if self.writer.paused:
-                self.writer.paused = 0
-                transport.resume_reading()
+            self.writer.unpause(-1)  # drain the input, whatever held it back
         elif self.state != LINGERING:
             transport.close()
 
@@ -969,6 +976,7 @@ class _Lifecycle:
         else:
             self.idle += 1
             if self.idle >= self.idle_limit:
+                _runner.idle_expired(transport, writer.paused)
                 self.to(CLOSING)
                 writer.flush()
 

@@ -27,6 +27,7 @@ cdef class Request:
 
     cdef bint _feed(self, bytes data) except -1
     cdef _finish(self)
+    cpdef bytes _release(self)
     cdef _abort(self, exc)
 
 

@@ -15,6 +15,7 @@ from ._fields cimport decode_path, new_headers, new_query
 from .request import BODY_HIGH_WATER, iter_body, parse_cookies, read_body, trailers_of, wake
 
 cdef str GET = "GET"  # the scanner's and method_name's string: a first check by identity
+cdef Py_ssize_t HIGH_WATER = BODY_HIGH_WATER  # compared in C
 
 
 @cython.freelist(64)
@@ -81,18 +82,9 @@ cdef class Request:
 
     async def body(self):
         """The whole request body (``await request.body()``; read once, then cached)."""
-        cdef list chunks
         if self._body is None and self._body_done and self._error is None:
             # The usual case, handled in C: the message was complete before the handler ran.
-            chunks = self._chunks
-            if chunks is None:
-                self._body = b""
-            elif len(chunks) == 1:
-                self._body = chunks[0]
-            else:
-                self._body = b"".join(chunks)
-            self._chunks = None
-            self._buffered = 0
+            self._body = self._release()
             return self._body
         return await read_body(self)
 
@@ -111,12 +103,27 @@ cdef class Request:
         self._buffered += PyBytes_GET_SIZE(data)
         if self._waiter is not None:
             wake(self)
-        return self._buffered > BODY_HIGH_WATER and not self._want_all
+        return self._buffered > HIGH_WATER and not self._want_all
 
     cdef _finish(self):
         self._body_done = True
         if self._waiter is not None:
             wake(self)
+
+    cpdef bytes _release(self):
+        """Hand over the body buffered so far (``b""`` if none) and forget it.
+
+        Taken by the handler or dropped once the answer is complete, either way: a body
+        that had paused reading (``_feed``) no longer holds the connection's input back.
+        """
+        cdef list chunks = self._chunks
+        if chunks is None:
+            return b""
+        self._chunks = None
+        if self._buffered > HIGH_WATER:
+            self._conn._resume_body()
+        self._buffered = 0
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     cdef _abort(self, exc):
         if not self._body_done:

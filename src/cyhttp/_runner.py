@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import types
 from contextvars import Context
 from typing import TYPE_CHECKING, Any, Generator, Optional, Union, cast
@@ -27,6 +28,42 @@ log = logging.getLogger("cyhttp.error")
 access_log = logging.getLogger("cyhttp.access")
 
 AnyResponse = Union[Response, StreamingResponse]
+
+
+def idle_expired(transport: Any, paused: int) -> None:
+    """Log at DEBUG an idle connection closed with input it never read.
+
+    A connection the server stopped reading, and never resumed, looks idle to the
+    sweep: the client's next request waits in the socket until this close. Nothing
+    else would tell such a stall from a client that simply went quiet.
+    """
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    unread = _unread_bytes(transport)
+    if unread or paused:
+        log.debug(
+            "closing idle connection from %s with %d bytes unread in the socket"
+            " (reading paused for reasons 0x%x)",
+            transport.get_extra_info("peername"),
+            unread,
+            paused,
+        )
+
+
+def _unread_bytes(transport: Any) -> int:
+    """Bytes waiting in the connection's socket, where the platform can tell."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return 0
+    try:
+        import fcntl
+        import termios
+
+        count = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except (ImportError, OSError, ValueError):
+        return 0  # not a POSIX socket (Windows), or it is closing
+    return int.from_bytes(count, sys.byteorder, signed=True)
+
 
 INTERNAL_ERROR = Response(b"Internal Server Error\n", 500, content_type="text/plain; charset=utf-8")
 

@@ -192,28 +192,16 @@ async def _next_piece(req: Any) -> bool:
     return True
 
 
-def _take(req: Any) -> bytes:
-    chunks = req._chunks
-    data = b"".join(chunks) if len(chunks) > 1 else chunks[0]
-    req._chunks = None
-    req._buffered = 0
-    req._conn._resume_body()
-    return data
-
-
 async def read_body(req: Any) -> bytes:
     """The whole body of *req* (read once, then cached)."""
     if req._body is None and req._body_done and req._error is None:
         # Already complete (the usual case: the handler runs once the message is in).
-        chunks = req._chunks
-        req._body = b"".join(chunks) if chunks else b""
-        req._chunks = None
-        req._buffered = 0
+        req._body = req._release()
     if req._body is None:
         req._want_all = True
         parts: List[bytes] = []
         while await _next_piece(req):
-            parts.append(_take(req))
+            parts.append(req._release())
         req._body = b"".join(parts)
     return req._body  # type: ignore[no-any-return]
 
@@ -225,7 +213,7 @@ async def iter_body(req: Any) -> AsyncIterator[bytes]:
             yield req._body
         return
     while await _next_piece(req):
-        yield _take(req)
+        yield req._release()
 
 
 def wake(req: Any) -> None:
@@ -382,6 +370,21 @@ class Request:
     def _finish(self) -> None:
         self._body_done = True
         wake(self)
+
+    def _release(self) -> bytes:
+        """Hand over the body buffered so far (``b""`` if none) and forget it.
+
+        Taken by the handler or dropped once the answer is complete, either way: a body
+        that had paused reading (``_feed``) no longer holds the connection's input back.
+        """
+        chunks = self._chunks
+        if chunks is None:
+            return b""
+        self._chunks = None
+        if self._buffered > BODY_HIGH_WATER:
+            self._conn._resume_body()
+        self._buffered = 0
+        return b"".join(chunks) if len(chunks) > 1 else chunks[0]
 
     def _abort(self, exc: BaseException) -> None:
         if not self._body_done:

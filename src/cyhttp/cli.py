@@ -128,6 +128,28 @@ def _parser() -> argparse.ArgumentParser:
         choices=("debug", "info", "warning", "error", "critical"),
         help="logging threshold (default: info)",
     )
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="worker processes under a supervisor ('auto' or 0: one per CPU; default: 1,"
+        " served by this process alone)",
+    )
+    p.add_argument(
+        "--timeout-worker-healthcheck",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="with --workers: kill and replace a worker silent this long (default: 5.0)",
+    )
+    p.add_argument(
+        "--workers-max-rss",
+        type=int,
+        default=None,
+        metavar="MIB",
+        help="with --workers: replace a worker whose memory grows past this many MiB",
+    )
     # One option per Config field, so the CLI can never miss a setting.
     for f in fields(Config):
         flag = "--" + f.name.replace("_", "-")
@@ -155,6 +177,66 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _workers(value: str) -> int:
+    if value in ("auto", "0"):
+        return os.cpu_count() or 1
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of workers: {value!r}") from None
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"not a number of workers: {value!r}")
+    return count
+
+
+def _supervise(args: argparse.Namespace, options: dict[str, Any]) -> int:
+    """Serve with worker processes: bind here, load the application in each worker."""
+    from .server import Server, _loop_factory
+    from .supervisor import Supervisor, SupervisorSettings, bind, worker_main
+
+    try:
+        settings = SupervisorSettings(
+            workers=args.workers,
+            healthcheck_timeout=args.timeout_worker_healthcheck,
+            max_rss_mib=args.workers_max_rss,
+            shutdown_timeout=options["shutdown_timeout"],
+        )
+        loop_factory = _loop_factory(args.loop)
+    except (ValueError, ImportError) as exc:
+        _parser().exit(2, f"cyhttp: error: {exc}\n")
+    config = Config(**options)
+    try:
+        sockets = bind(config)
+    except OSError as exc:
+        where = config.uds or f"{config.host}:{config.port}"
+        _parser().exit(1, f"cyhttp: cannot listen on {where}: {exc.strerror or exc}\n")
+    served = dict(options, uds=None)  # the socket is bound already
+
+    def make_server(socks: List[Any]) -> Server:
+        app = load_app(args.app)
+        if args.factory:
+            app = app()
+        return Server(app, sock=socks[0], **served)
+
+    def serve(socks: List[Any], report: int, parent: int) -> int:
+        beat = settings.healthcheck_timeout / 4
+        return worker_main(make_server, loop_factory, socks, report, parent, beat)
+
+    host, port = sockets[0].getsockname()[:2] if not config.uds else (None, None)
+    where = f"unix:{config.uds}" if config.uds else f"http://{host}:{port}"
+    logging.getLogger("cyhttp").info("serving on %s with %d workers", where, settings.workers)
+    try:
+        return Supervisor(sockets, serve, settings).run()
+    finally:
+        for sock in sockets:
+            sock.close()
+        if config.uds:
+            try:
+                os.unlink(config.uds)
+            except OSError:
+                pass
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point of ``python -m cyhttp`` and the ``cyhttp`` script."""
     parser = _parser()
@@ -163,6 +245,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     if os.getcwd() not in sys.path:  # the `cyhttp` script does not add it; `python -m` does
         sys.path.insert(0, os.getcwd())
     options = {f.name: getattr(args, f.name) for f in fields(Config)}
+    if args.workers != 1:
+        sys.exit(_supervise(args, options))
     try:
         app = load_app(args.app)
     except ValueError as exc:

@@ -225,8 +225,12 @@ def _supervise(args: argparse.Namespace, options: dict[str, Any]) -> int:
     host, port = sockets[0].getsockname()[:2] if not config.uds else (None, None)
     where = f"unix:{config.uds}" if config.uds else f"http://{host}:{port}"
     logging.getLogger("cyhttp").info("serving on %s with %d workers", where, settings.workers)
+    supervisor = Supervisor(sockets, serve, settings)
     try:
-        return Supervisor(sockets, serve, settings).run()
+        status = supervisor.run()
+        if supervisor.failure:
+            print(f"cyhttp: error: {supervisor.failure}", file=sys.stderr)
+        return status
     finally:
         for sock in sockets:
             sock.close()

@@ -30,7 +30,6 @@ import os
 import selectors
 import signal
 import socket
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
@@ -115,6 +114,8 @@ class Supervisor:
         self.rolling = _Rolling()
         self.stopping = False
         self.status = 0
+        #: Why the workers could not start (status 1), for the one line the user sees.
+        self.failure = ""
         self.failures: List[float] = []  # when recent young workers died
         self.respawn_at = 0.0
         self.selector = selectors.DefaultSelector()
@@ -277,7 +278,7 @@ class Supervisor:
             return
         if code == STARTUP_FAILED and not worker.ready:
             log.error("worker %d could not start: %s", worker.pid, worker.failure or how)
-            print(f"cyhttp: error: {worker.failure or 'a worker could not start'}", file=sys.stderr)
+            self.failure = worker.failure or f"a worker could not start ({how})"
             self.stop(signal.SIGTERM, status=1)
             return
         if code == 0:

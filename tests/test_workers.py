@@ -1,0 +1,257 @@
+"""Worker processes (``--workers``) under their supervisor, through the real CLI.
+
+Each test starts ``python -m cyhttp`` with two workers on a free port of 127.0.0.1,
+talks to it over sockets, signals the supervisor and its workers by PID, and ends
+every process it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc"),
+]
+
+ROOT = Path(__file__).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(port: int, path: str = "/", timeout: float = 10) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200 "), data
+    return data.partition(b"\r\n\r\n")[2]
+
+
+def _children(pid: int) -> set[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(p) for p in path.read_text().split()} if path.exists() else set()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purposes.
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def _wait_for(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+class Cluster:
+    """``python -m cyhttp APP --workers N`` on a free port."""
+
+    def __init__(self, app: str = "tests.workers_app:app", *extra: str, workers: int = 2):
+        self.port = _free_port()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cyhttp",
+                app,
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+                *extra,
+            ],  # fmt: skip
+            cwd=ROOT.parent,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.workers = workers
+
+    def __enter__(self) -> Cluster:
+        _wait_for(lambda: len(self.pids()) == self.workers and self._answers())
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            _get(self.port, timeout=2)
+        except OSError:
+            return False
+        return True
+
+    def pids(self) -> set[int]:
+        return {pid for pid in _children(self.proc.pid) if _alive(pid)}
+
+    def serving_pids(self, tries: int = 60) -> set[int]:
+        return {int(_get(self.port)) for _ in range(tries)}
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(30)
+        finally:
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+        return code, err
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            children = self.pids()
+            self.proc.kill()
+            self.proc.wait(10)
+            for pid in children:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if self.proc.stderr:
+            self.proc.stderr.close()
+
+
+def test_two_workers_share_the_socket_and_stop_gracefully():
+    with Cluster() as cluster:
+        workers = cluster.pids()
+        assert cluster.serving_pids() <= workers
+        answer: list[bytes] = []
+        slow = threading.Thread(target=lambda: answer.append(_get(cluster.port, "/slow")))
+        slow.start()
+        time.sleep(0.3)  # the slow request is in flight
+        code, err = cluster.stop()
+        slow.join(10)
+        assert code == 0, err
+        assert answer and int(answer[0]) in workers  # answered before its worker stopped
+        assert not any(_alive(pid) for pid in workers)
+
+
+def test_a_killed_worker_is_replaced():
+    with Cluster() as cluster:
+        victim = min(cluster.pids())
+        os.kill(victim, signal.SIGKILL)
+        _wait_for(lambda: len(cluster.pids()) == 2 and victim not in cluster.pids())
+        assert victim not in cluster.serving_pids()
+        code, err = cluster.stop()
+        assert code == 0
+        assert f"worker {victim} died (signal SIGKILL): replacing it" in err
+
+
+def test_sighup_replaces_every_worker_without_a_failed_request():
+    with Cluster() as cluster:
+        old = cluster.pids()
+        failures: list[BaseException] = []
+        served = []
+        done = threading.Event()
+
+        def load() -> None:
+            while not done.is_set():
+                try:
+                    served.append(int(_get(cluster.port)))
+                except (OSError, AssertionError) as exc:
+                    failures.append(exc)
+
+        clients = [threading.Thread(target=load) for _ in range(4)]
+        for client in clients:
+            client.start()
+        time.sleep(0.3)
+        cluster.proc.send_signal(signal.SIGHUP)
+        _wait_for(lambda: len(cluster.pids()) == 2 and not cluster.pids() & old, 30)
+        time.sleep(0.3)
+        done.set()
+        for client in clients:
+            client.join(10)
+        assert not failures, failures[:3]
+        assert set(served) - old, "no new worker served"
+        assert cluster.stop()[0] == 0
+
+
+def test_ttin_and_ttou_change_the_number_of_workers():
+    with Cluster() as cluster:
+        cluster.proc.send_signal(signal.SIGTTIN)
+        _wait_for(lambda: len(cluster.pids()) == 3)
+        for count in (2, 1):  # one at a time: the kernel merges a signal still pending
+            cluster.proc.send_signal(signal.SIGTTOU)
+            _wait_for(lambda count=count: len(cluster.pids()) == count)
+        assert len(cluster.serving_pids(10)) == 1
+        assert cluster.stop()[0] == 0
+
+
+def test_a_hung_worker_is_killed_and_replaced():
+    with Cluster("tests.workers_app:app", "--timeout-worker-healthcheck", "1") as cluster:
+        hung = threading.Thread(target=lambda: _get_quietly(cluster.port, "/hang"), daemon=True)
+        hung.start()
+        time.sleep(0.3)
+        before = cluster.pids()
+        _wait_for(lambda: len(cluster.pids()) == 2 and cluster.pids() != before, 10)
+        code, err = cluster.stop()
+        assert code == 0
+        assert "sent no heartbeat for" in err
+
+
+def test_a_worker_past_the_memory_limit_is_replaced():
+    with Cluster("tests.workers_app:app", "--workers-max-rss", "100") as cluster:
+        grown = int(_get(cluster.port, "/grow"))
+        _get(cluster.port, "/grow")  # the other worker may have taken the first
+        _wait_for(lambda: grown not in cluster.pids(), 15)
+        code, err = cluster.stop()
+        assert code == 0
+        assert "MiB (limit 100 MiB): replacing it" in err
+
+
+def test_a_failed_startup_stops_the_supervisor():
+    cluster = Cluster("tests.workers_app:broken", "--interface", "asgi", "--lifespan", "on")
+    try:
+        code = cluster.proc.wait(30)
+        err = cluster.proc.stderr.read() if cluster.proc.stderr else ""
+    finally:
+        cluster.__exit__()
+    assert code == 1
+    assert err.rstrip().splitlines()[-1] == (
+        "cyhttp: error: the application failed its startup: no database at db:5432"
+    )
+    assert err.count("could not start") <= 2  # no restart loop
+
+
+def test_workers_leave_when_the_supervisor_is_killed():
+    with Cluster() as cluster:
+        workers = cluster.pids()
+        cluster.proc.kill()
+        cluster.proc.wait(10)
+        _wait_for(lambda: not any(_alive(pid) for pid in workers), 15)
+
+
+@pytest.mark.parametrize("value", ["two", "-1"])
+def test_a_bad_number_of_workers_is_one_line(value):
+    proc = subprocess.run(
+        [sys.executable, "-m", "cyhttp", "tests.workers_app:app", "--workers", value],
+        cwd=ROOT.parent,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"cyhttp: error: argument --workers: not a number of workers: {value!r} (see cyhttp --help)"
+    ]
+
+
+def _get_quietly(port: int, path: str) -> None:
+    try:
+        _get(port, path, timeout=20)
+    except (OSError, AssertionError):
+        pass

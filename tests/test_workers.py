@@ -79,7 +79,7 @@ class Cluster:
                 "--workers",
                 str(workers),
                 *extra,
-            ],  # fmt: skip
+            ],
             cwd=ROOT.parent,
             stderr=subprocess.PIPE,
             text=True,

@@ -42,8 +42,15 @@ READY = b"R"
 BEAT = b"H"
 FAILED = b"F"
 STARTUP_FAILED = 3  # a worker's exit status when the application could not start
-HANDLED = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGCHLD,
-           signal.SIGTTIN, signal.SIGTTOU)  # fmt: skip
+HANDLED = (
+    signal.SIGHUP,
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGCHLD,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+)
 
 
 @dataclass(frozen=True)
@@ -309,19 +316,24 @@ class Supervisor:
                 continue
             if not worker.ready:
                 if now - worker.started > self.settings.startup_timeout:
-                    log.error("worker %d did not start serving within %.0f s: killing it",
-                              pid, self.settings.startup_timeout)  # fmt: skip
+                    log.error(
+                        "worker %d did not start serving within %.0f s: killing it",
+                        pid,
+                        self.settings.startup_timeout,
+                    )
                     _kill(pid, signal.SIGKILL)
                 continue
             if now - worker.beat > self.settings.healthcheck_timeout:
-                log.error("worker %d sent no heartbeat for %.1f s: killing it", pid,
-                          now - worker.beat)  # fmt: skip
+                log.error(
+                    "worker %d sent no heartbeat for %.1f s: killing it", pid, now - worker.beat
+                )
                 _kill(pid, signal.SIGKILL)
             elif limit is not None and pid not in self.rolling.queue and self.rolling.old != pid:
                 rss = _rss_mib(pid)
                 if rss is not None and rss > limit:
-                    log.warning("worker %d uses %d MiB (limit %d MiB): replacing it", pid, rss,
-                                limit)  # fmt: skip
+                    log.warning(
+                        "worker %d uses %d MiB (limit %d MiB): replacing it", pid, rss, limit
+                    )
                     self.rolling.queue.append(pid)
 
     def roll(self, now: float) -> None:
@@ -453,8 +465,9 @@ def worker_main(
             loop.call_later(beat_interval, beat)
 
         beat()
-        await asyncio.wait([stopped, asyncio.ensure_future(stop.wait())],
-                           return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        await asyncio.wait(
+            [stopped, asyncio.ensure_future(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+        )
         await server.shutdown(0 if quick else None)
         await stopped
         return 0

@@ -26,3 +26,18 @@ async def broken(scope, receive, send):  # type: ignore[no-untyped-def]
     message = await receive()
     if message["type"] == "lifespan.startup":
         await send({"type": "lifespan.startup.failed", "message": "no database at db:5432"})
+
+
+def _fastapi() -> object:
+    from fastapi import FastAPI
+
+    api = FastAPI()
+
+    @api.get("/health")
+    async def health() -> str:
+        return "ok"
+
+    return api
+
+
+fastapi_app = _fastapi()

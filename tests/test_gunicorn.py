@@ -1,0 +1,131 @@
+"""cyhttp as a gunicorn worker class: ``gunicorn -k cyhttp.workers.CyhttpWorker``.
+
+gunicorn's own arbiter runs two workers on a free port of 127.0.0.1; the tests talk to
+them over sockets, signal the arbiter by PID, and end every process they started.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("gunicorn")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform == "win32", reason="gunicorn runs on POSIX only"),
+]
+
+ROOT = Path(__file__).parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(port: int, path: str = "/") -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def _children(pid: int) -> set[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(p) for p in path.read_text().split()} if path.exists() else set()
+
+
+def _gunicorn(app: str, port: int, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-k",
+            "cyhttp.workers.CyhttpWorker",
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--graceful-timeout",
+            "5",
+            *extra,
+            app,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _until_served(port: int, proc: subprocess.Popen[str]) -> bytes:
+    for _ in range(200):
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        try:
+            answer = _get(port)
+        except OSError:
+            time.sleep(0.05)
+            continue
+        if answer:
+            return answer
+    raise AssertionError("gunicorn never served")
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    out, err = proc.communicate()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    "app, expected",
+    [
+        ("tests.workers_app:app", None),  # a native handler: its worker's PID
+        ("tests.workers_app:fastapi_app", b'"ok"'),
+    ],
+    ids=["native", "fastapi"],
+)
+def test_gunicorn_serves_with_two_cyhttp_workers(app, expected):
+    port = _free_port()
+    proc = _gunicorn(app, port, "--access-logfile", "-")
+    try:
+        answer = _until_served(port, proc)
+        path = "/" if expected is None else "/health"
+        answer = _get(port, path)
+        assert answer.startswith(b"HTTP/1.1 200 "), answer
+        assert b"\r\nserver: cyhttp\r\n" in answer.lower()
+        body = answer.partition(b"\r\n\r\n")[2]
+        if expected is None:
+            assert int(body) in _children(proc.pid)
+        else:
+            assert body == expected
+        workers = _children(proc.pid)
+        assert len(workers) == 2
+        proc.send_signal(signal.SIGHUP)  # gunicorn's reload: new workers, then the old go
+        deadline = time.monotonic() + 30
+        while _children(proc.pid) & workers or len(_children(proc.pid)) != 2:
+            assert time.monotonic() < deadline, "the workers were not replaced"
+            assert _get(port, path).startswith(b"HTTP/1.1 200 ")
+            time.sleep(0.05)
+    finally:
+        code, out, err = _stop(proc)
+    assert code == 0, err
+    assert "Booting worker" in err
+    # gunicorn's --access-logfile: cyhttp's access lines go where gunicorn sends its own.
+    assert f'"GET {path} HTTP/1.1" 200' in out

@@ -180,6 +180,7 @@ class Asgi:
         root_path: str,
         state: Dict[str, Any],
         proxies: Optional[TrustedProxies] = None,
+        scheme: str = "http",
     ) -> None:
         self.app = app
         self.proxies = proxies  # whose X-Forwarded-For/-Proto to believe (None: nobody's)
@@ -193,7 +194,7 @@ class Asgi:
         self.running: Set[asyncio.Task[Any]] = set()  # applications not finished yet
         self.carrier: Optional[_Carrier] = None  # the idle Task first steps run as
         self.constant: Dict[str, Any] = dict.fromkeys(SCOPE_KEYS)  # what scope() copies
-        self.constant.update(type="http", asgi=ASGI_VERSIONS, scheme="http", root_path=root_path)
+        self.constant.update(type="http", asgi=ASGI_VERSIONS, scheme=scheme, root_path=root_path)
 
     async def drain(self, timeout: float) -> None:
         """Let running applications finish (after their responses) within *timeout*; then

@@ -18,6 +18,7 @@ class Connection(Protocol):
     """What a core's connection offers to requests and to the shared slow paths."""
 
     client: Optional[Tuple[str, int]]
+    scheme: str  # "https" over TLS
 
     def _send_continue(self, request: Any) -> None:
         """Owe or send ``100 Continue`` for *request*, whose handler wants its body."""

@@ -25,7 +25,7 @@ import logging
 import os
 import socket
 from functools import partial
-from typing import Any, Callable, Coroutine, Iterable, Optional
+from typing import Any, Callable, Coroutine, Dict, Iterable, Optional
 
 log = logging.getLogger("cyhttp.error")
 
@@ -50,9 +50,11 @@ class Acceptor:
         listening: Iterable[socket.socket],
         factory: Callable[[], asyncio.BaseProtocol],
         backlog: int,
+        tls: Optional[Dict[str, Any]] = None,
     ) -> None:
         self.loop = loop
         self.factory = factory
+        self.tls = tls or {}  # connect_accepted_socket's ssl arguments, for TLS
         self.batch = backlog
         # The loop keeps its own socket objects (and closes them); these share them.
         self.socks = [socket.socket(fileno=os.dup(s.fileno())) for s in listening]
@@ -98,7 +100,7 @@ class Acceptor:
                 self.retry = self.loop.call_later(RETRY_DELAY, self.watch)
                 return
             try:
-                _step(self.loop.connect_accepted_socket(self.factory, conn))
+                _step(self.loop.connect_accepted_socket(self.factory, conn, **self.tls))
             except Exception:
                 conn.close()
                 log.exception("could not serve an accepted connection")

@@ -996,6 +996,7 @@ class _Connection:
     def __init__(self, server: Any) -> None:
         self._server = server
         self.client: Optional[Tuple[str, int]] = None
+        self.scheme: str = server.scheme
         reader = self._reader = _Reader(self, server)
         queue = self._queue = _Queue(self, server)
         writer = self._writer = _Writer(self, server)
@@ -1101,8 +1102,8 @@ class _Connection:
         if transport is None:
             raise ClientDisconnected("client disconnected")
         sock = transport.get_extra_info("socket")
-        if sock is None:
-            return None
+        if sock is None or self.scheme == "https":
+            return None  # no socket, or TLS in between: the file goes through the transport
         self._writer.write_out()  # the head first
         transport.set_write_buffer_limits(0, 0)  # resume_writing once it is all sent
         return sock.fileno(), self._server.config.write_timeout

@@ -235,6 +235,7 @@ cdef class _Lifecycle:
 cdef class _Connection:
     cdef object _server
     cdef public object client
+    cdef public str scheme
     cdef readonly _Reader _reader  # httptools' callback target (readable for tests)
     cdef _Queue _queue
     cdef _Writer _writer

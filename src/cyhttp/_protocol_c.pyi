@@ -22,6 +22,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
     """An HTTP/1.1 server connection (compiled implementation)."""
 
     client: Optional[Tuple[str, int]]
+    scheme: str
     @property
     def _reader(self) -> _Reader: ...
     def __init__(self, server: Any) -> None: ...

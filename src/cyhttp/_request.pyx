@@ -80,6 +80,11 @@ cdef class Request:
         """``(host, port)`` of the peer, or ``None`` for a non-IP socket."""
         return self._conn.client
 
+    @property
+    def scheme(self):
+        """``"https"`` when the connection is TLS, else ``"http"``."""
+        return self._conn.scheme
+
     async def body(self):
         """The whole request body (``await request.body()``; read once, then cached)."""
         if self._body is None and self._body_done and self._error is None:

@@ -11,6 +11,7 @@ import sys
 from dataclasses import fields
 from typing import Any, List, NoReturn, Optional
 
+from . import _tls
 from ._impl import protocol_class
 from ._interface import INTERFACES, detect
 from ._lifespan import LIFESPAN_MODES
@@ -261,7 +262,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         except Exception as exc:
             parser.exit(1, f"cyhttp: error: the application factory {args.app} failed: {exc!r}\n")
     try:
-        Config(**options)  # report bad values before anything starts
+        _tls.context(Config(**options))  # report bad values and TLS files before anything starts
         protocol_class(options["implementation"])  # and a core that cannot run
         detect(app, options["interface"])  # and an application it cannot call
     except (ValueError, TypeError) as exc:

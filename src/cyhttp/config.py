@@ -54,6 +54,14 @@ class Config:
     root_path: str = _setting("", "ASGI root_path: the path the app is mounted under")
     proxy_headers: bool = _setting(True, "ASGI: trust X-Forwarded-For/-Proto from allowed peers")
     forwarded_allow_ips: str = _setting("127.0.0.1", "peers trusted with X-Forwarded-*, or '*'")
+    ssl_certfile: Optional[str] = _setting(None, "TLS: the certificate chain (PEM); enables HTTPS")
+    ssl_keyfile: Optional[str] = _setting(
+        None, "TLS: the private key (PEM), if not in the certfile"
+    )
+    ssl_keyfile_password: Optional[str] = _setting(None, "TLS: the private key's password")
+    ssl_ca_certs: Optional[str] = _setting(None, "TLS: CA certificates to verify clients with")
+    ssl_cert_reqs: int = _setting(0, "TLS: client certificates: 0 none, 1 optional, 2 required")
+    ssl_ciphers: Optional[str] = _setting(None, "TLS: OpenSSL cipher list (default: OpenSSL's)")
 
     def __post_init__(self) -> None:
         host, port = self.host, self.port
@@ -100,6 +108,25 @@ class Config:
         value = self.forwarded_allow_ips
         _check(isinstance(value, str), "forwarded_allow_ips", "a str", value)
         TrustedProxies(value)  # raises ValueError naming what is wrong
+        value = self.ssl_certfile
+        _check(value is None or isinstance(value, str), "ssl_certfile", "a path", value)
+        value = self.ssl_cert_reqs
+        _check(value in (0, 1, 2), "ssl_cert_reqs", "0, 1 or 2", value)
+        _check(
+            value == 0 or self.ssl_certfile is not None,
+            "ssl_cert_reqs",
+            "given with ssl_certfile (TLS is off without it)",
+            value,
+        )
+        for name in ("ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers"):
+            value = getattr(self, name)
+            _check(value is None or isinstance(value, str), name, "a str", value)
+            _check(
+                value is None or self.ssl_certfile is not None,
+                name,
+                "given with ssl_certfile (TLS is off without it)",
+                value,
+            )
         value = self.interface
         _check(value in INTERFACES, "interface", "'auto', 'native' or 'asgi'", value)
         value = self.lifespan

@@ -347,6 +347,11 @@ class Request:
         """``(host, port)`` of the peer, or ``None`` for a non-IP socket."""
         return self._conn.client
 
+    @property
+    def scheme(self) -> str:
+        """``"https"`` when the connection is TLS, else ``"http"``."""
+        return self._conn.scheme
+
     def body(self) -> Coroutine[Any, Any, bytes]:
         """The whole request body (``await request.body()``; read once, then cached)."""
         return read_body(self)

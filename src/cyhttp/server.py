@@ -14,6 +14,7 @@ from typing import (
     Any,
     Awaitable,
     Callable,
+    Dict,
     Iterable,
     Iterator,
     List,
@@ -24,7 +25,7 @@ from typing import (
     Union,
 )
 
-from . import _impl
+from . import _impl, _tls
 from ._impl import protocol_class
 from ._interface import detect
 from ._lifespan import Lifespan, LifespanFailed
@@ -121,11 +122,15 @@ class Server:
         #: each request's scope.
         self.state: dict[str, Any] = {}
         self.app: Any = app
+        #: The TLS context (``ssl_certfile``), or None for plain HTTP.
+        self.ssl = _tls.context(cfg)
+        #: ``"https"`` over TLS, else ``"http"``: what requests report as their scheme.
+        self.scheme = "http" if self.ssl is None else "https"
         if self.interface == "asgi":
             # To the core an ASGI application is one more handler.
             proxies = TrustedProxies(cfg.forwarded_allow_ips) if cfg.proxy_headers else None
             self.app = _impl.asgi_class(self._implementation)(
-                app, cfg.root_path, self.state, proxies
+                app, cfg.root_path, self.state, proxies, self.scheme
             )
             if cfg.lifespan != "off":
                 lifespan = Lifespan(app, cfg.lifespan, self.state)
@@ -197,14 +202,18 @@ class Server:
 
         # The loop binds the sockets; the acceptor takes connections from them (_listen).
         eager = can_accept(loop)
+        # A TLS handshake is bounded as a request head is.
+        tls: Dict[str, Any] = {}
+        if self.ssl is not None:
+            tls = {"ssl": self.ssl, "ssl_handshake_timeout": cfg.header_timeout}
         if self._sock is not None:
             self._server = await loop.create_server(
-                factory, sock=self._sock, backlog=cfg.backlog, start_serving=not eager
+                factory, sock=self._sock, backlog=cfg.backlog, start_serving=not eager, **tls
             )
         elif cfg.uds is not None:
             # The loop replaces a stale socket file left at the path by a server gone.
             self._server = await loop.create_unix_server(
-                factory, cfg.uds, backlog=cfg.backlog, start_serving=not eager
+                factory, cfg.uds, backlog=cfg.backlog, start_serving=not eager, **tls
             )
             made = os.stat(cfg.uds)
             self._uds_made = (made.st_dev, made.st_ino)
@@ -217,9 +226,10 @@ class Server:
                 reuse_address=True,
                 reuse_port=cfg.reuse_port or None,
                 start_serving=not eager,
+                **tls,
             )
         if eager:
-            self._acceptor = Acceptor(loop, self._server.sockets, factory, cfg.backlog)
+            self._acceptor = Acceptor(loop, self._server.sockets, factory, cfg.backlog, tls)
         if self.interface == "asgi":
             name = self._server.sockets[0].getsockname()
             # A Unix socket's server is [path, None] (ASGI spec).
@@ -227,6 +237,19 @@ class Server:
             self.app.loop = loop
         self._stopped = loop.create_future()
         self._sweeper = loop.call_later(self._sweep_interval, self._sweep)
+
+    def reload_tls(self) -> None:
+        """Read the TLS certificate and key again (``SIGHUP`` under :func:`run`): new
+        handshakes use them, open connections go on. A file that cannot be loaded now is
+        logged and the previous certificate stays."""
+        if self.ssl is None:
+            return
+        try:
+            _tls.reload(self.ssl, self.config)
+        except _tls.TlsError as exc:
+            log.error("TLS certificate not reloaded: %s", exc)
+            return
+        log.info("TLS certificate reloaded from %s", self.config.ssl_certfile)
 
     def _sweep(self) -> None:
         # One coarse timer for every connection instead of a timer per request.
@@ -355,8 +378,14 @@ def run(
                 running.add_signal_handler(sig, stop.set)
             except NotImplementedError:  # Windows' loops: a plain handler, then the loop
                 signal.signal(sig, lambda *_: running.call_soon_threadsafe(stop.set))
+        if server.ssl is not None and hasattr(signal, "SIGHUP"):
+            running.add_signal_handler(signal.SIGHUP, server.reload_tls)
         cfg = server.config
-        where = f"unix:{cfg.uds}" if cfg.uds is not None else f"http://{cfg.host}:{server.port}"
+        where = (
+            f"unix:{cfg.uds}"
+            if cfg.uds is not None
+            else f"{server.scheme}://{cfg.host}:{server.port}"
+        )
         log.info("cyhttp (%s core) serving on %s", server.implementation, where)
         await stop.wait()
         log.info("shutting down")

@@ -56,6 +56,11 @@ CASES = {
         {},
         "501, method outside the HTTP method registry",
     ),
+    "connect": (
+        b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+        {},
+        "501, CONNECT, and cyhttp is no proxy",
+    ),
 }
 
 

@@ -195,8 +195,10 @@ def check_head(
     check_request_line(line)
     if version != "1.1" and version != "1.0":
         raise Reject(505, "HTTP version other than 1.0 and 1.1")
-    if method not in HTTP_METHODS:
-        raise Reject(501, "method outside the HTTP method registry")  # RFC 9110 §9.1
+    if method not in HTTP_METHODS:  # RFC 9110 §9.1
+        if method == "CONNECT":
+            raise Reject(501, "CONNECT, and cyhttp is no proxy")
+        raise Reject(501, "method outside the HTTP method registry")
     check_target(target, method)
     # RFC 9112 §3.2: exactly one Host in HTTP/1.1 (at most one in 1.0), well formed.
     if len(hosts) > 1:

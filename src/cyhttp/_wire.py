@@ -26,11 +26,16 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class Reject(Exception):
-    """Raised in a parser callback: answer *status* in turn and close the connection."""
+    """Raised in a parser callback: answer *status* in turn and close the connection.
 
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
+    *reason* names the rule that refused the request, for the log (and, with the
+    ``debug`` setting, the answer's body): a fixed text, never the client's bytes.
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(status, reason)
         self.status = status
+        self.reason = reason
 
 
 # Reason phrases of the IANA HTTP Status Code Registry (RFC 9110 §15 and the RFCs it
@@ -192,9 +197,10 @@ def _check_value(value: bytes) -> bytes:
     return value
 
 
-def error_response(status: int, date_block: bytes) -> bytes:
-    """A complete answer the server sends on its own, always closing the connection."""
-    body = REASONS[status].encode("ascii") + b"\n"
+def error_response(status: int, date_block: bytes, reason: str = "") -> bytes:
+    """A complete answer the server sends on its own, always closing the connection;
+    its body is the reason phrase, then *reason* (the rule that refused) if given."""
+    body = (f"{REASONS[status]}: {reason}\n" if reason else f"{REASONS[status]}\n").encode()
     return (
         b"%s%sContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
         b"Connection: close\r\n\r\n%s" % (status_line(status), date_block, len(body), body)

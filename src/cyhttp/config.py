@@ -49,6 +49,7 @@ class Config:
     reuse_port: bool = _setting(False, "set SO_REUSEPORT on the listening socket")
     access_log: bool = _setting(False, "log each answer's request line and status (cyhttp.access)")
     server_header: bool = _setting(True, "send 'Server: cyhttp' (unless a response sets Server)")
+    debug: bool = _setting(False, "say in the server's error answers which rule refused a request")
     interface: str = _setting("auto", "'auto', 'native' or 'asgi': how to call the app")
     lifespan: str = _setting("auto", "ASGI lifespan: 'auto', 'on' or 'off'")
     root_path: str = _setting("", "ASGI root_path: the path the app is mounted under")
@@ -94,6 +95,7 @@ class Config:
         _check(type(self.access_log) is bool, "access_log", "True or False", self.access_log)
         value = self.server_header
         _check(type(value) is bool, "server_header", "True or False", value)
+        _check(type(self.debug) is bool, "debug", "True or False", self.debug)
         _check(
             type(self.proxy_headers) is bool, "proxy_headers", "True or False", self.proxy_headers
         )

@@ -24,7 +24,7 @@ from typing import (
     Union,
 )
 
-from . import _impl
+from . import _impl, _runner
 from ._impl import protocol_class
 from ._interface import detect
 from ._lifespan import Lifespan, LifespanFailed
@@ -135,6 +135,8 @@ class Server:
         # Reads are handed to the parser synchronously and nothing keeps a view
         # of them, so every connection of this server can read into one buffer.
         self.read_buffer = memoryview(bytearray(READ_BUFFER_SIZE))
+        #: Logs the requests the cores refuse, rate-limited per peer across connections.
+        self.refusals = _runner.Refusals()
         self._protocol: Callable[[Server], asyncio.BaseProtocol] = protocol_class(
             self.config.implementation
         )

@@ -18,8 +18,8 @@ in a Task of its own, as frameworks need (anyio's task groups and cancel scopes,
 ``asyncio.timeout`` and Django's thread-sensitive context all ask for the current
 Task), but eagerly: its first step is taken at once (``_Carrier`` on Python 3.11,
 asyncio's ``eager_start`` on 3.12+).
-``send`` and ``receive`` return already-completed awaitables whenever they need
-not wait, so an application that answers without waiting for anything else is
+``send`` and ``receive`` return coroutines, already finished (``_Completed``) whenever
+they need not wait, so an application that answers without waiting for anything else is
 done before ``Asgi`` returns: its messages become one ``Response``, written with
 the other answers of the same read. Otherwise ``Asgi`` answers with the exchange's
 ``head`` future, resolved with the response as soon as the application has given
@@ -40,7 +40,7 @@ import os
 import sys
 from asyncio.tasks import _enter_task, _leave_task, current_task
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from contextvars import Context, copy_context
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Set, Tuple
@@ -89,9 +89,23 @@ STREAM_HIGH_WATER = 64 * 1024
 
 
 class _Completed:
-    """An awaitable already done, with *value* as its result: nothing to wait for."""
+    """A coroutine already finished: its first step returns *value*.
+
+    ``receive()`` and ``send()`` return one when there is nothing to wait for, which
+    costs less than running a coroutine. It has the whole coroutine protocol and is
+    registered as a ``collections.abc.Coroutine``, so it goes wherever a coroutine goes:
+    a bare ``await``, ``asyncio.ensure_future`` and ``create_task`` (and ``wait_for``,
+    ``shield``, ``gather`` built on them), ``TaskGroup``, anyio's task groups. Unlike a
+    coroutine it may be awaited again (``SENT`` is shared).
+    """
 
     __slots__ = ("value",)
+    # What inspect.getcoroutinestate() reads (anyio, of its tasks' coroutines): a
+    # coroutine that is not running, not suspended and has no frame has finished.
+    cr_running = False
+    cr_suspended = False
+    cr_frame = None
+    cr_await = None
 
     def __init__(self, value: Any) -> None:
         self.value = value
@@ -99,13 +113,42 @@ class _Completed:
     def __await__(self) -> Any:
         return self  # its own iterator, done at the first step: awaiting it never waits
 
+    def __iter__(self) -> Any:
+        return self  # what ``yield from`` (asyncio's wrappers of awaitables) asks for
+
     def __next__(self) -> Any:
         if self.value is None:
             raise StopIteration
         raise StopIteration(self.value)
 
+    def send(self, value: Any) -> Any:
+        """A step (how a Task drives a coroutine): it finishes with the value."""
+        return next(self)
 
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        """An exception thrown in (a Task cancelled before its first step) is raised,
+        as by a coroutine not started yet."""
+        if val is None:
+            raise typ  # an exception, or its class
+        if not isinstance(val, BaseException):
+            val = typ(val)
+        raise val.with_traceback(tb)
+
+    def close(self) -> None:
+        """Nothing to close: it holds no frame."""
+
+
+Coroutine.register(_Completed)
 SENT = _Completed(None)  # what send() returns when the application need not wait
+
+
+def _coroutine(coro: Any) -> Any:
+    """*coro*, a coroutine of this module's, as a Python one for the application. Compiled,
+    this module's are Cython's, which lack ``cr_suspended``: ``inspect.getcoroutinestate``
+    (which anyio's cancel scopes ask of their tasks' coroutines) fails on them."""
+    if cython.compiled:
+        return _runner.awaited(coro)
+    return coro
 
 
 def disconnect() -> Dict[str, Any]:
@@ -323,10 +366,10 @@ class _Exchange:
                 self.body_left = False
                 body = req._release()
                 return _Completed({"type": "http.request", "body": body, "more_body": False})
-            return self.next_body()
+            return _coroutine(self.next_body())
         if self.state >= COMPLETE or self.gone:
             return _Completed(disconnect())
-        return self.until_over()
+        return _coroutine(self.until_over())
 
     async def next_body(self) -> Dict[str, Any]:
         """The next piece of a body still arriving (``100 Continue`` first, if asked)."""
@@ -441,7 +484,13 @@ class _Exchange:
             return SENT
         if self.room is None:
             self.room = asyncio.get_running_loop().create_future()
-        return self.room  # the writer sets it once it has taken the body
+        return _coroutine(self.until_room(self.room))
+
+    async def until_room(self, room: asyncio.Future[None]) -> None:
+        """Wait until the writer has taken the body down to the high-water mark."""
+        # Shielded: every send() waiting for room shares *room*, and one cancelled (a
+        # wait_for that timed out) must not cancel it for the others.
+        await asyncio.shield(room)
 
     def send_file(self, path: str) -> Any:
         """``http.response.pathsend``: the file at *path* is the whole body, sent with

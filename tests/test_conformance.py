@@ -194,7 +194,7 @@ def as_served(message: dict) -> dict:
 
 
 def stricter_reason(message: dict, data: bytes) -> str | None:
-    """Why cyhttp may refuse a message the reference parser reads (README: HTTP/1.1)."""
+    """Why cyhttp may refuse a message the reference parser reads (docs/http.md: strict parsing)."""
     headers = [(n.lower(), v) for n, v in message["headers"]]
     hosts = [v for n, v in headers if n == "host"]
     codings = [v for n, v in headers if n == "transfer-encoding"]
@@ -392,7 +392,7 @@ def test_malformed(servers, data):
 
 
 def test_corpora_counts(capsys):
-    """Prints the tallies the README quotes (run after the vectors: ``-s`` shows them)."""
+    """Prints the tallies docs/conformance.md quotes (run after the vectors: ``-s`` shows them)."""
     assert len(load("llhttp")) >= 100 and len(load("gunicorn")) >= 80
     with capsys.disabled():
         for key in sorted(RESULTS):

@@ -196,6 +196,17 @@ async def test_chunked_from_the_application_to_an_http10_client_ends_with_the_co
     assert c.data.endswith(b"\r\n\r\nabc") and c.transport.closed
 
 
+async def test_a_body_of_none_is_an_empty_one(conn, caplog):
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": None})
+
+    c, errors = await exchange(conn, app, _req(), caplog)
+    first, second = split_responses(c.data)
+    assert _head(first) == [b"content-length: 0"] and first.endswith(b"\r\n\r\n")
+    assert second.startswith(b"HTTP/1.1 200 OK\r\n") and errors == []
+
+
 # -- what stays refused ---------------------------------------------------------------
 
 

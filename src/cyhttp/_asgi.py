@@ -388,9 +388,12 @@ class _Exchange:
                 return self.bad(f"http.response.body {self.after()}")
             body = msg.get("body", b"")
             if type(body) is not bytes:
-                if not isinstance(body, (bytes, bytearray, memoryview)):
+                if body is None:  # as if left out, as uvicorn takes it
+                    body = b""
+                elif not isinstance(body, (bytes, bytearray, memoryview)):
                     return self.bad(f"http.response.body with a {type(body).__name__} body")
-                body = bytes(body)
+                else:
+                    body = bytes(body)
             if msg.get("more_body", False):
                 return self.stream(body, False)
             if self.state == STARTED:

@@ -169,6 +169,7 @@ COMPARED = [
     ("GET", "/cached", None),
     ("GET", "/cached", {"If-None-Match": ETAG}),
     ("GET", "/sse", None),
+    ("GET", "/own-server", None),
     ("GET", "/stream", None),
     ("GET", "/file", None),
     ("HEAD", "/file", None),

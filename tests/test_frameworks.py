@@ -1,9 +1,9 @@
 """Real ASGI frameworks served by cyhttp, on both cores, driven over TCP by httpx and curl.
 
-The same application is written with Starlette, FastAPI, Django, Litestar and Quart
-(``tests/frameworks/``); each test asks every one of them the same question. Where a
-framework lacks a feature (Django: lifespan, background tasks) the test says so. A
-Django Channels consumer answers a test of its own.
+The same application is written with Starlette, FastAPI, Django, Litestar, Quart and
+BlackSheep (``tests/frameworks/``); each test asks every one of them the same question.
+Where a framework lacks a feature (Django: lifespan, background tasks; BlackSheep:
+background tasks) the test says so. A Django Channels consumer answers a test of its own.
 
 Every test also runs with the application wrapped in asgion's ``Inspector``
 (https://pypi.org/project/asgion/: it checks the scope and every message a server
@@ -35,7 +35,7 @@ except ImportError:  # Python 3.11 (asgion needs 3.12)
 from .frameworks import BIG, ORIGIN
 from .support import LiveServer
 
-FRAMEWORKS = ["starlette", "fastapi", "django", "litestar", "quart"]
+FRAMEWORKS = ["starlette", "fastapi", "django", "litestar", "quart", "blacksheep"]
 # asgion's rules about what a server provides: the scope and messages' shape (G), the
 # HTTP scope (HS), the receive events (HE-001 to HE-004), no http.request after the
 # whole body (HF-007), and what lifespan sends the application (LF-001, LF-005). Its
@@ -44,7 +44,7 @@ FRAMEWORKS = ["starlette", "fastapi", "django", "litestar", "quart"]
 # SEM-003): the frameworks' business, not the server's.
 SERVER_RULES = re.compile(r"(G-\d+|HS-\d+|HE-00[1-4]|HF-007|LF-00[15]):")
 NO_LIFESPAN = {"django"}  # Django's ASGI handler refuses the lifespan scope
-NO_BACKGROUND = {"django"}
+NO_BACKGROUND = {"django", "blacksheep"}
 FILE_BODY = b"a file, served whole\n" * 2000
 
 

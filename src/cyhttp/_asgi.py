@@ -47,7 +47,8 @@ from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Set, Tuple
 
 from . import _runner
 from ._proxy import TrustedProxies
-from ._wire import FLAG_CONTENT_LENGTH, declared_length
+from ._runner import StreamAborted
+from ._wire import FLAG_CONTENT_LENGTH, declared_length, encode_headers
 from .request import ClientDisconnected, _next_piece
 
 if TYPE_CHECKING:  # Cython ships no types; its stand-in has them
@@ -351,6 +352,7 @@ class _Exchange:
         self.head: Optional[asyncio.Future[Any]] = None  # the protocol waits on this
         self.chunks: Deque[bytes] = deque()  # streamed body the writer has not taken
         self.buffered = 0
+        self.left = -1  # body the declared Content-Length still allows (-1: none declared)
         self.more: Optional[asyncio.Future[None]] = None  # the writer waits for body
         self.room: Optional[asyncio.Future[None]] = None  # the application waits for room
         self.over: Optional[asyncio.Future[Any]] = None  # receive() waits for disconnect
@@ -422,15 +424,17 @@ class _Exchange:
                 return self.bad(f"http.response.body {self.after()}")
             body = msg.get("body", b"")
             if type(body) is not bytes:
-                if not isinstance(body, (bytes, bytearray, memoryview)):
+                if body is None:  # as if left out, as uvicorn takes it
+                    body = b""
+                elif not isinstance(body, (bytes, bytearray, memoryview)):
                     return self.bad(f"http.response.body with a {type(body).__name__} body")
-                body = bytes(body)
+                else:
+                    body = bytes(body)
             if msg.get("more_body", False):
-                return self.stream(body)
+                return self.stream(body, False)
             if self.state == STARTED:
                 return self.respond(body)
-            self.state = COMPLETE
-            return self.stream(body)
+            return self.stream(body, True)
         if kind == PATHSEND:
             if self.state != STARTED:
                 return self.bad(f"{PATHSEND} {self.after()}")
@@ -453,17 +457,33 @@ class _Exchange:
         """The whole response in one message: one ``Response``, framed by the core."""
         try:
             response = Response(body, self.status, self.headers)
-        except (TypeError, ValueError) as exc:
-            return self.bad(f"http.response.start with headers the core refuses: {exc}")
-        if not body and response._flags & FLAG_CONTENT_LENGTH and not self.req._is_head:
-            return self.bad("a Content-Length with an empty body, for a request that is not HEAD")
+        except (TypeError, ValueError):
+            return self.mismatched(body)
+        if (
+            not body
+            and response._flags & FLAG_CONTENT_LENGTH
+            and not self.req._is_head
+            and declared_length(response._head)
+        ):
+            return self.stream(body, True)  # short of its length: logged, then closed
         self.state = COMPLETE
         self.give(response)
         self.finish()
         return SENT
 
-    def stream(self, body: bytes) -> Any:
-        """A piece of a body that comes in several messages."""
+    def mismatched(self, body: bytes) -> Any:
+        """``respond`` for headers the core refuses, or a body not of its declared length:
+        sent as far as it agrees with it, then the connection closes (as uvicorn does)."""
+        try:
+            encode_headers(self.headers, None, self.status)
+        except (TypeError, ValueError) as exc:
+            return self.bad(f"http.response.start with headers the core refuses: {exc}")
+        if self.req._is_head:  # no body goes out: the length stands as declared
+            return self.respond(b"")
+        return self.stream(body, True)
+
+    def stream(self, body: bytes, last: bool) -> Any:
+        """A piece of a body that comes in several messages (*last*: the final one)."""
         if self.state == STARTED:
             try:
                 response = StreamingResponse(_Body(self), self.status, self.headers)
@@ -471,13 +491,28 @@ class _Exchange:
                 return self.bad(f"http.response.start with headers the core refuses: {exc}")
             self.state = STREAMING
             self.response = response
+            if response._flags & FLAG_CONTENT_LENGTH and not self.req._is_head:
+                self.left = declared_length(response._head)
             if self.head is not None:
                 self.give(response)  # the application runs in its Task: stream now
+        problem = ""
+        if self.left >= 0:
+            if len(body) > self.left:
+                # The declared length is what the client reads: no byte past it.
+                body = body[: self.left]
+                problem = "a body longer than its Content-Length: cut there"
+            self.left -= len(body)
+            if last and self.left and not problem:
+                problem = f"a body {self.left} bytes short of its Content-Length"
         if body and not self.req._is_head:
             self.chunks.append(body)
             self.buffered += len(body)
+        if problem:
+            return self.bad(problem)  # the writer sends what came, then closes
+        if last:
+            self.state = COMPLETE
         self.wake_writer()
-        if self.state == COMPLETE:
+        if last:
             self.finish()
             return SENT
         if self.buffered < STREAM_HIGH_WATER:
@@ -566,7 +601,7 @@ class _Exchange:
             if self.state == COMPLETE:
                 raise StopAsyncIteration
             if self.state == FAILED:
-                raise RuntimeError(f"ASGI application failed mid-body: {self.problem}")
+                raise StreamAborted(f"ASGI application failed mid-body: {self.problem}")
             self.more = asyncio.get_running_loop().create_future()
             try:
                 await self.more
@@ -613,7 +648,17 @@ class _Exchange:
         req = self.req
         state = self.state
         if exc is not None and not (state == FAILED and isinstance(exc, RuntimeError)):
-            if state >= COMPLETE or self.gone:
+            if self.gone:
+                # Frameworks turn the server's ClientDisconnected into their own errors
+                # (Starlette's ClientDisconnect): whatever it raised, the client left.
+                log.debug(
+                    "ASGI application for %s %r ended with %r: its client had gone",
+                    req.method,
+                    req.raw_path,
+                    exc,
+                )
+                return self.response
+            if state >= COMPLETE:
                 if not isinstance(exc, (ClientDisconnected, asyncio.CancelledError)):
                     log.error(
                         "ASGI application failed after its response to %s %r",

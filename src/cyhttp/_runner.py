@@ -66,6 +66,11 @@ def _unread_bytes(transport: Any) -> int:
     return int.from_bytes(count, sys.byteorder, signed=True)
 
 
+class StreamAborted(Exception):
+    """A streaming body's producer gave up, and has said why in the log: the connection
+    closes (the head is out), and nothing more is logged."""
+
+
 INTERNAL_ERROR = Response(b"Internal Server Error\n", 500, content_type="text/plain; charset=utf-8")
 
 
@@ -308,12 +313,13 @@ def streamed(request: Request, task: asyncio.Task[None]) -> bool:
     if task.cancelled():
         return False
     exc = task.exception()
-    if exc is not None:
+    if exc is None:
+        return True
+    if not isinstance(exc, StreamAborted):
         log.error(
             "streaming response failed for %s %r", request.method, request.raw_path, exc_info=exc
         )
-        return False
-    return True
+    return False
 
 
 async def stream_body(
@@ -322,7 +328,8 @@ async def stream_body(
     """Send a streaming response's body after its head, waiting for the socket to drain.
 
     With a declared *length* (not -1) the chunks go out as they are and must add up
-    to exactly that: a body that would run over, or ends short, fails the stream.
+    to exactly that: a body that runs over (sent up to the length), or ends short,
+    fails the stream.
     """
     content = response.content
     if not send:
@@ -431,7 +438,8 @@ async def _send_body(conn: Connection, content: Any, chunked: bool, length: int)
         if length >= 0:
             length -= len(chunk)
             if length < 0:
-                raise ValueError("streaming body ran over its Content-Length")
+                conn._send(bytes(chunk[: len(chunk) + length]))  # up to the declared length
+                raise ValueError("streaming body ran over its Content-Length: cut there")
         if chunked:
             conn._send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         else:

@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from dataclasses import fields
-from typing import Any, List, NoReturn, Optional
+from typing import Any, List, NoReturn, Optional, get_args, get_type_hints
 
 from ._impl import protocol_class
 from ._interface import INTERFACES, detect
@@ -18,6 +18,8 @@ from .config import LOOPS, Config
 from .server import run
 
 __all__ = ["load_app", "main"]
+
+NONE = type(None)
 
 
 def load_app(spec: str) -> Any:
@@ -129,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
         help="logging threshold (default: info)",
     )
     # One option per Config field, so the CLI can never miss a setting.
+    hints = get_type_hints(Config)
     for f in fields(Config):
         flag = "--" + f.name.replace("_", "-")
         default = f.default
@@ -144,7 +147,8 @@ def _parser() -> argparse.ArgumentParser:
                 help=help_text,
             )
         else:
-            kind = type(default) if default is not None else str
+            # Optional[X] takes an X.
+            kind = next(t for t in get_args(hints[f.name]) or (hints[f.name],) if t is not NONE)
             p.add_argument(
                 flag,
                 type=kind,

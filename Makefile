@@ -1,6 +1,10 @@
 PYTHON ?= python3
 
-.PHONY: dev test test-pure lint debug annotate dist wheels clean
+.PHONY: dev test test-pure lint docs debug annotate dist wheels clean
+
+# The compiled modules whose .pyi stubs stubtest holds to the modules themselves.
+STUBTEST_MODULES = cyhttp._protocol_c cyhttp._asgi_c cyhttp._request cyhttp._primitives \
+	cyhttp._fields cyhttp._response
 
 dev:
 	$(PYTHON) -m pip install -e '.[test]'
@@ -11,9 +15,15 @@ test:
 test-pure:
 	CYHTTP_NO_EXTENSIONS=1 $(PYTHON) -m pytest
 
-lint:
-	ruff check . && ruff format --check . && mypy && cython-lint src/cyhttp \
-		&& python -m mypy.stubtest --allowlist stubtest-allowlist.txt cyhttp._protocol_c cyhttp._asgi_c cyhttp._request cyhttp._primitives cyhttp._fields cyhttp._response
+lint:  # every lint step, once: CI (.ci/run) runs this target
+	ruff check .
+	ruff format --check .
+	mypy
+	cython-lint src/cyhttp
+	$(PYTHON) -m mypy.stubtest --allowlist stubtest-allowlist.txt $(STUBTEST_MODULES)
+
+docs:  # the documentation in site/ (pip install '.[docs]'); broken links fail it
+	mkdocs build --strict
 
 debug:
 	CYHTTP_DEBUG=1 $(PYTHON) -m pip install -e '.[test]'
@@ -28,4 +38,4 @@ wheels:  # manylinux wheels for CPython 3.11-3.13, each verified without a compi
 	bash .ci/wheels
 
 clean:
-	rm -rf build dist wheelhouse src/*.egg-info src/cyhttp/*.c src/cyhttp/*.so src/cyhttp/*.html
+	rm -rf build dist site wheelhouse src/*.egg-info src/cyhttp/*.c src/cyhttp/*.so src/cyhttp/*.html

@@ -87,3 +87,56 @@ def test_the_cli_logs_answers_with_access_log(tmp_path):
     assert re.search(
         r'cyhttp\.access: 127\.0\.0\.1:\d+ - "GET /\?x=1 HTTP/1\.1" 200$', line.strip()
     )
+
+
+# The server's own answers, each on a connection of its own: the request line as far
+# as it came (bytes outside printable ASCII escaped), or the request's when it has one.
+OWN_ANSWERS = {
+    "target form": (b"GET http://]x/ HTTP/1.1\r\nHost: a\r\n\r\n", "GET http://]x/ HTTP/1.1", 400),
+    "control byte": (b"GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n", "GET /\\x01 HTTP/1.1", 400),
+    "bare CR first": (b"\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", "\\rGET / HTTP/1.1", 400),
+    "413": (
+        b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 99\r\n\r\n",
+        "POST /up HTTP/1.1",
+        413,
+    ),
+    "chunked 413": (
+        b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n" + b"x" * 64,
+        "POST /up HTTP/1.1",
+        413,
+    ),
+    "414": (
+        b"GET /" + b"a" * 80 + b" HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /" + "a" * 80 + " HTTP/1.1",
+        414,
+    ),
+    "431": (
+        b"GET /h HTTP/1.1\r\nHost: a\r\nX: " + b"v" * 300 + b"\r\n\r\n",
+        "GET /h HTTP/1.1",
+        431,
+    ),
+    "501": (b"FOO /m HTTP/1.1\r\nHost: a\r\n\r\n", "FOO /m HTTP/1.1", 501),
+}
+
+
+def test_the_servers_own_answers_are_logged(live, caplog):
+    """nginx logs every answer, the 400s an operator greps for first included."""
+    for app in (native, asgi):
+        caplog.clear()
+        ports = []
+        with caplog.at_level(logging.INFO, logger="cyhttp.access"):
+            with live(
+                app, lifespan="off", access_log=True, max_url_size=64, max_header_size=256,
+                max_body_size=32,
+            ) as srv:  # fmt: skip
+                for data, _, status in OWN_ANSWERS.values():
+                    with srv.connect() as sock:
+                        sock.sendall(data)
+                        answer = read_until_closed(sock)
+                        ports.append(sock.getsockname()[1])
+                    assert answer.startswith(b"HTTP/1.1 %d " % status), answer
+        lines = [r.getMessage() for r in caplog.records if r.name == "cyhttp.access"]
+        assert lines == [
+            f'127.0.0.1:{port} - "{line}" {status}'
+            for port, (_, line, status) in zip(ports, OWN_ANSWERS.values(), strict=True)
+        ], app

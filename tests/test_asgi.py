@@ -13,6 +13,8 @@ import asyncio
 import logging
 import os
 import socket
+import subprocess
+import sys
 import time
 from types import MappingProxyType
 from typing import Any
@@ -521,9 +523,13 @@ BEFORE_START = {
     ),
     "header-nul": ([_start(headers=[(b"x-a", b"1\x00")]), _body()], "headers the core refuses"),
     "second-start": ([_start(), _start()], "http.response.start after http.response.start"),
-    "length-mismatch": (
-        [_start(headers=[(b"content-length", b"9")]), _body(b"abc")],
-        "does not match",
+    "transfer-encoding-gzip": (
+        [_start(headers=[(b"transfer-encoding", b"gzip")]), _body()],
+        "Transfer-Encoding 'gzip': the server applies no coding but chunked",
+    ),
+    "length-conflict": (
+        [_start(headers=[(b"content-length", b"1"), (b"content-length", b"2")]), _body()],
+        "conflicting Content-Length values",
     ),
     "pathsend-missing": (
         [_start(), {"type": "http.response.pathsend", "path": "/no/such/file"}],
@@ -700,6 +706,74 @@ async def test_lifespan_off_never_calls_the_app_for_it(impl):
     async with cyhttp.Server(lifespan_app(log), port=0, implementation=impl, lifespan="off"):
         pass
     assert log == []
+
+
+async def test_a_failed_listen_shuts_the_lifespan_down_in_order(impl, caplog):
+    log: list[str] = []
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        server = cyhttp.Server(lifespan_app(log), port=busy.getsockname()[1], implementation=impl)
+        with caplog.at_level(logging.INFO, logger="cyhttp"), pytest.raises(OSError):
+            await server.start()
+    assert log == ["lifespan.startup", "lifespan.shutdown"]
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_a_port_in_use_is_one_line_even_for_starlette(impl, tmp_path):
+    """Starlette reports a lifespan Task cancelled while it waits as shutdown.failed: the
+    server stops it in order instead, and the user reads one line."""
+    (tmp_path / "app.py").write_text(
+        "import contextlib\n"
+        "from starlette.applications import Starlette\n"
+        "@contextlib.asynccontextmanager\n"
+        "async def lifespan(app):\n"
+        "    print('startup', flush=True)\n"
+        "    yield\n"
+        "    print('shutdown', flush=True)\n"
+        "app = Starlette(lifespan=lifespan)\n"
+    )
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        ran = subprocess.run(
+            [sys.executable, "-m", "cyhttp", "app:app", "--port", port, "--implementation", impl],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert ran.returncode == 1
+    assert ran.stdout == "startup\nshutdown\n"
+    assert ran.stderr.startswith(f"cyhttp: cannot listen on 127.0.0.1:{port}: ")
+    assert ran.stderr.count("\n") == 1, ran.stderr
+
+
+async def test_a_failure_report_is_accepted_at_any_point(impl, caplog):
+    log: list[str] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            log.append((await receive())["type"])
+            await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.startup.failed", "message": "a late worry"})
+            log.append((await receive())["type"])
+            await send({"type": "lifespan.shutdown.failed", "message": "pool not closed"})
+            await send({"type": "lifespan.shutdown.failed", "message": "and more"})
+            return
+        await hello(scope, receive, send)
+
+    server = cyhttp.Server(app, port=0, implementation=impl, lifespan="on")
+    with caplog.at_level(logging.WARNING, logger="cyhttp"):
+        async with server:
+            async with httpx.AsyncClient() as client:
+                reply = await client.get(f"http://127.0.0.1:{server.port}/")
+    assert reply.text == "hello" and log == ["lifespan.startup", "lifespan.shutdown"]
+    said = [r.getMessage() for r in caplog.records]
+    assert any("lifespan.startup.failed: a late worry" in m for m in said), said
+    assert any("failed its shutdown: pool not closed" in m for m in said), said
+    assert any("lifespan.shutdown.failed: and more" in m for m in said), said
 
 
 # -- the Task an application runs as ------------------------------------------------------

@@ -99,6 +99,22 @@ def test_cli_limit_options_take_effect(impl):
         proc.stderr.close()
 
 
+def test_cli_debug_says_which_rule_refused(impl):
+    for args, body in (((), b"Bad Request\n"), (("--debug",), b"Bad Request: fragment in")):
+        proc, port = _serve(impl, *args)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(b"GET /#f HTTP/1.1\r\nHost: a\r\n\r\n")
+                answer = read_until_closed(sock)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+            assert proc.stderr is not None
+            proc.stderr.close()
+        assert answer.startswith(b"HTTP/1.1 400 ")
+        assert answer.partition(b"\r\n\r\n")[2].startswith(body), args
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

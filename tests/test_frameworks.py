@@ -1,8 +1,9 @@
 """Real ASGI frameworks served by cyhttp, on both cores, driven over TCP by httpx and curl.
 
-The same application is written with Starlette, FastAPI, Django, Litestar and Quart
-(``tests/frameworks/``); each test asks every one of them the same question. Where a
-framework lacks a feature (Django: lifespan, background tasks) the test says so.
+The same application is written with Starlette, FastAPI, Django, Litestar, Quart and
+BlackSheep (``tests/frameworks/``); each test asks every one of them the same question.
+Where a framework lacks a feature (Django: lifespan, background tasks; BlackSheep:
+background tasks) the test says so. A Django Channels consumer answers a test of its own.
 
 Every test also runs with the application wrapped in asgion's ``Inspector``
 (https://pypi.org/project/asgion/: it checks the scope and every message a server
@@ -19,8 +20,9 @@ import json
 import re
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import httpx
 import pytest
@@ -33,7 +35,7 @@ except ImportError:  # Python 3.11 (asgion needs 3.12)
 from .frameworks import BIG, ORIGIN
 from .support import LiveServer
 
-FRAMEWORKS = ["starlette", "fastapi", "django", "litestar", "quart"]
+FRAMEWORKS = ["starlette", "fastapi", "django", "litestar", "quart", "blacksheep"]
 # asgion's rules about what a server provides: the scope and messages' shape (G), the
 # HTTP scope (HS), the receive events (HE-001 to HE-004), no http.request after the
 # whole body (HF-007), and what lifespan sends the application (LF-001, LF-005). Its
@@ -42,7 +44,7 @@ FRAMEWORKS = ["starlette", "fastapi", "django", "litestar", "quart"]
 # SEM-003): the frameworks' business, not the server's.
 SERVER_RULES = re.compile(r"(G-\d+|HS-\d+|HE-00[1-4]|HF-007|LF-00[15]):")
 NO_LIFESPAN = {"django"}  # Django's ASGI handler refuses the lifespan scope
-NO_BACKGROUND = {"django"}
+NO_BACKGROUND = {"django", "blacksheep"}
 FILE_BODY = b"a file, served whole\n" * 2000
 
 
@@ -70,6 +72,18 @@ def inspected(request: pytest.FixtureRequest) -> bool:
     return request.param == "asgion"
 
 
+@contextmanager
+def serving(app: Any, impl: str, inspected: bool, lifespan: str) -> Iterator[LiveServer]:
+    """*app* served on a live server, in asgion's checker if *inspected*: what it found
+    against the server fails the test."""
+    inspector = asgion.Inspector(app) if inspected else None
+    with LiveServer(inspector or app, impl, lifespan=lifespan) as srv:
+        yield srv
+    if inspector is not None:
+        found = [f"{v.rule_id}: {v.message}" for v in inspector.violations]
+        assert [v for v in found if SERVER_RULES.match(v)] == []
+
+
 @pytest.fixture
 def served(impl: str, framework: str, inspected: bool, tmp_path: Path) -> Iterator[Served]:
     module = importlib.import_module(f"tests.frameworks.{framework}_app")
@@ -77,16 +91,12 @@ def served(impl: str, framework: str, inspected: bool, tmp_path: Path) -> Iterat
     file.write_bytes(FILE_BODY)
     events: list[str] = []
     app = module.make(str(file), events)
-    inspector = asgion.Inspector(app) if inspected else None
     # "on" where the framework has lifespan: a startup that fails must fail the test.
     mode = "auto" if framework in NO_LIFESPAN else "on"
-    with LiveServer(inspector or app, impl, lifespan=mode) as srv:
+    with serving(app, impl, inspected, mode) as srv:
         served = Served(srv, events, file)
         with served.client:
             yield served
-    if inspector is not None:
-        found = [f"{v.rule_id}: {v.message}" for v in inspector.violations]
-        assert [v for v in found if SERVER_RULES.match(v)] == []
 
 
 def test_path_and_query_parameters(served):
@@ -189,6 +199,32 @@ def test_django_sync_view_with_sqlite(impl, tmp_path):
             client.post("/notes", data={"text": "first"})
             reply = client.post("/notes", data={"text": "second"})
     assert reply.json()["notes"][-2:] == ["first", "second"]
+
+
+def test_django_channels_async_http_consumer(impl, inspected):
+    """Channels' consumers hand receive() to asyncio.ensure_future and wait with
+    asyncio.wait: a GET, a POST, and a chunked POST whose body comes in two writes."""
+    module = importlib.import_module("tests.frameworks.channels_app")
+
+    def in_two_writes() -> Iterator[bytes]:
+        yield b"in two "
+        time.sleep(0.1)  # the consumer waits for the rest meanwhile
+        yield b"writes"
+
+    # Channels' router refuses the lifespan scope: served without, as Django is.
+    with serving(module.make(), impl, inspected, "auto") as srv:
+        with httpx.Client(base_url=srv.url, timeout=10) as client:
+            replies = [
+                client.get("/echo"),
+                client.post("/echo", content=b"a body"),
+                client.post("/echo", content=in_two_writes()),
+            ]
+    assert [(r.status_code, r.text) for r in replies] == [
+        (200, "GET "),
+        (200, "POST a body"),
+        (200, "POST in two writes"),
+    ]
+    assert replies[2].request.headers["transfer-encoding"] == "chunked"
 
 
 def _curl(*args: str) -> subprocess.CompletedProcess[bytes]:

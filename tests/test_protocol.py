@@ -676,7 +676,7 @@ async def test_disconnect_raises_client_disconnected_in_body_reader_quietly(conn
             raise
         return HELLO
 
-    # The README's promise: the body reader raises ClientDisconnected (not the
+    # The documented promise (docs/api.md): the body reader raises ClientDisconnected (not the
     # cancellation that follows it), and nothing is logged for a client that left.
     await _lose_client_mid_body(conn(app))
     assert outcome == ["ClientDisconnected"]

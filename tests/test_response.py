@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cyhttp
-from cyhttp import _impl, response
+from cyhttp import _impl, _wire, response
 
 from .support import IMPLS
 
@@ -61,6 +61,19 @@ VALID = {
         b"abc", headers={"Date": "d", "Server": "s", "Content-Length": "3", "Connection": "close"}
     ),
     "content-length-empty-body": lambda R, S: R(b"", headers={"Content-Length": "10"}),
+    "content-length-twice": lambda R, S: R(
+        b"ab", headers=[("Content-Length", "2"), ("X-A", "1"), ("content-length", "2")]
+    ),
+    "content-length-204": lambda R, S: R(b"", 204, {"Content-Length": "0", "X-A": "1"}),
+    "content-length-304": lambda R, S: R(b"", 304, {"ETag": '"a"', "Content-Length": "10"}),
+    "content-length-streaming-204": lambda R, S: S(_chunks(), 204, {"Content-Length": "5"}),
+    "connection-keep-alive": lambda R, S: R(b"", headers={"Connection": "keep-alive"}),
+    "connection-list-close": lambda R, S: R(b"", headers={"Connection": " keep-alive ,Close "}),
+    "connection-bytearray": lambda R, S: R(b"", headers=[(bytearray(b"Connection"), b"close")]),
+    "transfer-encoding-chunked": lambda R, S: R(
+        b"ab", headers={"Content-Length": "2", "Transfer-Encoding": "chunked", "X-A": "1"}
+    ),
+    "streaming-chunked": lambda R, S: S(_chunks(), headers=[("transfer-encoding", " Chunked")]),
     "status": lambda R, S: R(b"", status=404),
     "streaming": lambda R, S: S(_chunks(), status=201, headers={"X-S": "1"}),
 }
@@ -89,8 +102,13 @@ INVALID = {
     "triple": lambda R, S: R(b"", headers=[("X", "v", "w")]),
     "content-type-crlf": lambda R, S: R(b"", content_type="text/html\r\nX: y"),
     "content-type-int": lambda R, S: R(b"", content_type=5),
-    "transfer-encoding": lambda R, S: R(b"", headers={"Transfer-Encoding": "chunked"}),
-    "connection-keep-alive": lambda R, S: R(b"", headers={"Connection": "keep-alive"}),
+    "transfer-encoding-gzip": lambda R, S: R(b"", headers={"Transfer-Encoding": "gzip"}),
+    "transfer-encoding-list": lambda R, S: S(
+        _chunks(), headers={"Transfer-Encoding": "gzip, chunked"}
+    ),
+    "content-length-conflict": lambda R, S: R(
+        b"", headers=[("Content-Length", "2"), ("Content-Length", "3")]
+    ),
     "content-length-bad": lambda R, S: R(b"x", headers={"Content-Length": "1x"}),
     "content-length-mismatch": lambda R, S: R(b"abc", headers={"Content-Length": "4"}),
     "streaming-not-iterable": lambda R, S: S([b"x"]),
@@ -116,21 +134,63 @@ def test_invalid_responses_raise_the_same_error(make):
     assert all(r == results[0] for r in results), results
 
 
-_names = st.sampled_from(["X-A", "x-b", "Cache-Control", "Set-Cookie", "Date", "Server", "ETag"])
+_names = st.sampled_from(
+    ["X-A", "x-b", "Cache-Control", "Set-Cookie", "Date", "Server", "ETag", "Connection"]
+)
+_framing = st.sampled_from(["Transfer-Encoding", "Content-Length"])
 _values = st.text(st.characters(min_codepoint=0, max_codepoint=300), max_size=12)
+_framing_values = _values | st.sampled_from(["chunked", "2"])
 
 
 @settings(max_examples=300, deadline=None, database=None)
 @given(
     headers=st.one_of(
-        st.dictionaries(_names | st.text(max_size=6), _values, max_size=4),
-        st.lists(st.tuples(_names, _values), max_size=4),
+        st.dictionaries(_names | _framing | st.text(max_size=6), _values, max_size=4),
+        st.lists(
+            st.tuples(_names | _framing, _values | st.sampled_from(["chunked", "2"])), max_size=4
+        ),
     ),
     content_type=st.none() | _values,
 )
 def test_header_encoding_differential(headers, content_type):
     results = both(lambda R, S: R(b"", headers=headers, content_type=content_type))
     assert all(r == results[0] for r in results), results
+
+
+# What the server makes of the fields it owns (docs/http-responses.md): the block
+# that goes out and whether the connection closes after it.
+SERVER_OWNED = {
+    "keep-alive dropped": (200, {"Connection": "keep-alive"}, b"", False),
+    "close honoured": (200, {"Connection": "Upgrade, close"}, b"", True),
+    "chunked left to the server": (200, {"Transfer-Encoding": "chunked"}, b"", False),
+    "no length beside chunked": (
+        200,
+        [("Content-Length", "2"), ("X-A", "1"), ("Transfer-Encoding", "CHUNKED")],
+        b"X-A: 1\r\n",
+        False,
+    ),
+    "one length, sent once": (
+        200,
+        [("Content-Length", "2"), ("content-length", "2")],
+        b"Content-Length: 2\r\n",
+        False,
+    ),
+    "no length on 204": (204, {"Content-Length": "0", "X-A": "1"}, b"X-A: 1\r\n", False),
+    "no length on 304": (304, {"Content-Length": "2", "ETag": '"e"'}, b'ETag: "e"\r\n', False),
+    "no length on 103": (103, {"Content-Length": "2"}, b"", False),
+}
+
+
+@pytest.mark.parametrize("kind", IMPLS)
+@pytest.mark.parametrize("case", SERVER_OWNED, ids=SERVER_OWNED)
+def test_fields_the_server_owns(kind, case):
+    status, headers, head, close = SERVER_OWNED[case]
+    Response, StreamingResponse = classes(kind)
+    body = b"ab" if status == 200 else b""
+    for built in (Response(body, status, headers), StreamingResponse(_chunks(), status, headers)):
+        _, flags, encoded, _ = response.fields(built)
+        assert encoded == head
+        assert bool(flags & _wire.FLAG_CLOSE) == close
 
 
 @pytest.mark.parametrize("kind", IMPLS)

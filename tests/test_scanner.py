@@ -128,6 +128,18 @@ def test_plain_heads_bypass_httptools(monkeypatch):
 
 
 @compiled
+def test_a_repeated_content_type_is_left_to_httptools(monkeypatch):
+    """The scanner reads one Content-Type; two go where the core compares their values."""
+    protocol, transport, begins = _counting_connection(summary, monkeypatch)
+    head = b"POST /t HTTP/1.1\r\nHost: x\r\nContent-Type: a\r\nContent-Length: 2\r\n"
+    _feed(protocol, head + b"\r\nok")
+    assert begins == [0]
+    _feed(protocol, head + b"Content-Type: a\r\n\r\nok")
+    assert begins == [1]
+    assert bodies(transport.data) == [b"POST /t ok"] * 2
+
+
+@compiled
 def test_connection_returns_to_the_scanner_after_httptools(monkeypatch):
     protocol, transport, begins = _counting_connection(summary, monkeypatch)
     _feed(protocol, CHUNKED + PLAIN)  # httptools takes the rest of a read it was handed

@@ -219,7 +219,7 @@ def test_client_disconnect_mid_request_is_harmless(live):
 
 @pytest.mark.parametrize("reader", ["body", "stream"])
 def test_vanished_client_raises_client_disconnected_in_the_body_reader(live, reader):
-    # The README's promise: an `except cyhttp.ClientDisconnected:` around the body read runs.
+    # docs/api.md's promise: an `except cyhttp.ClientDisconnected:` around the body read runs.
     seen: list[str] = []
     waiting, done = threading.Event(), threading.Event()
 

@@ -18,8 +18,8 @@ in a Task of its own, as frameworks need (anyio's task groups and cancel scopes,
 ``asyncio.timeout`` and Django's thread-sensitive context all ask for the current
 Task), but eagerly: its first step is taken at once (``_Carrier`` on Python 3.11,
 asyncio's ``eager_start`` on 3.12+).
-``send`` and ``receive`` return already-completed awaitables whenever they need
-not wait, so an application that answers without waiting for anything else is
+``send`` and ``receive`` return coroutines, already finished (``_Completed``) whenever
+they need not wait, so an application that answers without waiting for anything else is
 done before ``Asgi`` returns: its messages become one ``Response``, written with
 the other answers of the same read. Otherwise ``Asgi`` answers with the exchange's
 ``head`` future, resolved with the response as soon as the application has given
@@ -40,14 +40,15 @@ import os
 import sys
 from asyncio.tasks import _enter_task, _leave_task, current_task
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from contextvars import Context, copy_context
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Set, Tuple
 
 from . import _runner
 from ._proxy import TrustedProxies
-from ._wire import FLAG_CONTENT_LENGTH, declared_length
+from ._runner import StreamAborted
+from ._wire import FLAG_CONTENT_LENGTH, declared_length, encode_headers
 from .request import ClientDisconnected, _next_piece
 
 if TYPE_CHECKING:  # Cython ships no types; its stand-in has them
@@ -89,9 +90,23 @@ STREAM_HIGH_WATER = 64 * 1024
 
 
 class _Completed:
-    """An awaitable already done, with *value* as its result: nothing to wait for."""
+    """A coroutine already finished: its first step returns *value*.
+
+    ``receive()`` and ``send()`` return one when there is nothing to wait for, which
+    costs less than running a coroutine. It has the whole coroutine protocol and is
+    registered as a ``collections.abc.Coroutine``, so it goes wherever a coroutine goes:
+    a bare ``await``, ``asyncio.ensure_future`` and ``create_task`` (and ``wait_for``,
+    ``shield``, ``gather`` built on them), ``TaskGroup``, anyio's task groups. Unlike a
+    coroutine it may be awaited again (``SENT`` is shared).
+    """
 
     __slots__ = ("value",)
+    # What inspect.getcoroutinestate() reads (anyio, of its tasks' coroutines): a
+    # coroutine that is not running, not suspended and has no frame has finished.
+    cr_running = False
+    cr_suspended = False
+    cr_frame = None
+    cr_await = None
 
     def __init__(self, value: Any) -> None:
         self.value = value
@@ -99,13 +114,42 @@ class _Completed:
     def __await__(self) -> Any:
         return self  # its own iterator, done at the first step: awaiting it never waits
 
+    def __iter__(self) -> Any:
+        return self  # what ``yield from`` (asyncio's wrappers of awaitables) asks for
+
     def __next__(self) -> Any:
         if self.value is None:
             raise StopIteration
         raise StopIteration(self.value)
 
+    def send(self, value: Any) -> Any:
+        """A step (how a Task drives a coroutine): it finishes with the value."""
+        return next(self)
 
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        """An exception thrown in (a Task cancelled before its first step) is raised,
+        as by a coroutine not started yet."""
+        if val is None:
+            raise typ  # an exception, or its class
+        if not isinstance(val, BaseException):
+            val = typ(val)
+        raise val.with_traceback(tb)
+
+    def close(self) -> None:
+        """Nothing to close: it holds no frame."""
+
+
+Coroutine.register(_Completed)
 SENT = _Completed(None)  # what send() returns when the application need not wait
+
+
+def _coroutine(coro: Any) -> Any:
+    """*coro*, a coroutine of this module's, as a Python one for the application. Compiled,
+    this module's are Cython's, which lack ``cr_suspended``: ``inspect.getcoroutinestate``
+    (which anyio's cancel scopes ask of their tasks' coroutines) fails on them."""
+    if cython.compiled:
+        return _runner.awaited(coro)
+    return coro
 
 
 def disconnect() -> Dict[str, Any]:
@@ -309,6 +353,7 @@ class _Exchange:
         self.head: Optional[asyncio.Future[Any]] = None  # the protocol waits on this
         self.chunks: Deque[bytes] = deque()  # streamed body the writer has not taken
         self.buffered = 0
+        self.left = -1  # body the declared Content-Length still allows (-1: none declared)
         self.more: Optional[asyncio.Future[None]] = None  # the writer waits for body
         self.room: Optional[asyncio.Future[None]] = None  # the application waits for room
         self.over: Optional[asyncio.Future[Any]] = None  # receive() waits for disconnect
@@ -324,10 +369,10 @@ class _Exchange:
                 self.body_left = False
                 body = req._release()
                 return _Completed({"type": "http.request", "body": body, "more_body": False})
-            return self.next_body()
+            return _coroutine(self.next_body())
         if self.state >= COMPLETE or self.gone:
             return _Completed(disconnect())
-        return self.until_over()
+        return _coroutine(self.until_over())
 
     async def next_body(self) -> Dict[str, Any]:
         """The next piece of a body still arriving (``100 Continue`` first, if asked)."""
@@ -380,15 +425,17 @@ class _Exchange:
                 return self.bad(f"http.response.body {self.after()}")
             body = msg.get("body", b"")
             if type(body) is not bytes:
-                if not isinstance(body, (bytes, bytearray, memoryview)):
+                if body is None:  # as if left out, as uvicorn takes it
+                    body = b""
+                elif not isinstance(body, (bytes, bytearray, memoryview)):
                     return self.bad(f"http.response.body with a {type(body).__name__} body")
-                body = bytes(body)
+                else:
+                    body = bytes(body)
             if msg.get("more_body", False):
-                return self.stream(body)
+                return self.stream(body, False)
             if self.state == STARTED:
                 return self.respond(body)
-            self.state = COMPLETE
-            return self.stream(body)
+            return self.stream(body, True)
         if kind == PATHSEND:
             if self.state != STARTED:
                 return self.bad(f"{PATHSEND} {self.after()}")
@@ -411,17 +458,33 @@ class _Exchange:
         """The whole response in one message: one ``Response``, framed by the core."""
         try:
             response = Response(body, self.status, self.headers)
-        except (TypeError, ValueError) as exc:
-            return self.bad(f"http.response.start with headers the core refuses: {exc}")
-        if not body and response._flags & FLAG_CONTENT_LENGTH and not self.req._is_head:
-            return self.bad("a Content-Length with an empty body, for a request that is not HEAD")
+        except (TypeError, ValueError):
+            return self.mismatched(body)
+        if (
+            not body
+            and response._flags & FLAG_CONTENT_LENGTH
+            and not self.req._is_head
+            and declared_length(response._head)
+        ):
+            return self.stream(body, True)  # short of its length: logged, then closed
         self.state = COMPLETE
         self.give(response)
         self.finish()
         return SENT
 
-    def stream(self, body: bytes) -> Any:
-        """A piece of a body that comes in several messages."""
+    def mismatched(self, body: bytes) -> Any:
+        """``respond`` for headers the core refuses, or a body not of its declared length:
+        sent as far as it agrees with it, then the connection closes (as uvicorn does)."""
+        try:
+            encode_headers(self.headers, None, self.status)
+        except (TypeError, ValueError) as exc:
+            return self.bad(f"http.response.start with headers the core refuses: {exc}")
+        if self.req._is_head:  # no body goes out: the length stands as declared
+            return self.respond(b"")
+        return self.stream(body, True)
+
+    def stream(self, body: bytes, last: bool) -> Any:
+        """A piece of a body that comes in several messages (*last*: the final one)."""
         if self.state == STARTED:
             try:
                 response = StreamingResponse(_Body(self), self.status, self.headers)
@@ -429,20 +492,41 @@ class _Exchange:
                 return self.bad(f"http.response.start with headers the core refuses: {exc}")
             self.state = STREAMING
             self.response = response
+            if response._flags & FLAG_CONTENT_LENGTH and not self.req._is_head:
+                self.left = declared_length(response._head)
             if self.head is not None:
                 self.give(response)  # the application runs in its Task: stream now
+        problem = ""
+        if self.left >= 0:
+            if len(body) > self.left:
+                # The declared length is what the client reads: no byte past it.
+                body = body[: self.left]
+                problem = "a body longer than its Content-Length: cut there"
+            self.left -= len(body)
+            if last and self.left and not problem:
+                problem = f"a body {self.left} bytes short of its Content-Length"
         if body and not self.req._is_head:
             self.chunks.append(body)
             self.buffered += len(body)
+        if problem:
+            return self.bad(problem)  # the writer sends what came, then closes
+        if last:
+            self.state = COMPLETE
         self.wake_writer()
-        if self.state == COMPLETE:
+        if last:
             self.finish()
             return SENT
         if self.buffered < STREAM_HIGH_WATER:
             return SENT
         if self.room is None:
             self.room = asyncio.get_running_loop().create_future()
-        return self.room  # the writer sets it once it has taken the body
+        return _coroutine(self.until_room(self.room))
+
+    async def until_room(self, room: asyncio.Future[None]) -> None:
+        """Wait until the writer has taken the body down to the high-water mark."""
+        # Shielded: every send() waiting for room shares *room*, and one cancelled (a
+        # wait_for that timed out) must not cancel it for the others.
+        await asyncio.shield(room)
 
     def send_file(self, path: str) -> Any:
         """``http.response.pathsend``: the file at *path* is the whole body, sent with
@@ -518,7 +602,7 @@ class _Exchange:
             if self.state == COMPLETE:
                 raise StopAsyncIteration
             if self.state == FAILED:
-                raise RuntimeError(f"ASGI application failed mid-body: {self.problem}")
+                raise StreamAborted(f"ASGI application failed mid-body: {self.problem}")
             self.more = asyncio.get_running_loop().create_future()
             try:
                 await self.more
@@ -565,7 +649,17 @@ class _Exchange:
         req = self.req
         state = self.state
         if exc is not None and not (state == FAILED and isinstance(exc, RuntimeError)):
-            if state >= COMPLETE or self.gone:
+            if self.gone:
+                # Frameworks turn the server's ClientDisconnected into their own errors
+                # (Starlette's ClientDisconnect): whatever it raised, the client left.
+                log.debug(
+                    "ASGI application for %s %r ended with %r: its client had gone",
+                    req.method,
+                    req.raw_path,
+                    exc,
+                )
+                return self.response
+            if state >= COMPLETE:
                 if not isinstance(exc, (ClientDisconnected, asyncio.CancelledError)):
                     log.error(
                         "ASGI application failed after its response to %s %r",

@@ -76,6 +76,7 @@ cdef class _Exchange:
     cdef object head
     cdef object chunks
     cdef Py_ssize_t buffered
+    cdef Py_ssize_t left
     cdef object more
     cdef object room
     cdef object over
@@ -84,7 +85,9 @@ cdef class _Exchange:
 
     cdef respond(self, bytes body)
 
-    cdef stream(self, bytes body)
+    cdef mismatched(self, bytes body)
+
+    cdef stream(self, bytes body, bint last)
 
     cdef send_file(self, str path)
 

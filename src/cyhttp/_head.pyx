@@ -12,8 +12,9 @@ of HTTP/1.1 and reads it in one pass with no Python objects:
 * field lines ``token ":" OWS value CRLF``, the value visible ASCII, spaces and
   tabs (llhttp drops the leading ones and keeps the rest);
 * Content-Length as at most 18 digits, once; Connection as exactly ``close`` or
-  ``keep-alive``, once; no Transfer-Encoding, Upgrade or Proxy-Connection;
-  Host as a name of letters, digits, ``-._~`` and an optional ``:port``.
+  ``keep-alive``, once; Content-Type once; no Transfer-Encoding, Upgrade or
+  Proxy-Connection; Host as a name of letters, digits, ``-._~`` and an optional
+  ``:port``.
 
 Anything else, including a head not complete in the bytes given, returns 0 and
 the core hands the bytes to httptools, which decides as it always did (and
@@ -125,6 +126,7 @@ cdef Py_ssize_t scan(const unsigned char* p, Py_ssize_t n, Head* h) noexcept nog
     cdef const unsigned char* v
     cdef bint connection = False
     cdef bint length = False
+    cdef bint content_type = False
     cdef int method
     if n < 18:  # shorter than "GET / HTTP/1.1\r\n\r\n"
         return 0
@@ -202,6 +204,11 @@ cdef Py_ssize_t scan(const unsigned char* p, Py_ssize_t n, Head* h) noexcept nog
                     h.keep_alive = True
                 else:
                     return 0
+        elif name_len == 12:
+            if _same(p + name, 12, b"content-type", 12):
+                if content_type:
+                    return 0  # repeated: the core compares the values on httptools' path
+                content_type = True
         elif name_len == 14:
             if _same(p + name, 14, b"content-length", 14):
                 if length or value_len == 0 or value_len > 18:

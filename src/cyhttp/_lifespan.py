@@ -42,9 +42,6 @@ class Lifespan:
 
     async def send(self, message: Dict[str, Any]) -> None:
         kind = message.get("type") if isinstance(message, dict) else None
-        answer = self.answer
-        if answer is None or answer.done():
-            raise RuntimeError(f"ASGI lifespan: unexpected message {message!r}")
         if kind not in (
             "lifespan.startup.complete",
             "lifespan.startup.failed",
@@ -52,7 +49,26 @@ class Lifespan:
             "lifespan.shutdown.failed",
         ):
             raise RuntimeError(f"ASGI lifespan: unknown message type {kind!r}")
+        answer = self.answer
+        if answer is None or answer.done():
+            if kind.endswith(".failed"):
+                # Valid at any point: Starlette reports its lifespan Task being cancelled
+                # (the server stopping without a shutdown event) as shutdown.failed.
+                self.unasked(kind, message)
+                return
+            raise RuntimeError(f"ASGI lifespan: unexpected message {message!r}")
         answer.set_result(message)
+
+    def unasked(self, kind: str, message: Dict[str, Any]) -> None:
+        """A failure reported when no event waits for it: a line in the log."""
+        task = asyncio.current_task()
+        stopping = task is not None and task.cancelling() > 0
+        log.log(
+            logging.DEBUG if stopping else logging.WARNING,
+            "ASGI lifespan: the application reported %s: %s",
+            kind,
+            message.get("message", ""),
+        )
 
     async def run(self) -> None:
         scope = {
@@ -94,7 +110,7 @@ class Lifespan:
         """Run the application's startup; :class:`LifespanFailed` if it reports failure."""
         self.task = asyncio.get_running_loop().create_task(self.run())
         answer = await self._event("startup")
-        if answer is not None and answer["type"] == "lifespan.startup.failed":
+        if answer is not None and answer["type"].endswith(".failed"):
             raise LifespanFailed(f"the application failed its startup: {answer.get('message', '')}")
 
     async def shutdown(self) -> None:
@@ -108,7 +124,7 @@ class Lifespan:
             await asyncio.wait({self.task}, timeout=1.0)
             if not self.task.done():
                 self.task.cancel()
-        if answer is not None and answer["type"] == "lifespan.shutdown.failed":
+        if answer is not None and answer["type"].endswith(".failed"):
             raise LifespanFailed(
                 f"the application failed its shutdown: {answer.get('message', '')}"
             )

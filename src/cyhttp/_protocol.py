@@ -194,6 +194,8 @@ class _Reader:
         self.stalled = 0  # bytes of reads in a message that did not advance it
         self.head_size = 0
         self.hosts: List[bytes] = []  # Host values
+        self.content_type: Optional[bytes] = None  # the first Content-Type value
+        self.line: Optional[bytes] = None  # the request line of a head refused when complete
         self.codings: List[bytes] = []  # Transfer-Encoding values
         self.keep_option = False  # a Connection field asked for keep-alive
         self.content_length = 0
@@ -311,7 +313,7 @@ class _Reader:
             self.in_head = True
             self.head_ticks = 0
         if len(self.url) > self.max_url:
-            raise Reject(414)
+            raise Reject(414, "request target longer than max_url_size")
 
     @cython.locals(name=bytes, value=bytes, size=cython.Py_ssize_t)
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -325,8 +327,10 @@ class _Reader:
         size = len(name)
         self.headers.append((name, value))
         self.head_size += size + len(value) + 4
-        if self.head_size > self.max_head or len(self.headers) > self.max_headers:
-            raise Reject(431)
+        if self.head_size > self.max_head:
+            raise Reject(431, "header section larger than max_header_size")
+        if len(self.headers) > self.max_headers:
+            raise Reject(431, "more header fields than max_headers")
         # Only the few headers the core acts on are looked at, by length first.
         if size == 4:
             if native.is_name(name, b"host"):
@@ -337,6 +341,14 @@ class _Reader:
         elif size == 10:
             if native.is_name(name, b"connection") and _strict.asks_keep_alive(value):
                 self.keep_option = True
+        elif size == 12:
+            if native.is_name(name, b"content-type"):
+                # A singleton field (RFC 9110 §8.3): which of two values counts would
+                # depend on who reads it. The same value twice says nothing new.
+                if self.content_type is None:
+                    self.content_type = value
+                elif value != self.content_type:
+                    raise Reject(400, "Content-Type fields with different values")
         elif size == 14:
             if native.is_name(name, b"content-length"):
                 self.content_length = int(value)  # llhttp has checked the digits
@@ -350,10 +362,12 @@ class _Reader:
             self.trailers = []
         self.trailers.append((name, value))
         self.head_size += len(name) + len(value) + 4
-        if self.head_size > self.max_head or len(self.trailers) > self.max_headers:
-            raise Reject(431)
+        if self.head_size > self.max_head:
+            raise Reject(431, "trailer section larger than max_header_size")
+        if len(self.trailers) > self.max_headers:
+            raise Reject(431, "more trailer fields than max_headers")
         if name.lower() in _strict.FORBIDDEN_TRAILERS:
-            raise Reject(400)
+            raise Reject(400, "a trailer field that frames, routes or authenticates")
 
     @cython.locals(
         expect=cython.bint,
@@ -362,7 +376,6 @@ class _Reader:
         version=str,
         method=str,
         upgrade=cython.bint,
-        status=cython.int,
         keep_alive=cython.bint,
     )
     def on_headers_complete(self) -> None:
@@ -377,6 +390,7 @@ class _Reader:
         self.headers = []
         self.hosts = []
         self.codings = []
+        self.content_type = None
         self.trailers = None
         self.expect = self.in_head = self.body_progress = self.keep_option = False
         self.head_size = self.content_length = self.body_size = 0
@@ -392,11 +406,13 @@ class _Reader:
         version = parser.get_http_version()
         method = method_name(parser.get_method())
         upgrade = parser.should_upgrade()
-        status = _strict.head_error(line, method, url, version, hosts, codings, upgrade, length)
-        if status:
-            raise Reject(status)
+        self.line = line  # for the logs, should this head be refused
+        _strict.check_head(line, method, url, version, hosts, codings, upgrade, length)
         if length > self.max_body:
-            raise Reject(413)  # refused before a byte of the body is read
+            raise Reject(413, "Content-Length over max_body_size")  # before any body is read
+        if url[:1] != b"/" and url != b"*":
+            url = _strict.served_target(url, method, headers)  # absolute-form: checked above
+        self.line = None
         self.frames.body(length, bool(codings))
         # llhttp keeps HTTP/1.0 alive for Proxy-Connection too; only Connection counts.
         # A protocol switch is the connection's last request, whatever the handler says.
@@ -409,7 +425,7 @@ class _Reader:
 
     def on_body(self, body: bytes) -> None:
         if self.body_size + len(body) > self.max_body:
-            raise Reject(413)  # a chunked body ran over
+            raise Reject(413, "chunked body over max_body_size")
         self.body(body)
 
     def on_message_complete(self) -> None:
@@ -426,16 +442,17 @@ class _Reader:
             self.life.half_close = True
         else:
             invalid_method = isinstance(exc, HttpParserInvalidMethodError)
-            self.queue.fail(_strict.parse_error(invalid_method, self.frames.pending()))
+            refusal = _strict.parse_error(invalid_method, self.frames.pending(), str(exc))
+            self.queue.fail(refusal.status, refusal.reason)
         self.frames.stop()
 
     def callback_failed(self, exc: HttpParserCallbackError) -> None:
         cause = exc.__context__
         if isinstance(cause, Reject):
-            self.queue.fail(cause.status)
+            self.queue.fail(cause.status, cause.reason)
         else:
             _runner.log.error("internal error in a parser callback", exc_info=cause or exc)
-            self.queue.fail(500)
+            self.queue.fail(500, "internal error in a parser callback")
 
     def guard_stall(self, nbytes: int) -> None:
         """Bound what httptools may hold of an unfinished head or trailer section."""
@@ -447,7 +464,7 @@ class _Reader:
         elif self.in_head or self.req is not None:
             self.stalled += nbytes
             if self.stalled > self.stall_limit:
-                self.queue.fail(431)
+                self.queue.fail(431, "unfinished head or trailer section past the size limits")
 
     # -- one request, whichever parser read it ---------------------------------
 
@@ -462,7 +479,7 @@ class _Reader:
     ) -> None:
         """A complete, acceptable head: it becomes the current request."""
         req = requests.new_request(self.conn, method, url, headers, http10, keep_alive)
-        if expect:
+        if expect and not http10:  # an HTTP/1.0 client knows no 1xx (RFC 9110 §10.1.1)
             req._expect = True
         self.advanced = True
         self.req = req
@@ -496,6 +513,12 @@ class _Reader:
         self.in_head = False
         self.req = None
 
+    def refused_line(self) -> bytes:
+        """The request line of the head being refused, as far as it came (b"" if none)."""
+        if self.line is not None:
+            return self.line
+        return self.frames.pending().partition(b"\r\n")[0]
+
 
 class _Queue:
     """The response queue: runs handlers and sends their answers in request order.
@@ -508,6 +531,8 @@ class _Queue:
         self.conn = conn
         self.app = server.app
         self.max_pipeline = server.config.max_pipelined
+        self.refusals = server.refusals
+        self.debug = server.config.debug  # the rule that refused goes in the answer's body
         self.pending: Deque[_Slot] = deque()
         self.upgrade: Optional[Request] = None  # the request that asked to switch protocols
         self.tail = b""  # what the client sent after that request's head
@@ -631,19 +656,25 @@ class _Queue:
         self.conn.connection_lost(None)  # this protocol is done with the connection
         _runner.hand_over(transport, switch, tail)
 
-    def fail(self, status: int) -> None:
-        """The input is unusable: answer *status* in turn and close."""
+    def fail(self, status: int, reason: str) -> None:
+        """The input is unusable: answer *status* in turn and close.
+
+        *reason*, the rule that refused, is logged (see ``_runner.Refusals``), and
+        with the ``debug`` setting also sent in the answer's body.
+        """
         self.life.to(LAST)
         self.life.half_close = True  # the client may still be sending: let it read our answer
         req = self.reader.req
         self.reader.drop()
-        err = error_response(status, native.date_block())
+        self.refusals.report(self.conn.client, status, reason)
+        err = error_response(status, native.date_block(), reason if self.debug else "")
         if req is not None and self.reader.dispatched:
             # The handler already has this request: answer in its place unless it has answered.
             req._abort(ClientDisconnected("malformed request body"))
             for slot in self.pending:
                 if slot.request is req:
                     if slot.response is None:
+                        self.log_answer(req, status)
                         slot.response = err  # handler_done ignores the handler's result
                         slot.deferred = False
                         if slot.task is not None:
@@ -652,11 +683,20 @@ class _Queue:
                     return
             self.life.to(CLOSING)  # its answer is already out
             return
+        self.log_answer(req, status)
         if self.pending:
             self.enqueue(_Slot(None, err))
         else:
             self.writer.out.write(err)
             self.life.to(CLOSING)
+
+    def log_answer(self, req: Optional[Request], status: int) -> None:
+        """The access-log line of an answer of the server's own (when the log is on)."""
+        if self.writer.access_log:
+            if req is not None:
+                _runner.log_access(req, status)
+            else:
+                _runner.log_refused_access(self.conn.client, self.reader.refused_line(), status)
 
     def abandon(self, gone: ClientDisconnected) -> None:
         """Nobody is left to read the answers owed: stop the work behind them."""
@@ -961,7 +1001,7 @@ class _Lifecycle:
         if reader.in_head:
             reader.head_ticks += 1
             if reader.head_ticks >= self.head_limit:
-                self.expire()
+                self.expire("request head not complete within header_timeout")
         elif reader.req is not None:
             if reader.body_progress:
                 reader.body_progress = False
@@ -969,7 +1009,7 @@ class _Lifecycle:
             else:
                 reader.body_ticks += 1
                 if reader.body_ticks >= self.body_limit:
-                    self.expire()
+                    self.expire("request body stalled for body_timeout")
         elif self.queue.pending or reader.requests != self.seen:
             self.seen = reader.requests
             self.idle = 0
@@ -980,9 +1020,9 @@ class _Lifecycle:
                 self.to(CLOSING)
                 writer.flush()
 
-    def expire(self) -> None:
+    def expire(self, reason: str) -> None:
         writer = self.writer  # fail() may end in a protocol switch, which cuts the parts
-        self.queue.fail(408)
+        self.queue.fail(408, reason)
         writer.flush()
 
 

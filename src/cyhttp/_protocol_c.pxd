@@ -63,6 +63,8 @@ cdef class _Reader:
     cdef Py_ssize_t stalled
     cdef Py_ssize_t head_size
     cdef list hosts
+    cdef bytes content_type
+    cdef bytes line
     cdef list codings
     cdef bint keep_option
     cdef unsigned long long content_length  # llhttp refuses more than 64 bits
@@ -109,6 +111,8 @@ cdef class _Reader:
 
     cdef drop(self)
 
+    cdef bytes refused_line(self)
+
 
 @cython.final
 cdef class _Queue:
@@ -118,6 +122,8 @@ cdef class _Queue:
     cdef _Lifecycle life
     cdef object app
     cdef int max_pipeline
+    cdef object refusals
+    cdef bint debug
     cdef object pending
     cdef CRequest upgrade
     cdef bytes tail
@@ -141,7 +147,9 @@ cdef class _Queue:
     cdef switch(self, switch)
 
     @cython.locals(slot=_Slot, req=CRequest)
-    cdef fail(self, int status)
+    cdef fail(self, int status, str reason)
+
+    cdef log_answer(self, CRequest req, int status)
 
     @cython.locals(slot=_Slot)
     cdef abandon(self, gone)
@@ -229,7 +237,7 @@ cdef class _Lifecycle:
     cdef tick(self)
 
     @cython.locals(writer=_Writer)
-    cdef expire(self)
+    cdef expire(self, str reason)
 
 
 cdef class _Connection:

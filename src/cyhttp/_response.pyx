@@ -34,6 +34,8 @@ cdef int FLAG_CONTENT_LENGTH = _wire.FLAG_CONTENT_LENGTH
 cdef int FLAG_CLOSE = _wire.FLAG_CLOSE
 cdef int FLAG_DATE = _wire.FLAG_DATE
 cdef int FLAG_SERVER = _wire.FLAG_SERVER
+# Outside every FLAG_* bit: the fast path met a field it leaves to the pure code.
+cdef int REDO = 1 << 16
 
 cdef unsigned char TOKEN[256]
 cdef unsigned char LOWER[256]
@@ -148,34 +150,53 @@ cdef inline long long _digits(const char* data, Py_ssize_t size) noexcept:
     return value
 
 
+cdef inline bint _lists_close(const char* data, Py_ssize_t size) noexcept:
+    """Whether a Connection value's comma-separated options include ``close``."""
+    cdef Py_ssize_t start = 0, end, i
+    for i in range(size + 1):
+        if i == size or data[i] == b",":
+            end = i
+            while start < end and (data[start] == b" " or data[start] == b"\t"):
+                start += 1
+            while end > start and (data[end - 1] == b" " or data[end - 1] == b"\t"):
+                end -= 1
+            if _is(data + start, end - start, b"close", 5):
+                return True
+            start = i + 1
+    return False
+
+
 cdef int _field(Out* out, raw_name, raw_value, int* flags, long long* declared) except -1:
-    """Append one ``name: value`` line (or only set a flag), checked as the pure code does."""
+    """Append one ``name: value`` line (or only set a flag); anything unusual sets REDO,
+    and the pure code encodes the whole block instead (or raises its error)."""
     cdef Py_ssize_t name_size, value_size
     cdef const char* name = _text(raw_name, &name_size)
     cdef const char* value = _text(raw_value, &value_size)
     if (name == NULL or value == NULL or not _clean_value(value, value_size)
             or not _token(name, name_size)):
-        # Anything unusual (non-ASCII text, bytearray, a bad character) takes the pure
-        # code's path, which encodes it or raises the same error as the pure class.
-        head, extra, _ = _wire.encode_headers([(raw_name, raw_value)], None)
-        flags[0] |= extra
-        _put(out, PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head))
+        # Non-ASCII text, bytearray, a bad character.
+        flags[0] |= REDO
         return 0
     if name_size == 4 and _is(name, 4, b"date", 4):
         flags[0] |= FLAG_DATE
     elif name_size == 6 and _is(name, 6, b"server", 6):
         flags[0] |= FLAG_SERVER
     elif name_size == 10 and _is(name, 10, b"connection", 10):
-        head, extra, _ = _wire.encode_headers([(raw_name, raw_value)], None)  # checks the value
-        flags[0] |= extra
-        return 0
+        if _lists_close(value, value_size):
+            flags[0] |= FLAG_CLOSE
+        return 0  # the core writes the Connection header itself
     elif name_size == 14 and _is(name, 14, b"content-length", 14):
+        if flags[0] & FLAG_CONTENT_LENGTH:  # a second one
+            flags[0] |= REDO
+            return 0
         declared[0] = _digits(value, value_size)  # the caller checks it against the body
         if declared[0] < 0:
-            _wire.encode_headers([(raw_name, raw_value)], None)  # raises its error
+            flags[0] |= REDO
+            return 0
         flags[0] |= FLAG_CONTENT_LENGTH
     elif name_size == 17 and _is(name, 17, b"transfer-encoding", 17):
-        _wire.encode_headers([(raw_name, raw_value)], None)  # raises its error
+        flags[0] |= REDO  # it decides whether the Content-Length stays
+        return 0
     _reserve(out, name_size + value_size + 4)
     _copy(out, name, name_size)
     _copy(out, b": ", 2)
@@ -199,9 +220,14 @@ cdef bytes _content_type_line(content_type):
     return <bytes>line
 
 
-cdef bytes _encode(headers, content_type, int* flags, long long* declared):
-    """The header block of *headers* and *content_type*, their FLAG_* bits in *flags* and
-    the Content-Length they declare in *declared*."""
+cdef inline bint _no_body(int status) noexcept:
+    """``_wire.no_body``: 1xx, 204 and 304 answers have no body."""
+    return status < 200 or status == 204 or status == 304
+
+
+cdef bytes _encode(headers, content_type, int status, int* flags, long long* declared):
+    """The header block of *headers* and *content_type* for a *status* answer, their
+    FLAG_* bits in *flags* and the Content-Length they declare in *declared*."""
     cdef char stack[512]
     cdef Out out
     cdef Py_ssize_t pos = 0
@@ -230,6 +256,9 @@ cdef bytes _encode(headers, content_type, int* flags, long long* declared):
             for pair in items:
                 name, value = _wire.header_pair(pair)
                 _field(&out, name, value, flags, declared)
+        if flags[0] & REDO or (flags[0] & FLAG_CONTENT_LENGTH and _no_body(status)):
+            head, flags[0], declared[0] = _wire.encode_headers(headers, content_type, status)
+            return head
         return PyBytes_FromStringAndSize(out.data, out.size)
     finally:
         PyMem_Free(out.heap)
@@ -242,8 +271,9 @@ cdef class Response:
     ``Content-Length``, ``Date`` and ``Server`` are added by the server. *body*
     may be bytes-like or ``str`` (encoded as UTF-8). A ``Content-Length`` given in
     *headers* is sent as is and must match the body unless the body is empty (a
-    handler answering ``HEAD`` cheaply). Immutable: ``status`` and ``body`` are
-    read-only.
+    handler answering ``HEAD`` cheaply); on a 1xx, 204 or 304 it is left out.
+    ``Connection`` and ``Transfer-Encoding: chunked`` are the server's: see the pure
+    class. Immutable: ``status`` and ``body`` are read-only.
     """
 
     def __init__(self, body=b"", status=200, headers=None, content_type=None):
@@ -258,7 +288,7 @@ cdef class Response:
         if headers is None:
             self._head = b"" if content_type is None else _content_type_line(content_type)
         else:
-            self._head = _encode(headers, content_type, &flags, &declared)
+            self._head = _encode(headers, content_type, <int>code, &flags, &declared)
             if flags & FLAG_CONTENT_LENGTH and PyBytes_GET_SIZE(body) and (
                     declared != PyBytes_GET_SIZE(body)):
                 _pure.check_length(headers, content_type, body)  # raises the pure code's error
@@ -288,7 +318,7 @@ cdef class StreamingResponse:
         elif headers is None:
             self._head = _content_type_line(content_type)
         else:
-            self._head = _encode(headers, content_type, &flags, &declared)
+            self._head = _encode(headers, content_type, self.status, &flags, &declared)
         self._flags = flags
 
     def __repr__(self):

@@ -12,9 +12,10 @@ import asyncio
 import logging
 import os
 import sys
+import time
 import types
 from contextvars import Context
-from typing import TYPE_CHECKING, Any, Generator, Optional, Union, cast
+from typing import TYPE_CHECKING, Any, Generator, Optional, Tuple, Union, cast
 
 from . import response as responses
 from ._contract import Connection
@@ -63,6 +64,11 @@ def _unread_bytes(transport: Any) -> int:
     except (ImportError, OSError, ValueError):
         return 0  # not a POSIX socket (Windows), or it is closing
     return int.from_bytes(count, sys.byteorder, signed=True)
+
+
+class StreamAborted(Exception):
+    """A streaming body's producer gave up, and has said why in the log: the connection
+    closes (the head is out), and nothing more is logged."""
 
 
 INTERNAL_ERROR = Response(b"Internal Server Error\n", 500, content_type="text/plain; charset=utf-8")
@@ -154,17 +160,60 @@ def awaitable(result: Any) -> Any:
     return method(result)
 
 
+def _peer(client: Optional[Tuple[str, int]]) -> str:
+    return f"{client[0]}:{client[1]}" if client else "-"
+
+
 def log_access(request: Request, status: int) -> None:
     """The access log's line for an answer: the peer, the request line, the status."""
-    client = request.client
     access_log.info(
         '%s - "%s %s HTTP/%s" %d',
-        f"{client[0]}:{client[1]}" if client else "-",
+        _peer(request.client),
         request.method,
         request.raw_path.decode("latin-1"),
         request.http_version,
         status,
     )
+
+
+def log_refused_access(client: Optional[Tuple[str, int]], line: bytes, status: int) -> None:
+    """The access log's line for a refused head: its request line as far as it came,
+    with every byte outside printable ASCII escaped (it may be anything), or ``-``."""
+    access_log.info('%s - "%s" %d', _peer(client), repr(line)[2:-1] or "-", status)
+
+
+class Refusals:
+    """Logs the requests a server refuses, on ``cyhttp.error``, once each.
+
+    Each refusal gives one line with the peer, the status and the rule that fired: a
+    WARNING for the first from a peer address in a minute, DEBUG for the rest, so that
+    a flood of bad requests cannot fill the log. At most ``PEERS`` addresses are
+    remembered; while that many were warned about within the minute, other peers'
+    refusals are logged at DEBUG only.
+    """
+
+    WINDOW = 60.0
+    PEERS = 1024
+
+    def __init__(self) -> None:
+        # Peer address -> when it was warned about; in that order, oldest first.
+        self.warned: dict[str, float] = {}
+
+    def report(self, client: Optional[Tuple[str, int]], status: int, reason: str) -> None:
+        """Log that the request from *client* was refused with *status* for *reason*."""
+        warned = self.warned
+        now = time.monotonic()
+        while warned:
+            oldest = next(iter(warned))
+            if now - warned[oldest] < self.WINDOW:
+                break
+            del warned[oldest]
+        address = client[0] if client else "-"
+        level = logging.DEBUG
+        if address not in warned and len(warned) < self.PEERS:
+            warned[address] = now
+            level = logging.WARNING
+        log.log(level, "refused a request from %s: %d, %s", _peer(client), status, reason)
 
 
 def checked(result: Any, request: Request) -> AnyResponse:
@@ -264,12 +313,13 @@ def streamed(request: Request, task: asyncio.Task[None]) -> bool:
     if task.cancelled():
         return False
     exc = task.exception()
-    if exc is not None:
+    if exc is None:
+        return True
+    if not isinstance(exc, StreamAborted):
         log.error(
             "streaming response failed for %s %r", request.method, request.raw_path, exc_info=exc
         )
-        return False
-    return True
+    return False
 
 
 async def stream_body(
@@ -278,7 +328,8 @@ async def stream_body(
     """Send a streaming response's body after its head, waiting for the socket to drain.
 
     With a declared *length* (not -1) the chunks go out as they are and must add up
-    to exactly that: a body that would run over, or ends short, fails the stream.
+    to exactly that: a body that runs over (sent up to the length), or ends short,
+    fails the stream.
     """
     content = response.content
     if not send:
@@ -387,7 +438,8 @@ async def _send_body(conn: Connection, content: Any, chunked: bool, length: int)
         if length >= 0:
             length -= len(chunk)
             if length < 0:
-                raise ValueError("streaming body ran over its Content-Length")
+                conn._send(bytes(chunk[: len(chunk) + length]))  # up to the declared length
+                raise ValueError("streaming body ran over its Content-Length: cut there")
         if chunked:
             conn._send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         else:

@@ -26,11 +26,16 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class Reject(Exception):
-    """Raised in a parser callback: answer *status* in turn and close the connection."""
+    """Raised in a parser callback: answer *status* in turn and close the connection.
 
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
+    *reason* names the rule that refused the request, for the log (and, with the
+    ``debug`` setting, the answer's body): a fixed text, never the client's bytes.
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(status, reason)
         self.status = status
+        self.reason = reason
 
 
 # Reason phrases of the IANA HTTP Status Code Registry (RFC 9110 §15 and the RFCs it
@@ -131,18 +136,30 @@ def _to_bytes(value: HeaderValue, what: str) -> bytes:
     raise TypeError(f"header {what} must be str or bytes, not {type(value).__name__}")
 
 
-def encode_headers(headers: HeadersArg, content_type: HeaderValue | None) -> tuple[bytes, int, int]:
+def no_body(status: int) -> bool:
+    """Whether a response of *status* has no body: 1xx, 204 and 304 (RFC 9110 §6.4.1)."""
+    return status < 200 or status == 204 or status == 304
+
+
+def encode_headers(
+    headers: HeadersArg, content_type: HeaderValue | None, status: int = 200
+) -> tuple[bytes, int, int]:
     """Encode a handler's headers once, when its response object is built.
 
     Returns the header block, the FLAG_* bits the core needs, and the declared
     Content-Length (``-1`` if none). Raises ``ValueError`` for names that are not
     tokens and for CR, LF or NUL anywhere: a handler must never be able to split
-    a response. ``Transfer-Encoding`` and ``Connection: keep-alive`` belong to the
-    server and are refused.
+    a response. The server owns framing and persistence, and takes a handler's word
+    as uvicorn does: ``Connection`` is dropped, its ``close`` honoured;
+    ``Transfer-Encoding: chunked`` is left to the server (which chunks what it
+    streams), any other coding refused; a ``Content-Length`` goes out once, and not
+    at all beside ``Transfer-Encoding`` or on a *status* that has no body.
     """
     parts: list[bytes] = []
     flags = 0
     declared = -1
+    length_at = -1  # where the Content-Length line is in parts
+    chunked = False
     if content_type is not None:
         parts.append(b"Content-Type: " + _check_value(_to_bytes(content_type, "value")) + b"\r\n")
     if headers is not None:
@@ -154,19 +171,35 @@ def encode_headers(headers: HeadersArg, content_type: HeaderValue | None) -> tup
             if not name or not _TOKEN.issuperset(name):
                 raise ValueError(f"invalid header name {name!r}")
             lower = name.lower()
-            if lower == b"transfer-encoding":
-                raise ValueError("Transfer-Encoding is set by the server, not by handlers")
             if lower == b"connection":
-                if value.strip().lower() != b"close":
-                    raise ValueError("only 'Connection: close' may be set by handlers")
-                flags |= FLAG_CLOSE
+                if b"close" in (token.strip().lower() for token in value.split(b",")):
+                    flags |= FLAG_CLOSE
                 continue  # the core writes the Connection header itself
+            if lower == b"transfer-encoding":
+                if value.strip(b" \t").lower() != b"chunked":
+                    raise ValueError(
+                        f"Transfer-Encoding {value.decode('latin-1')!r}: the server applies"
+                        " no coding but chunked (a compressed body says so in Content-Encoding)"
+                    )
+                chunked = True
+                continue  # the core frames the body: chunked when it streams
             if lower == b"content-length":
                 if not value.isdigit():
                     raise ValueError(f"invalid Content-Length {value!r}")
+                if length_at >= 0:
+                    if int(value) != declared:
+                        raise ValueError(f"conflicting Content-Length values {declared}, {value!r}")
+                    continue  # the same value again: sent once
                 declared = int(value)
+                length_at = len(parts)
             flags |= _MANAGED.get(lower, 0)
             parts.append(name + b": " + value + b"\r\n")
+    if length_at >= 0 and (chunked or no_body(status)):
+        # RFC 9112 §6.1: no Content-Length beside Transfer-Encoding (which frames);
+        # RFC 9110 §8.6: none on 1xx and 204; a 304's would describe another response.
+        del parts[length_at]
+        flags &= ~FLAG_CONTENT_LENGTH
+        declared = -1
     return b"".join(parts), flags, declared
 
 
@@ -192,9 +225,10 @@ def _check_value(value: bytes) -> bytes:
     return value
 
 
-def error_response(status: int, date_block: bytes) -> bytes:
-    """A complete answer the server sends on its own, always closing the connection."""
-    body = REASONS[status].encode("ascii") + b"\n"
+def error_response(status: int, date_block: bytes, reason: str = "") -> bytes:
+    """A complete answer the server sends on its own, always closing the connection;
+    its body is the reason phrase, then *reason* (the rule that refused) if given."""
+    body = (f"{REASONS[status]}: {reason}\n" if reason else f"{REASONS[status]}\n").encode()
     return (
         b"%s%sContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
         b"Connection: close\r\n\r\n%s" % (status_line(status), date_block, len(body), body)

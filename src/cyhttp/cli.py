@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from dataclasses import fields
-from typing import Any, List, NoReturn, Optional
+from typing import Any, List, NoReturn, Optional, get_args, get_type_hints
 
 from . import _tls
 from ._impl import protocol_class
@@ -19,6 +19,8 @@ from .config import LOOPS, Config
 from .server import run
 
 __all__ = ["load_app", "main"]
+
+NONE = type(None)
 
 
 def load_app(spec: str) -> Any:
@@ -152,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
         help="with --workers: replace a worker whose memory grows past this many MiB",
     )
     # One option per Config field, so the CLI can never miss a setting.
+    hints = get_type_hints(Config)
     for f in fields(Config):
         flag = "--" + f.name.replace("_", "-")
         default = f.default
@@ -167,7 +170,8 @@ def _parser() -> argparse.ArgumentParser:
                 help=help_text,
             )
         else:
-            kind = type(default) if default is not None else str
+            # Optional[X] takes an X.
+            kind = next(t for t in get_args(hints[f.name]) or (hints[f.name],) if t is not NONE)
             p.add_argument(
                 flag,
                 type=kind,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 from ._interface import INTERFACES
@@ -13,6 +13,12 @@ from ._proxy import TrustedProxies
 __all__ = ["Config"]
 
 LOOPS = ("auto", "uvloop", "asyncio")
+
+# max_body_size when none is set: a native handler's body() holds the whole body in
+# memory, so it keeps a bound; an ASGI application reads the body as a stream and
+# decides for itself, as under uvicorn, hypercorn, gunicorn and granian.
+NATIVE_MAX_BODY = 1024 * 1024
+NO_BODY_LIMIT = sys.maxsize
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -40,7 +46,9 @@ class Config:
     max_url_size: int = _setting(8 * 1024, "longest request target; longer gets 414")
     max_header_size: int = _setting(32 * 1024, "total header bytes; more gets 431")
     max_headers: int = _setting(100, "most header lines; more gets 431")
-    max_body_size: int = _setting(1024 * 1024, "largest request body; larger gets 413")
+    max_body_size: Optional[int] = _setting(
+        None, "largest request body; larger gets 413 (default: 1 MiB native, none for ASGI)"
+    )
     header_timeout: float = _setting(10.0, "a request head must arrive within this; else 408")
     body_timeout: float = _setting(30.0, "a body may stall this long between reads; else 408")
     write_timeout: float = _setting(30.0, "drop a client that does not read for this long")
@@ -49,6 +57,7 @@ class Config:
     reuse_port: bool = _setting(False, "set SO_REUSEPORT on the listening socket")
     access_log: bool = _setting(False, "log each answer's request line and status (cyhttp.access)")
     server_header: bool = _setting(True, "send 'Server: cyhttp' (unless a response sets Server)")
+    debug: bool = _setting(False, "say in the server's error answers which rule refused a request")
     interface: str = _setting("auto", "'auto', 'native' or 'asgi': how to call the app")
     lifespan: str = _setting("auto", "ASGI lifespan: 'auto', 'on' or 'off'")
     root_path: str = _setting("", "ASGI root_path: the path the app is mounted under")
@@ -81,10 +90,13 @@ class Config:
             "max_url_size",
             "max_header_size",
             "max_headers",
-            "max_body_size",
         ):
             value = getattr(self, name)
             _check(_is_int(value) and value >= 1, name, "an int >= 1", value)
+        value = self.max_body_size
+        _check(
+            value is None or (_is_int(value) and value >= 1), "max_body_size", "an int >= 1", value
+        )
         for name in (
             "keepalive_timeout",
             "header_timeout",
@@ -102,6 +114,7 @@ class Config:
         _check(type(self.access_log) is bool, "access_log", "True or False", self.access_log)
         value = self.server_header
         _check(type(value) is bool, "server_header", "True or False", value)
+        _check(type(self.debug) is bool, "debug", "True or False", self.debug)
         _check(
             type(self.proxy_headers) is bool, "proxy_headers", "True or False", self.proxy_headers
         )
@@ -138,6 +151,14 @@ class Config:
             "'' or a path such as '/api' (no trailing slash)",
             value,
         )
+
+
+def body_limit(config: Config, interface: str) -> Config:
+    """*config* with ``max_body_size`` set for *interface* when it was left unset."""
+    if config.max_body_size is not None:
+        return config
+    limit = NATIVE_MAX_BODY if interface == "native" else NO_BODY_LIMIT
+    return replace(config, max_body_size=limit)
 
 
 def _is_int(value: object) -> bool:

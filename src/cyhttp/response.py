@@ -83,7 +83,10 @@ class Response:
     ``Content-Length``, ``Date`` and ``Server`` are added by the server. *body*
     may be bytes-like or ``str`` (encoded as UTF-8). A ``Content-Length`` given in
     *headers* is sent as is and must match the body unless the body is empty (a
-    handler answering ``HEAD`` cheaply).
+    handler answering ``HEAD`` cheaply); on a 1xx, 204 or 304 it is left out.
+    ``Connection: close`` closes the connection after the answer (other
+    ``Connection`` values are dropped) and ``Transfer-Encoding: chunked`` is
+    dropped: the server frames the body (see ``docs/http-responses.md``).
     """
 
     __slots__ = ("_body", "_flags", "_head", "_status")
@@ -109,7 +112,7 @@ class Response:
             else:
                 self._head, self._flags, _ = _content_type_head(content_type)
             return
-        self._head, self._flags, declared = encode_headers(headers, content_type)
+        self._head, self._flags, declared = encode_headers(headers, content_type, status)
         if self._flags & FLAG_CONTENT_LENGTH and body:
             _check_declared(declared, body)
 
@@ -151,7 +154,7 @@ class StreamingResponse:
             raise TypeError("StreamingResponse needs an async iterable")
         self._status = check_status(status)
         self._content = content
-        self._head, self._flags, _ = encode_headers(headers, content_type)
+        self._head, self._flags, _ = encode_headers(headers, content_type, status)
 
     @property
     def content(self) -> AsyncIterable[Body]:

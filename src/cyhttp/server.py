@@ -25,13 +25,13 @@ from typing import (
     Union,
 )
 
-from . import _impl, _tls
+from . import _impl, _runner, _tls
 from ._impl import protocol_class
 from ._interface import detect
 from ._lifespan import Lifespan, LifespanFailed
 from ._listen import Acceptor, can_accept
 from ._proxy import TrustedProxies
-from .config import LOOPS, Config
+from .config import LOOPS, Config, body_limit
 from .request import Request
 from .response import Response, StreamingResponse
 
@@ -118,6 +118,7 @@ class Server:
         self._implementation = cfg.implementation or _impl.implementation
         #: ``"native"`` or ``"asgi"``: how the application is called (``interface``).
         self.interface = detect(app, cfg.interface)
+        self.config = cfg = body_limit(cfg, self.interface)
         #: The ASGI lifespan state: what the application's startup stored, copied into
         #: each request's scope.
         self.state: dict[str, Any] = {}
@@ -126,6 +127,7 @@ class Server:
         self.ssl = _tls.context(cfg)
         #: ``"https"`` over TLS, else ``"http"``: what requests report as their scheme.
         self.scheme = "http" if self.ssl is None else "https"
+        self._lifespan: Optional[Lifespan] = None
         if self.interface == "asgi":
             # To the core an ASGI application is one more handler.
             proxies = TrustedProxies(cfg.forwarded_allow_ips) if cfg.proxy_headers else None
@@ -133,13 +135,15 @@ class Server:
                 app, cfg.root_path, self.state, proxies, self.scheme
             )
             if cfg.lifespan != "off":
-                lifespan = Lifespan(app, cfg.lifespan, self.state)
+                self._lifespan = lifespan = Lifespan(app, cfg.lifespan, self.state)
                 self._on_startup = (lifespan.startup, *self._on_startup)
                 self._on_shutdown = (*self._on_shutdown, lifespan.shutdown)
         self.connections: Set[Any] = set()
         # Reads are handed to the parser synchronously and nothing keeps a view
         # of them, so every connection of this server can read into one buffer.
         self.read_buffer = memoryview(bytearray(READ_BUFFER_SIZE))
+        #: Logs the requests the cores refuse, rate-limited per peer across connections.
+        self.refusals = _runner.Refusals()
         self._protocol: Callable[[Server], asyncio.BaseProtocol] = protocol_class(
             self.config.implementation
         )
@@ -192,7 +196,22 @@ class Server:
             except LifespanFailed as exc:
                 raise StartupFailed(str(exc)) from exc
             except Exception as exc:
+                if self._lifespan is not None:  # started before the other hooks: stop it
+                    await self._stop([self._lifespan.shutdown])
                 raise StartupFailed(f"startup hook {_name(hook)} failed: {exc!r}") from exc
+        try:
+            await self._listen()
+        except Exception:
+            # Everything started stops in order (the application's lifespan shutdown
+            # included, which it would otherwise see as a cancellation); the error itself
+            # (a port in use) is for the caller to report.
+            await self._stop(self._on_shutdown)
+            raise
+        loop = asyncio.get_running_loop()
+        self._stopped = loop.create_future()
+        self._sweeper = loop.call_later(self._sweep_interval, self._sweep)
+
+    async def _listen(self) -> None:
         loop = asyncio.get_running_loop()
         cfg = self.config
         protocol = self._protocol
@@ -235,8 +254,6 @@ class Server:
             # A Unix socket's server is [path, None] (ASGI spec).
             self.app.server = (name[0], name[1]) if isinstance(name, tuple) else (name, None)
             self.app.loop = loop
-        self._stopped = loop.create_future()
-        self._sweeper = loop.call_later(self._sweep_interval, self._sweep)
 
     def reload_tls(self) -> None:
         """Read the TLS certificate and key again (``SIGHUP`` under :func:`run`): new
@@ -302,12 +319,19 @@ class Server:
         if self.interface == "asgi":
             # ASGI applications may still run after their responses (background work).
             await self.app.drain(max(0.0, deadline - loop.time()))
-        for hook in self._on_shutdown:
+        await self._stop(self._on_shutdown)
+        self._stopped.set_result(None)
+
+    @staticmethod
+    async def _stop(hooks: Iterable[Hook]) -> None:
+        """Run shutdown *hooks* in order; one that raises is logged and the others run."""
+        for hook in hooks:
             try:
                 await _call(hook)
+            except LifespanFailed as exc:  # the application's own words say it all
+                log.error("%s", exc)
             except Exception:
                 log.exception("shutdown hook %s failed", _name(hook))
-        self._stopped.set_result(None)
 
     def _remove_uds(self) -> None:
         """Remove the Unix socket's file, unless another server has made one there since."""

@@ -1,15 +1,17 @@
 """Rebuild the request corpora in this folder from the projects that publish them.
 
-    python tests/corpora/extract.py LLHTTP_CHECKOUT GUNICORN_CHECKOUT
+    python tests/corpora/extract.py llhttp LLHTTP_CHECKOUT gunicorn GUNICORN_CHECKOUT
 
-Reads llhttp's ``test/request/*.md`` (MIT; the vectors of its default, strict
-mode, ``{"type": "request"}``) and gunicorn's ``tests/requests/{valid,invalid}``
-(MIT; the files that change no parser setting), and writes one JSON file per
-corpus: each vector's bytes (latin-1), where it comes from, and the expected outcome:
-the complete messages the reference parser read, what came after them
-(``"end"``, ``"refuse"``, or ``"switch"`` where llhttp pauses for a protocol
-switch) and whether the bytes end where the last message ends. Only the data
-is taken; the expectations are read from each project's own notation.
+(either corpus alone, too). Reads llhttp's ``test/request/*.md`` (MIT; the vectors
+of its default, strict mode, ``{"type": "request"}``) and gunicorn's
+``tests/requests/{valid,invalid}`` (MIT; every vector whose expectation file sets
+no parser setting), and writes one JSON file per corpus: each vector's bytes
+(latin-1), where it comes from, and the expected outcome: the complete messages
+the reference parser read, what came after them (``"end"``, ``"refuse"``, or
+``"switch"`` where llhttp pauses for a protocol switch) and whether the bytes end
+where the last message ends; for a gunicorn refusal, the exception it names and
+the status gunicorn answers it with (``GUNICORN_STATUS``). Only the data is
+taken; the expectations are read from each project's own notation, never run.
 """
 
 from __future__ import annotations
@@ -134,36 +136,103 @@ def llhttp(repo: str) -> list[dict]:
     return vectors
 
 
+# The status gunicorn answers each of its parser's exceptions with (handle_error in
+# gunicorn/workers/base.py). It raises the chunked-body ones while the application reads
+# the body, so its answer then depends on the application: RFC 9112 §7.1 makes such a
+# body a malformed message, 400. NoMoreData is input ending inside a head (gunicorn
+# closes); the test sends a valid request after each vector, which makes that head
+# malformed, 400.
+GUNICORN_STATUS = {
+    "InvalidRequestLine": 400,
+    "InvalidRequestMethod": 400,
+    "InvalidHTTPVersion": 400,
+    "InvalidHeader": 400,
+    "InvalidHeaderName": 400,
+    "ObsoleteFolding": 400,
+    "LimitRequestLine": 400,
+    "LimitRequestHeaders": 431,
+    "UnsupportedTransferCoding": 501,
+    "InvalidChunkSize": 400,
+    "ChunkMissingTerminator": 400,
+    "InvalidChunkExtension": 400,
+    "NoMoreData": 400,
+}
+
+
+class Raised:
+    """An exception class named in an expectation file: the vector is refused."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def gunicorn_value(node: ast.expr, names: dict) -> object:
+    """A value in the notation of gunicorn's expectation files: literals, names assigned
+    before, ``uri("...")`` (the target as sent), and str/bytes method chains."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return names[node.id]
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [gunicorn_value(item, names) for item in node.elts]
+    if isinstance(node, ast.Dict):
+        return {
+            gunicorn_value(k, names): gunicorn_value(v, names)  # type: ignore[arg-type]
+            for k, v in zip(node.keys, node.values, strict=True)
+        }
+    if isinstance(node, ast.Call):
+        args = [gunicorn_value(arg, names) for arg in node.args]
+        func = node.func
+        if isinstance(func, ast.Name) and func.id == "uri":
+            return args[0]
+        if isinstance(func, ast.Attribute) and func.attr in ("decode", "encode", "replace"):
+            return getattr(gunicorn_value(func.value, names), func.attr)(*args)
+    raise ValueError(f"not in the expectation notation: {ast.unparse(node)}")
+
+
 def gunicorn_expect(source: str) -> dict | None:
-    if "cfg" in source:
-        return None  # the vector is for a non-default parser setting
-    tree = ast.parse(source)
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and node.targets[0].id == "request":  # type: ignore[attr-defined]
-            if isinstance(node.value, (ast.Name, ast.Attribute)):
-                return {"messages": [], "then": "refuse", "complete": True}
-            value = ast.literal_eval(
-                ast.unparse(node.value).replace("uri(", "(")  # uri("x") -> ("x")
-            )
-            out = []
-            for req in value if isinstance(value, list) else [value]:
-                body = req.get("body", b"")
-                out.append(
-                    {
-                        "method": req["method"],
-                        "url": req["uri"],
-                        "version": "{}.{}".format(*req["version"]),
-                        "headers": [[n, v] for n, v in req["headers"]],
-                        "body": body.decode("latin-1") if isinstance(body, bytes) else body,
-                        **(
-                            {"trailers": [[n, v] for n, v in req["trailers"]]}
-                            if "trailers" in req
-                            else {}
-                        ),
-                    }
-                )
-            return {"messages": out, "then": "end", "complete": True}
-    return None
+    """The expected outcome an expectation file states; None if it changes a setting
+    (``cfg.set``): the vector is for a non-default parser."""
+    names: dict = {}
+    for stmt in ast.parse(source).body:
+        if isinstance(stmt, ast.ImportFrom):
+            names.update((alias.name, Raised(alias.name)) for alias in stmt.names)
+        elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            if ast.unparse(stmt.value.func) == "cfg.set":
+                return None
+            raise ValueError(f"unknown statement: {ast.unparse(stmt)}")
+        elif isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
+            if ast.unparse(stmt.value) == "Config()":
+                continue  # the default settings
+            names[stmt.targets[0].id] = gunicorn_value(stmt.value, names)
+    request = names["request"]
+    if isinstance(request, Raised):
+        status = GUNICORN_STATUS[request.name]  # a new exception must be mapped by hand
+        return {
+            "messages": [],
+            "then": "refuse",
+            "complete": True,
+            "error": request.name,
+            "status": status,
+        }
+    out = []
+    for req in request if isinstance(request, list) else [request]:
+        body = req.get("body", b"")
+        out.append(
+            {
+                "method": req["method"],
+                "url": req["uri"],
+                "version": "{}.{}".format(*req["version"]),
+                "headers": [[n, v] for n, v in req["headers"]],
+                "body": body.decode("latin-1") if isinstance(body, bytes) else body,
+                **({"trailers": [[n, v] for n, v in req["trailers"]]} if "trailers" in req else {}),
+            }
+        )
+    # A file may hold less of a body than its Content-Length says (gunicorn reads what
+    # is there): then the bytes end inside the message.
+    declared = [dict((n.lower(), v) for n, v in m["headers"]).get("content-length") for m in out]
+    complete = all(len(m["body"]) >= int(n or 0) for m, n in zip(out, declared, strict=True))
+    return {"messages": out, "then": "end", "complete": complete}
 
 
 def gunicorn_data(raw: bytes) -> bytes:
@@ -179,23 +248,17 @@ def gunicorn(repo: str) -> list[dict]:
     for kind in ("valid", "invalid"):
         names = git(repo, "ls-tree", "--name-only", "HEAD", f"tests/requests/{kind}/").split()
         for path in sorted(n for n in names if n.endswith(".http")):
-            try:
-                expect = gunicorn_expect(git(repo, "show", f"HEAD:{path[:-5]}.py"))
-            except (subprocess.CalledProcessError, ValueError, SyntaxError):
-                continue
+            expect = gunicorn_expect(git(repo, "show", f"HEAD:{path[:-5]}.py"))
             if expect is None:
                 continue
             raw = subprocess.run(
                 ["git", "-C", repo, "show", f"HEAD:{path}"], check=True, capture_output=True
             ).stdout
-            data = gunicorn_data(raw)
-            if data.startswith(b"PROXY"):
-                continue  # the PROXY protocol, not HTTP
             vectors.append(
                 {
                     "name": f"{kind}/{Path(path).stem}",
                     "source": f"benoitc/gunicorn@{commit[:12]}:{path}",
-                    "data": data.decode("latin-1"),
+                    "data": gunicorn_data(raw).decode("latin-1"),
                     "expect": expect,
                 }
             )
@@ -203,8 +266,12 @@ def gunicorn(repo: str) -> list[dict]:
 
 
 def main() -> None:
-    llhttp_repo, gunicorn_repo = sys.argv[1:3]
-    for name, vectors in (("llhttp", llhttp(llhttp_repo)), ("gunicorn", gunicorn(gunicorn_repo))):
+    """``extract.py CORPUS CHECKOUT ...``: rebuild each named corpus from its checkout."""
+    args = sys.argv[1:]
+    if not args or len(args) % 2 or any(c not in ("llhttp", "gunicorn") for c in args[::2]):
+        sys.exit(__doc__)
+    for name, repo in zip(args[::2], args[1::2], strict=True):
+        vectors = llhttp(repo) if name == "llhttp" else gunicorn(repo)
         out = HERE / f"{name}.json"
         out.write_text(json.dumps(vectors, indent=1, ensure_ascii=True) + "\n")
         print(f"{out}: {len(vectors)} vectors")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 from typing import Any, AsyncIterator, Optional
 
-from fastapi import BackgroundTasks, FastAPI, Form, Request, UploadFile
+from fastapi import BackgroundTasks, FastAPI, Form, Request, Response, UploadFile
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
 from . import BIG, ORIGIN, numbers
+from .starlette_app import RESPONSE_ROUTES
 
 
 class Payload(BaseModel):
@@ -76,4 +77,15 @@ def make(file: str, events: list[str]) -> Any:
     async def boom() -> None:
         raise RuntimeError("view failed")
 
+    # FastAPI's own way to answer an empty 201/202: a status_code and no body.
+    @app.post("/created", status_code=201, response_class=Response)
+    async def created() -> None:
+        return None
+
+    @app.post("/accepted", status_code=202)
+    async def accepted() -> Response:
+        return Response(status_code=202)
+
+    # The rest as Starlette's: FastAPI serves Starlette responses as they are.
+    app.router.routes.extend(RESPONSE_ROUTES)
     return app

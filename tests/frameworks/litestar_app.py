@@ -11,9 +11,61 @@ from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody, URLEncodedBody
-from litestar.response import File, Response, Stream
+from litestar.response import File, Redirect, Response, ServerSentEvent, Stream
+from litestar.response.sse import ServerSentEventMessage
 
-from . import BIG, ORIGIN, numbers
+from . import APP_DATE, APP_SERVER, BIG, ETAG, ORIGIN, numbers, ticks
+
+
+@get("/go")
+async def go() -> Redirect:
+    return Redirect(path="/items/1")
+
+
+@get("/slash/", media_type="text/plain")
+async def slash() -> str:
+    return "slash"
+
+
+@post("/created")
+async def created() -> Response[bytes]:
+    return Response(b"", status_code=201)
+
+
+@post("/accepted")
+async def accepted() -> Response[bytes]:
+    return Response(b"", status_code=202)
+
+
+@get("/nothing", status_code=204)
+async def nothing() -> None:
+    return None
+
+
+@get("/cached")
+async def cached(request: Request[Any, Any, Any]) -> Response[str]:
+    if request.headers.get("if-none-match") == ETAG:
+        return Response("", status_code=304, headers={"ETag": ETAG})
+    return Response("fresh", headers={"ETag": ETAG}, media_type="text/plain")
+
+
+@get("/sse")
+async def sse() -> ServerSentEvent:
+    async def events() -> AsyncIterator[ServerSentEventMessage]:
+        async for n, data in ticks():
+            yield ServerSentEventMessage(data=data, id=str(n))
+
+    return ServerSentEvent(events())
+
+
+@get("/own-server")
+async def own_server() -> Response[str]:
+    return Response(
+        "own", headers={"Server": APP_SERVER, "Date": APP_DATE}, media_type="text/plain"
+    )
+
+
+RESPONSE_HANDLERS = [go, slash, created, accepted, nothing, cached, sse, own_server]
 
 
 def make(file: str, events: list[str]) -> Any:
@@ -81,6 +133,7 @@ def make(file: str, events: list[str]) -> Any:
             state,
             background,
             boom,
+            *RESPONSE_HANDLERS,
         ],
         lifespan=[lifespan],
         cors_config=CORSConfig(allow_origins=[ORIGIN], allow_methods=["*"]),

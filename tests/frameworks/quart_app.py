@@ -6,10 +6,10 @@ import gzip
 import io
 from typing import Any
 
-from quart import Quart, Response, jsonify, request, send_file
+from quart import Quart, Response, jsonify, redirect, request, send_file
 from quart.wrappers.response import DataBody
 
-from . import BIG, ORIGIN, numbers
+from . import APP_DATE, APP_SERVER, BIG, ETAG, ORIGIN, numbers, ticks
 
 
 def make(file: str, events: list[str]) -> Any:
@@ -91,5 +91,43 @@ def make(file: str, events: list[str]) -> Any:
     @app.route("/boom")
     async def boom() -> Any:
         raise RuntimeError("view failed")
+
+    @app.route("/go")
+    async def go() -> Any:
+        return redirect("/items/1")
+
+    @app.route("/slash/")
+    async def slash() -> Any:
+        return "slash", 200, {"Content-Type": "text/plain"}
+
+    @app.post("/created")
+    @app.post("/accepted")
+    async def empty() -> Any:
+        return "", 201 if request.path == "/created" else 202
+
+    @app.route("/nothing")
+    async def nothing() -> Any:
+        return "", 204
+
+    @app.route("/cached")
+    async def cached() -> Any:
+        if request.headers.get("If-None-Match") == ETAG:
+            return "", 304, {"ETag": ETAG}
+        return "fresh", 200, {"ETag": ETAG, "Content-Type": "text/plain"}
+
+    @app.route("/sse")
+    async def sse() -> Any:
+        async def events() -> Any:
+            async for n, data in ticks():
+                yield f"id: {n}\ndata: {data}\n\n".encode()
+
+        response = Response(events(), content_type="text/event-stream")
+        response.headers["Cache-Control"] = "no-cache"
+        response.timeout = None
+        return response
+
+    @app.route("/own-server")
+    async def own_server() -> Any:
+        return "own", 200, {"Server": APP_SERVER, "Date": APP_DATE, "Content-Type": "text/plain"}
 
     return app

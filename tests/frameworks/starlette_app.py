@@ -5,16 +5,75 @@ from __future__ import annotations
 import contextlib
 from typing import Any, AsyncIterator
 
+from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
-from . import BIG, ORIGIN, numbers
+from . import APP_DATE, APP_SERVER, BIG, ETAG, ORIGIN, numbers, ticks
+
+
+async def go(request: Request) -> RedirectResponse:
+    return RedirectResponse("/items/1")
+
+
+async def slash(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("slash")
+
+
+async def empty(request: Request) -> Response:
+    return Response(status_code=201 if request.url.path == "/created" else 202)
+
+
+async def nothing(request: Request) -> Response:
+    return Response(status_code=204)
+
+
+async def cached(request: Request) -> Response:
+    if request.headers.get("if-none-match") == ETAG:
+        return Response(status_code=304, headers={"ETag": ETAG})
+    return PlainTextResponse("fresh", headers={"ETag": ETAG})
+
+
+async def sse(request: Request) -> EventSourceResponse:
+    async def events() -> AsyncIterator[dict[str, Any]]:
+        async for n, data in ticks():
+            yield {"id": str(n), "data": data}
+
+    return EventSourceResponse(events())
+
+
+async def own_server(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("own", headers={"Server": APP_SERVER, "Date": APP_DATE})
+
+
+async def upload_size(request: Request) -> PlainTextResponse:
+    """Counts the request body as it streams in (never holding it)."""
+    size = 0
+    async for piece in request.stream():
+        size += len(piece)
+    return PlainTextResponse(str(size))
+
+
+POSTED = {"/created": empty, "/accepted": empty, "/upload-size": upload_size}
+GOT = {"/go": go, "/slash/": slash, "/nothing": nothing, "/cached": cached, "/sse": sse}
+RESPONSE_ROUTES = [
+    *(Route(path, view) for path, view in GOT.items()),
+    *(Route(path, view, methods=["POST"]) for path, view in POSTED.items()),
+    Route("/own-server", own_server),
+]
 
 
 def make(file: str, events: list[str]) -> Any:
@@ -68,6 +127,7 @@ def make(file: str, events: list[str]) -> Any:
             Route("/state", state),
             Route("/background", background),
             Route("/boom", boom),
+            *RESPONSE_ROUTES,
         ],
         middleware=[
             Middleware(CORSMiddleware, allow_origins=[ORIGIN], allow_methods=["*"]),

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from .request import Request
 
 log = logging.getLogger("cyhttp.error")
-access_log = logging.getLogger("cyhttp.access")
 
 AnyResponse = Union[Response, StreamingResponse]
 
@@ -115,19 +114,6 @@ def awaitable(result: Any) -> Any:
             "StreamingResponse or an awaitable of one"
         )
     return method(result)
-
-
-def log_access(request: Request, status: int) -> None:
-    """The access log's line for an answer: the peer, the request line, the status."""
-    client = request.client
-    access_log.info(
-        '%s - "%s %s HTTP/%s" %d',
-        f"{client[0]}:{client[1]}" if client else "-",
-        request.method,
-        request.raw_path.decode("latin-1"),
-        request.http_version,
-        status,
-    )
 
 
 def checked(result: Any, request: Request) -> AnyResponse:

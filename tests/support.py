@@ -7,15 +7,21 @@ fixtures built on these.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
 import cyhttp
 from cyhttp import _impl
+
+ROOT = Path(__file__).resolve().parent.parent  # the project: where `python -m cyhttp` runs
 
 IMPLS = [
     pytest.param(
@@ -219,3 +225,33 @@ def split_responses(data: bytes) -> list[bytes]:
 
 DATE = re.compile(rb"Date: [^\r\n]*\r\n")
 """Any Date field line, for comparing answers made at different seconds."""
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment for a ``python -m cyhttp`` under test: this one, less what would
+    configure the server from outside (``UVICORN_*``, ``CYHTTP_*`` but the core switch,
+    ``WEB_CONCURRENCY``), plus *extra*."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name == "CYHTTP_NO_EXTENSIONS"
+        or not (
+            name.startswith(("UVICORN_", "CYHTTP_"))
+            or name in ("WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS")
+        )
+    }
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m cyhttp ARGS`` run to its end from the project, *env* added to
+    :func:`cli_env`."""
+    return subprocess.run(
+        [sys.executable, "-m", "cyhttp", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=cli_env(**env),
+    )

@@ -1,12 +1,18 @@
 """The access log (``access_log=True``, ``--access-log``): one line per answer, as
-uvicorn writes it, for native handlers and ASGI applications alike; nothing when off."""
+uvicorn writes it, for native handlers and ASGI applications alike; nothing when off;
+gunicorn's atoms through ``access_log_format``; the request's fields on every record."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import logging
+import os
 import re
 import socket
 from typing import Any
+
+import pytest
 
 import cyhttp
 
@@ -140,3 +146,93 @@ def test_the_servers_own_answers_are_logged(live, caplog):
             f'127.0.0.1:{port} - "{line}" {status}'
             for port, (_, line, status) in zip(ports, OWN_ANSWERS.values(), strict=True)
         ], app
+
+
+GUNICORN = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s %(B)s "%(f)s" "%(a)s" %(m)s %(U)s %(q)s '
+    "%(H)s %({x-trace}i)s %({x-item}o)s %({CYHTTP_TEST_ATOM}e)s %(p)s %(nonsense)s"
+)
+
+
+async def shaped(request: cyhttp.Request) -> Any:
+    if request.path == "/stream":
+
+        async def pieces() -> Any:
+            yield b"abc"
+
+        return cyhttp.StreamingResponse(pieces())
+    return cyhttp.Response(b"hello", headers={"X-Item": "42"})
+
+
+def test_gunicorn_atoms_shape_the_line(live, caplog, monkeypatch):
+    monkeypatch.setenv("CYHTTP_TEST_ATOM", "from-env")
+    with caplog.at_level(logging.INFO, logger="cyhttp.access"):
+        with live(shaped, access_log=True, access_log_format=GUNICORN) as srv:
+            with srv.connect() as sock:
+                sock.sendall(
+                    b"GET /a%20b?x=1 HTTP/1.1\r\nHost: a\r\nReferer: http://r/\r\n"
+                    b"User-Agent: ua/1\r\nX-Trace: t-9\r\n"
+                    b"Authorization: Basic " + base64.b64encode(b"ann:secret") + b"\r\n\r\n"
+                    b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"
+                    b"GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                )
+                read_until_closed(sock)
+    lines = [r.getMessage() for r in caplog.records if r.name == "cyhttp.access"]
+    pid = os.getpid()
+    stamp = r"\[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]"
+    assert re.fullmatch(
+        rf'127\.0\.0\.1 - ann {stamp} "GET /a%20b\?x=1 HTTP/1\.1" 200 5 5 "http://r/" "ua/1" '
+        rf"GET /a%20b x=1 HTTP/1\.1 t-9 42 from-env <{pid}> -",
+        lines[0],
+    ), lines[0]
+    assert re.fullmatch(rf'127\.0\.0\.1 - - {stamp} "HEAD / HTTP/1\.1" 200 0 0 "-" "-" HEAD / +'
+                        rf"HTTP/1\.1 - 42 from-env <{pid}> -", lines[1]), lines[1]  # fmt: skip
+    assert ' "GET /stream HTTP/1.1" 200 - 0 ' in lines[2]  # a length not known yet
+
+
+def test_durations_in_every_unit(live, caplog):
+    async def slow(request: cyhttp.Request) -> cyhttp.Response:
+        await asyncio.sleep(0.07)  # a loop's timer may fire a millisecond early
+        return cyhttp.Response(b"")
+
+    fmt = "%(T)s %(M)s %(D)s %(L)s"
+    with caplog.at_level(logging.INFO, logger="cyhttp.access"):
+        with live(slow, access_log=True, access_log_format=fmt) as srv, srv.connect() as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            read_until_closed(sock)
+    (record,) = [r for r in caplog.records if r.name == "cyhttp.access"]
+    seconds, millis, micros, decimal = record.getMessage().split()
+    assert seconds == "0" and 50 <= int(millis) < 2000 and 50_000 <= int(micros) < 2_000_000
+    assert re.fullmatch(r"0\.\d{6}", decimal) and abs(float(decimal) - int(micros) / 1e6) < 1e-5
+    assert abs(record.duration - int(micros) / 1e6) < 1e-5  # type: ignore[attr-defined]
+
+
+def test_each_record_carries_the_requests_fields(live, caplog):
+    for app in (native, asgi):
+        caplog.clear()
+        _, port = _lines(live, app, caplog, access_log=True)
+        records = [r for r in caplog.records if r.name == "cyhttp.access"]
+        fields = [
+            {
+                key: getattr(r, key)
+                for key in ("client", "method", "path", "query", "http_version", "status", "bytes")
+            }
+            for r in records
+        ]
+        client = f"127.0.0.1:{port}"
+        assert fields == [
+            dict(client=client, method="GET", path="/items/1", query="q=a%20b",
+                 http_version="1.1", status=200, bytes=0),
+            dict(client=client, method="POST", path="/missing", query="",
+                 http_version="1.1", status=404, bytes=0),
+            dict(client=client, method="GET", path="/boom", query="",
+                 http_version="1.0", status=500, bytes=22),
+        ], app  # fmt: skip
+        assert all(0 <= r.duration < 5 for r in records)  # type: ignore[attr-defined]
+
+
+def test_a_bad_format_is_refused_at_construction():
+    with pytest.raises(ValueError, match=r"access_log_format '%\(h\)d' cannot be used"):
+        cyhttp.Config(access_log_format="%(h)d")
+    with pytest.raises(ValueError, match="cannot be used"):
+        cyhttp.Config(access_log_format="%(h)s %")

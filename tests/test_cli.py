@@ -17,21 +17,9 @@ import requests
 
 import cyhttp
 
-from .support import read_until_closed
+from .support import read_until_closed, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """``python -m cyhttp ARGS`` run to its end, with *env* added to the environment."""
-    return subprocess.run(
-        [sys.executable, "-m", "cyhttp", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=dict(os.environ, **env),
-    )
 
 
 def _serve(
@@ -139,14 +127,14 @@ def test_cli_bad_input_gives_one_line(args, message):
     if "--no-extensions" in args:  # the switch, as a user sets it (not a CLI option)
         args = [arg for arg in args if arg != "--no-extensions"]
         env["CYHTTP_NO_EXTENSIONS"] = "1"
-    proc = _cli(*args, **env)
+    proc = run_cli(*args, **env)
     assert proc.returncode == 2
     assert proc.stderr.startswith("cyhttp: error: ") and proc.stderr.count("\n") == 1
     assert message in proc.stderr
 
 
 def test_cli_help_states_each_default_once():
-    out = _cli("--help", COLUMNS="200").stdout
+    out = run_cli("--help", COLUMNS="200").stdout
     assert "(default: None)" not in out
     assert "(default: active core)" in out
     assert re.search(r"--log-level \S+\s+logging threshold \(default: info\)", out)
@@ -156,7 +144,7 @@ def test_cli_help_states_each_default_once():
 def test_cli_port_in_use(impl):
     proc, port = _serve(impl)
     try:
-        clash = _cli("examples.hello:app", "--port", str(port))
+        clash = run_cli("examples.hello:app", "--port", str(port))
         assert clash.returncode == 1
         assert f"cannot listen on 127.0.0.1:{port}" in clash.stderr
         assert "Traceback" not in clash.stderr
@@ -199,7 +187,7 @@ def test_version_names_every_part_and_the_core(no_extensions):
 
     import httptools
 
-    proc = _cli("--version", CYHTTP_NO_EXTENSIONS="1" if no_extensions else "")
+    proc = run_cli("--version", CYHTTP_NO_EXTENSIONS="1" if no_extensions else "")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == f"cyhttp {cyhttp.__version__}"
@@ -226,34 +214,38 @@ def test_cli_serves_an_asgi_application(impl):
 
 
 def test_cli_failed_lifespan_startup_exits_with_the_application_message(impl):
-    result = _cli("tests.asgi_apps:startup_fails", "--port", "0", "--implementation", impl)
+    result = run_cli("tests.asgi_apps:startup_fails", "--port", "0", "--implementation", impl)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last == "cyhttp: error: the application failed its startup: no database at db:5432"
 
 
 def test_cli_refuses_an_asgi2_application_in_one_line():
-    result = _cli("tests.asgi_apps:Asgi2", "--port", "0")
+    result = run_cli("tests.asgi_apps:Asgi2", "--port", "0")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("cyhttp: error: Asgi2 is a class: an ASGI 2 application?")
 
 
 def test_cli_interface_and_lifespan_choices_are_checked():
-    result = _cli("examples.asgi_hello:app", "--interface", "wsgi")
-    assert result.returncode == 2 and "invalid choice: 'wsgi'" in result.stderr
-    result = _cli("examples.asgi_hello:app", "--lifespan", "sometimes")
+    result = run_cli("examples.asgi_hello:app", "--interface", "cgi")
+    assert result.returncode == 2 and "invalid choice: 'cgi'" in result.stderr
+    # uvicorn's words: WSGI is one it has and cyhttp has not.
+    result = run_cli("examples.asgi_hello:app", "--interface", "wsgi")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("cyhttp: error: --interface 'wsgi' is not supported: ")
+    result = run_cli("examples.asgi_hello:app", "--lifespan", "sometimes")
     assert result.returncode == 2 and "invalid choice: 'sometimes'" in result.stderr
 
 
 def test_cli_proxy_settings():
-    result = _cli("examples.asgi_hello:app", "--forwarded-allow-ips", "10.0.0.0/8,proxy.local")
+    result = run_cli("examples.asgi_hello:app", "--forwarded-allow-ips", "10.0.0.0/8,proxy.local")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "cyhttp: error: forwarded_allow_ips must be '*' or IP addresses and networks "
         "separated by commas, got 'proxy.local'"
     ]
-    assert "--no-proxy-headers" in _cli("--help").stdout
+    assert "--no-proxy-headers" in run_cli("--help").stdout
 
 
 @pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix sockets")
@@ -288,13 +280,15 @@ def test_cli_factory(tmp_path):
         "def broken():\n    raise LookupError('no settings')\n"
     )
     env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
-    result = _cli("made:broken", "--factory", **env)
+    result = run_cli("made:broken", "--factory", **env)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "cyhttp: error: the application factory made:broken failed: LookupError('no settings')"
     ]
-    assert "cannot tell whether create is" in _cli("made:create", **env).stderr
+    assert "cannot tell whether create is" in run_cli("made:create", **env).stderr
     # With --factory its application is taken; only listening fails (no such directory).
-    result = _cli("made:create", "--factory", "--uds", str(tmp_path / "no-such-dir" / "s"), **env)
+    result = run_cli(
+        "made:create", "--factory", "--uds", str(tmp_path / "no-such-dir" / "s"), **env
+    )
     assert result.returncode == 1
     assert "cannot listen on " + str(tmp_path / "no-such-dir" / "s") in result.stderr

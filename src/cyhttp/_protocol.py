@@ -63,6 +63,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from functools import partial
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Deque, List, Optional, Tuple
 
 from httptools import (
@@ -210,6 +211,8 @@ class _Reader:
         self.req: Optional[Request] = None
         self.dispatched = False  # req has been handed to the queue
         self.requests = 0
+        # When each request still unanswered was read, if the access log is on.
+        self.started: Optional[dict[Request, float]] = None if server.access_log is None else {}
         self.head_ticks = 0
         self.body_ticks = 0
 
@@ -481,10 +484,17 @@ class _Reader:
         req = requests.new_request(self.conn, method, url, headers, http10, keep_alive)
         if expect and not http10:  # an HTTP/1.0 client knows no 1xx (RFC 9110 §10.1.1)
             req._expect = True
+        if self.started is not None:
+            self.timed(req)
         self.advanced = True
         self.req = req
         self.dispatched = False
         self.requests += 1
+
+    def timed(self, req: Request) -> None:
+        """Note when *req* was read, for the access log's duration."""
+        assert self.started is not None
+        self.started[req] = perf_counter()
 
     def body(self, body: bytes) -> None:
         self.body_size += len(body)
@@ -692,11 +702,14 @@ class _Queue:
 
     def log_answer(self, req: Optional[Request], status: int) -> None:
         """The access-log line of an answer of the server's own (when the log is on)."""
-        if self.writer.access_log:
+        access = self.writer.access_log
+        if access is not None:
             if req is not None:
-                _runner.log_access(req, status)
+                started = self.reader.started
+                when = started.pop(req, None) if started is not None else None
+                access.log(req, status, 0, b"", None, when)
             else:
-                _runner.log_refused_access(self.conn.client, self.reader.refused_line(), status)
+                access.refused(self.conn.client, self.reader.refused_line(), status)
 
     def abandon(self, gone: ClientDisconnected) -> None:
         """Nobody is left to read the answers owed: stop the work behind them."""
@@ -746,10 +759,11 @@ class _Writer:
         self.write_paused = False
         self.room_waiter: Optional[asyncio.Future[None]] = None
         self.stream_task: Optional[asyncio.Task[None]] = None
-        self.access_log = server.config.access_log  # a line per answer
-        # Without the server's own Server field, every answer is written as if it had set
-        # one (only the Date line of the cached block goes out).
-        self.no_server = 0 if server.config.server_header else FLAG_SERVER
+        self.access_log = server.access_log  # an AccessLog: a line per answer
+        # Without the server's own Server or Date field, every answer is written as if it
+        # had set that one itself (only the other line of the cached block goes out).
+        self.omit = server.omit
+        self.extra = server.extra_head  # fields the server adds to every answer, or None
 
     def wire(self, reader: _Reader, queue: _Queue, life: _Lifecycle) -> None:
         self.reader = reader
@@ -767,11 +781,11 @@ class _Writer:
         if status < 100:
             self.respond(req, _runner.unservable(req, invalid_field(response)), last)
             return
-        if self.access_log:
-            _runner.log_access(req, status)
-        flags = fields.flags | self.no_server
+        flags = fields.flags | self.omit
         head = fields.head
         body = fields.body
+        if self.access_log is not None:
+            self.log_access(req, status, flags)
         keep = (
             req.keep_alive
             and req._body_done
@@ -798,6 +812,10 @@ class _Writer:
             out.put_part(block, SERVER_LINE, len(block))
         elif flags & FLAG_DATE and not flags & FLAG_SERVER:
             out.put_part(block, 0, SERVER_LINE)
+        extra = self.extra
+        if extra is not None:
+            out.reserve(len(extra))
+            out.put(extra)
         out.put(head)
         if body is not None:
             if has_body and not flags & FLAG_CONTENT_LENGTH:
@@ -834,6 +852,13 @@ class _Writer:
             )
             self.stream_task = task
             task.add_done_callback(partial(self.stream_done, req, keep))
+
+    def log_access(self, req: Request, status: int, flags: int) -> None:
+        """The access log's record of the answer being written (out of ``respond``'s way)."""
+        started = self.reader.started
+        assert started is not None  # kept whenever the access log is on
+        fields = self.fields
+        self.access_log.log(req, status, flags, fields.head, fields.body, started.pop(req, None))
 
     def stream_done(self, req: Request, keep: bool, task: asyncio.Task[None]) -> None:
         self.stream_task = None

@@ -77,6 +77,7 @@ cdef class _Reader:
     cdef CRequest req
     cdef bint dispatched
     cdef Py_ssize_t requests
+    cdef dict started
     cdef Py_ssize_t head_ticks
     cdef Py_ssize_t body_ticks
 
@@ -103,6 +104,8 @@ cdef class _Reader:
 
     @cython.locals(req=CRequest)
     cdef open(self, str method, bytes url, headers, bint http10, bint keep_alive, bint expect)
+
+    cdef timed(self, CRequest req)
 
     cdef body(self, bytes body)
 
@@ -174,8 +177,9 @@ cdef class _Writer:
     cdef bint write_paused
     cdef object room_waiter
     cdef object stream_task
-    cdef bint access_log
-    cdef int no_server
+    cdef object access_log
+    cdef int omit
+    cdef bytes extra
 
     cdef wire(self, _Reader reader, _Queue queue, _Lifecycle life)
 
@@ -184,9 +188,12 @@ cdef class _Writer:
     @cython.locals(
         fields=ResponseFields, out=Output, status=int, flags=int, head=bytes, body=bytes,
         keep=bint, has_body=bint, send_body=bint, chunked=bint, inline_body=bint,
-        line=bytes, block=bytes,
+        line=bytes, block=bytes, extra=bytes,
     )
     cdef respond(self, CRequest req, response, bint last)
+
+    @cython.locals(started=dict, fields=ResponseFields)
+    cdef log_access(self, CRequest req, int status, int flags)
 
     cdef continue_(self, CRequest req)
 

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from .request import Request
 
 log = logging.getLogger("cyhttp.error")
-access_log = logging.getLogger("cyhttp.access")
 
 AnyResponse = Union[Response, StreamingResponse]
 
@@ -162,24 +161,6 @@ def awaitable(result: Any) -> Any:
 
 def _peer(client: Optional[Tuple[str, int]]) -> str:
     return f"{client[0]}:{client[1]}" if client else "-"
-
-
-def log_access(request: Request, status: int) -> None:
-    """The access log's line for an answer: the peer, the request line, the status."""
-    access_log.info(
-        '%s - "%s %s HTTP/%s" %d',
-        _peer(request.client),
-        request.method,
-        request.raw_path.decode("latin-1"),
-        request.http_version,
-        status,
-    )
-
-
-def log_refused_access(client: Optional[Tuple[str, int]], line: bytes, status: int) -> None:
-    """The access log's line for a refused head: its request line as far as it came,
-    with every byte outside printable ASCII escaped (it may be anything), or ``-``."""
-    access_log.info('%s - "%s" %d', _peer(client), repr(line)[2:-1] or "-", status)
 
 
 class Refusals:

@@ -4,46 +4,28 @@ command line."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
 from dataclasses import fields
-from typing import Any, List, NoReturn, Optional, get_args, get_type_hints
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple, get_args, get_type_hints
 
-from . import _tls
+from . import _tls, _uvicorn
 from ._impl import protocol_class
 from ._interface import INTERFACES, detect
 from ._lifespan import LIFESPAN_MODES
+from ._process import (
+    LEVELS,
+    configure_logging,
+    level_of,
+    load_app,
+    load_env_file,
+    log_format,
+)
 from .config import LOOPS, Config
 from .server import run
 
-__all__ = ["load_app", "main"]
-
-NONE = type(None)
-
-
-def load_app(spec: str) -> Any:
-    """Import ``"package.module:attribute"`` and return the attribute.
-
-    Raises ``ValueError`` with a message fit for a user on any failure.
-    """
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"app must be given as MODULE:ATTR, got {spec!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"cannot import module {module_name!r}: {exc}") from None
-    obj: Any = module
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ValueError(f"module {module_name!r} has no attribute {attr!r}") from None
-    if not callable(obj):
-        raise ValueError(f"{spec!r} is not callable")
-    return obj
+__all__ = ["load_app", "main"]  # load_app: see _process
 
 
 # The llhttp each httptools release bundles (from httptools' vendor/llhttp at each tag,
@@ -100,18 +82,82 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-# The settings that take one of a few words.
+def _refuse(message: str) -> NoReturn:
+    sys.stderr.write(f"cyhttp: error: {message}\n")
+    raise SystemExit(2)
+
+
+# The settings that take one of a few words; uvicorn's other words are taken, then
+# mapped or refused (_uvicorn).
 CHOICES = {
     "implementation": ("cython", "python"),
-    "interface": INTERFACES,
+    "interface": (*INTERFACES, "asgi3", "asgi2", "wsgi"),
     "lifespan": LIFESPAN_MODES,
+}
+NONE = type(None)
+# uvicorn's spelling of a setting, shown next to cyhttp's.
+SPELLINGS = {field: uvicorn for uvicorn, field in _uvicorn.ALIASES.items()}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _header(text: str) -> Tuple[str, str]:
+    name, colon, value = text.partition(":")
+    if not colon or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME:VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
+_TRUE = ("1", "true", "t", "yes", "y", "on")
+_FALSE = ("0", "false", "f", "no", "n", "off")
+
+
+def _boolean(text: str) -> bool:
+    """A yes/no word, as click reads one."""
+    if text.lower() in _TRUE:
+        return True
+    if text.lower() in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+# uvicorn's options whose features cyhttp lacks: taken, and refused at start unless
+# their value asks for nothing cyhttp does not do (_uvicorn.UNSUPPORTED).
+UNSUPPORTED_FLAGS: Dict[str, Dict[str, Any]] = {
+    "fd": {"type": int},
+    "http": {"choices": ("auto", "h11", "httptools", "zttp")},
+    "http2": {"action": "store_true", "default": None},
+    "ws": {"choices": ("auto", "none", "websockets", "websockets-sansio", "wsproto")},
+    "ws_max_size": {"type": int},
+    "ws_max_queue": {"type": int},
+    "ws_ping_interval": {"type": float},
+    "ws_ping_timeout": {"type": float},
+    "ws_per_message_deflate": {"type": _boolean},
+    "reload": {"action": "store_true", "default": None},
+    "reload_dirs": {"flag": "--reload-dir", "action": "append"},
+    "reload_includes": {"flag": "--reload-include", "action": "append"},
+    "reload_excludes": {"flag": "--reload-exclude", "action": "append"},
+    "reload_delay": {"type": float},
+    "limit_concurrency": {"type": int},
+    "ssl_version": {"type": int},
 }
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="cyhttp", description="Serve a cyhttp handler or an ASGI 3 application.")
+    # No abbreviations: a prefix of one option must never quietly set another.
+    p = _Parser(
+        prog="cyhttp",
+        description="Serve a cyhttp handler or an ASGI 3 application. Every option can also "
+        "be set as CYHTTP_<OPTION> (or uvicorn's UVICORN_<OPTION>) in the environment; "
+        "the command line wins (docs/uvicorn.md).",
+        allow_abbrev=False,
+    )
     p.add_argument(
-        "app", help="the handler or ASGI application, as MODULE:ATTR (e.g. examples.hello:app)"
+        "app",
+        nargs="?",
+        help="the handler or ASGI application, as MODULE:ATTR (e.g. examples.hello:app)",
     )
     p.add_argument(
         "--version",
@@ -124,20 +170,35 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="MODULE:ATTR is a function returning the application (called once, no arguments)",
     )
-    p.add_argument("--loop", choices=LOOPS, default="auto", help="event loop (default: auto)")
     p.add_argument(
-        "--log-level",
-        default="info",
-        choices=("debug", "info", "warning", "error", "critical"),
-        help="logging threshold (default: info)",
+        "--loop", choices=(*LOOPS, "zuvloop"), default="auto", help="event loop (default: auto)"
+    )
+    p.add_argument("--log-level", choices=LEVELS, help="logging threshold (default: info)")
+    p.add_argument(
+        "--log-config",
+        metavar="FILE",
+        help="logging configuration: .json or .yaml (dictConfig), or INI (fileConfig)",
+    )
+    p.add_argument(
+        "--use-colors",
+        action=argparse.BooleanOptionalAction,
+        help="colour the level of log lines (default: when standard error is a terminal)",
+    )
+    p.add_argument(
+        "--env-file", metavar="FILE", help="set the variables of this dotenv file, if unset"
+    )
+    p.add_argument(
+        "--app-dir",
+        default="",
+        metavar="DIR",
+        help="look for MODULE in this directory first (default: the current directory)",
     )
     p.add_argument(
         "--workers",
         type=_workers,
-        default=1,
         metavar="N",
-        help="worker processes under a supervisor ('auto' or 0: one per CPU; default: 1,"
-        " served by this process alone)",
+        help="worker processes under a supervisor ('auto' or 0: one per CPU; default:"
+        " WEB_CONCURRENCY, else 1, served by this process alone)",
     )
     p.add_argument(
         "--timeout-worker-healthcheck",
@@ -149,37 +210,137 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers-max-rss",
         type=int,
-        default=None,
         metavar="MIB",
         help="with --workers: replace a worker whose memory grows past this many MiB",
     )
     # One option per Config field, so the CLI can never miss a setting.
     hints = get_type_hints(Config)
     for f in fields(Config):
-        flag = "--" + f.name.replace("_", "-")
+        flags = [_flag(f.name)]
+        if f.name in SPELLINGS:
+            flags.append(_flag(SPELLINGS[f.name]))
         default = f.default
         # A setting without a fixed default says what it defaults to in its own help.
-        help_text = f.metadata["help"] + ("" if default is None else f" (default: {default})")
-        if f.name in CHOICES:
-            p.add_argument(flag, choices=CHOICES[f.name], default=default, help=help_text)
+        help_text = f.metadata["help"].replace("%", "%%")
+        if default not in (None, ()):
+            help_text += f" (default: {default})"
+        if f.name == "headers":
+            p.add_argument(
+                "--header",
+                dest="headers",
+                action="append",
+                type=_header,
+                metavar="NAME:VALUE",
+                help="add this field to every response (repeatable)",
+            )
+        elif f.name in CHOICES:
+            p.add_argument(*flags, choices=CHOICES[f.name], default=default, help=help_text)
         elif isinstance(default, bool):
             p.add_argument(
-                flag,
+                *flags,
                 action=argparse.BooleanOptionalAction,
                 default=default,
                 help=help_text,
             )
         else:
-            # Optional[X] takes an X.
-            kind = next(t for t in get_args(hints[f.name]) or (hints[f.name],) if t is not NONE)
             p.add_argument(
-                flag,
-                type=kind,
+                *flags,
+                dest=f.name,
+                # Optional[X] takes an X.
+                type=next(t for t in get_args(hints[f.name]) or (hints[f.name],) if t is not NONE),
                 default=default,
                 help=help_text,
                 metavar=f.name.split("_")[-1].upper(),
             )
+    unsupported = {name: dict(spec) for name, spec in UNSUPPORTED_FLAGS.items()}
+    spelled = {name: spec.pop("flag", _flag(name)) for name, spec in unsupported.items()}
+    group = p.add_argument_group(
+        "uvicorn's options for what cyhttp does not do yet",
+        "Taken so that a uvicorn command line runs; a value asking for the feature stops "
+        "the start with a line saying what to use instead: " + ", ".join(spelled.values()),
+    )
+    for name, spec in unsupported.items():
+        group.add_argument(spelled[name], dest=name, help=argparse.SUPPRESS, **spec)
     return p
+
+
+ENV_PREFIXES = ("CYHTTP_", "UVICORN_")  # in this order: cyhttp's own name wins
+
+
+def _env_value(action: argparse.Action, text: str) -> Any:
+    """*text*, an environment variable's value, read as *action* reads its argument."""
+    if action.nargs == 0:  # a switch
+        return _boolean(text)
+    kind: Callable[[str], Any] = action.type if callable(action.type) else str
+
+    def convert(part: str) -> Any:
+        try:
+            return kind(part)
+        except ValueError:  # in argparse's words
+            raise ValueError(f"invalid {kind.__name__} value: {part!r}") from None
+
+    if isinstance(action, argparse._AppendAction):
+        return [convert(part) for part in text.split()]  # click's way: split at blanks
+    value = convert(text)
+    if action.choices is not None and value not in action.choices:
+        raise ValueError(f"expected one of {', '.join(map(str, action.choices))}")
+    return value
+
+
+def _from_environment(parser: argparse.ArgumentParser, environ: Dict[str, str]) -> List[str]:
+    """Take each option's default from ``CYHTTP_<OPTION>`` or ``UVICORN_<OPTION>`` where
+    set (any of its spellings); return the variables read."""
+    read = []
+    defaults = {}
+    for action in parser._actions:
+        names = [
+            flag[2:].upper().replace("-", "_")
+            for flag in action.option_strings
+            if flag.startswith("--") and not flag.startswith("--no-")
+        ]
+        if not names or action.dest in ("help", "version"):
+            continue
+        candidates = (prefix + name for prefix in ENV_PREFIXES for name in names)
+        found = next((variable for variable in candidates if variable in environ), None)
+        if found is None:
+            continue
+        try:
+            defaults[action.dest] = _env_value(action, environ[found])
+        except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
+            parser.error(f"{found}={environ[found]!r}: {exc}")
+        read.append(found)
+    parser.set_defaults(**defaults)
+    return read
+
+
+def _check_uvicorn_options(args: argparse.Namespace, environ: Dict[str, str]) -> None:
+    """Stop at once, in one line, on a uvicorn setting asking for what cyhttp lacks."""
+    if args.workers is None:
+        value = environ.get("WEB_CONCURRENCY") or "1"
+        try:
+            args.workers = _workers(value)
+        except argparse.ArgumentTypeError:
+            _refuse(f"WEB_CONCURRENCY must be a number of worker processes, got {value!r}")
+    spellings = {name: spec.get("flag", _flag(name)) for name, spec in UNSUPPORTED_FLAGS.items()}
+    spellings.update(interface="--interface", loop="--loop")
+    for name, flag in spellings.items():
+        problem = _uvicorn.refusal(name, getattr(args, name), flag)
+        if problem is not None:
+            _refuse(problem)
+
+
+def _set_up_logging(args: argparse.Namespace) -> None:
+    if args.log_config is not None:
+        try:
+            configure_logging(args.log_config)
+        except ValueError as exc:
+            _refuse(str(exc))
+        if args.log_level is not None:
+            logging.getLogger("cyhttp").setLevel(level_of(args.log_level))
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(log_format(args.use_colors))
+    logging.basicConfig(level=level_of(args.log_level or "info"), handlers=[handler])
 
 
 def _workers(value: str) -> int:
@@ -249,11 +410,35 @@ def _supervise(args: argparse.Namespace, options: dict[str, Any]) -> int:
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point of ``python -m cyhttp`` and the ``cyhttp`` script."""
     parser = _parser()
+    environ = dict(os.environ)
+    from_env = _from_environment(parser, environ)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    if os.getcwd() not in sys.path:  # the `cyhttp` script does not add it; `python -m` does
-        sys.path.insert(0, os.getcwd())
+    if args.app is None:
+        for name in ("CYHTTP_APP", "UVICORN_APP"):
+            if environ.get(name):
+                args.app = environ[name]
+                from_env.append(name)
+                break
+        else:
+            parser.error("the following arguments are required: app")
+    _check_uvicorn_options(args, environ)
+    _set_up_logging(args)
+    if from_env:
+        names = ", ".join(sorted(from_env))
+        logging.getLogger("cyhttp").info("settings from the environment: %s", names)
+    if args.env_file is not None:
+        try:
+            load_env_file(args.env_file)
+        except ValueError as exc:
+            _refuse(str(exc))
+    # uvicorn's --app-dir defaults to the current directory (`python -m` puts it on the
+    # path, the `cyhttp` script does not).
+    app_dir = args.app_dir or os.getcwd()
+    if app_dir not in sys.path:
+        sys.path.insert(0, app_dir)
     options = {f.name: getattr(args, f.name) for f in fields(Config)}
+    options["headers"] = tuple(args.headers or ())
+    options["interface"] = _uvicorn.INTERFACES.get(args.interface, args.interface)
     if args.workers != 1:
         sys.exit(_supervise(args, options))
     try:

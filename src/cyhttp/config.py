@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 from ._interface import INTERFACES
 from ._lifespan import LIFESPAN_MODES
 from ._proxy import TrustedProxies
+from ._wire import FLAG_CLOSE, encode_headers
 
 __all__ = ["Config"]
 
@@ -56,8 +57,24 @@ class Config:
     implementation: Optional[str] = _setting(None, "'cython' or 'python' (default: active core)")
     reuse_port: bool = _setting(False, "set SO_REUSEPORT on the listening socket")
     access_log: bool = _setting(False, "log each answer's request line and status (cyhttp.access)")
+    access_log_format: Optional[str] = _setting(
+        None, "the access log line in gunicorn's atoms, e.g. '%(h)s %(r)s %(s)s %(b)s %(D)s'"
+    )
     server_header: bool = _setting(True, "send 'Server: cyhttp' (unless a response sets Server)")
     debug: bool = _setting(False, "say in the server's error answers which rule refused a request")
+    date_header: bool = _setting(True, "send 'Date' (unless a response sets Date)")
+    headers: Tuple[Tuple[str, str], ...] = _setting(
+        (), "(name, value) fields added to every response (before the response's own)"
+    )
+    limit_max_requests: Optional[int] = _setting(
+        None, "after this many requests, shut down gracefully and exit"
+    )
+    limit_max_requests_jitter: int = _setting(
+        0, "add a random 0..this to limit_max_requests, so processes do not all stop at once"
+    )
+    reset_contextvars: bool = _setting(
+        False, "run each request in an empty contextvars.Context, not a copy of the server's"
+    )
     interface: str = _setting("auto", "'auto', 'native' or 'asgi': how to call the app")
     lifespan: str = _setting("auto", "ASGI lifespan: 'auto', 'on' or 'off'")
     root_path: str = _setting("", "ASGI root_path: the path the app is mounted under")
@@ -112,8 +129,22 @@ class Config:
         _check(impl in (None, "cython", "python"), "implementation", "'cython' or 'python'", impl)
         _check(type(self.reuse_port) is bool, "reuse_port", "True or False", self.reuse_port)
         _check(type(self.access_log) is bool, "access_log", "True or False", self.access_log)
-        value = self.server_header
-        _check(type(value) is bool, "server_header", "True or False", value)
+        for name in ("server_header", "date_header", "reset_contextvars"):
+            value = getattr(self, name)
+            _check(type(value) is bool, name, "True or False", value)
+        value = self.access_log_format
+        _check(value is None or isinstance(value, str), "access_log_format", "a str", value)
+        if value is not None:
+            from ._access import check_format  # the access log imports this module
+
+            check_format(value)
+        value = self.limit_max_requests
+        _check(value is None or (_is_int(value) and value >= 1), "limit_max_requests",
+               "None or an int >= 1", value)  # fmt: skip
+        value = self.limit_max_requests_jitter
+        _check(_is_int(value) and value >= 0, "limit_max_requests_jitter", "an int >= 0", value)
+        # uvicorn takes a list of pairs: kept as a tuple, so the settings stay immutable.
+        object.__setattr__(self, "headers", _pairs(self.headers))
         _check(type(self.debug) is bool, "debug", "True or False", self.debug)
         _check(
             type(self.proxy_headers) is bool, "proxy_headers", "True or False", self.proxy_headers
@@ -159,6 +190,20 @@ def body_limit(config: Config, interface: str) -> Config:
         return config
     limit = NATIVE_MAX_BODY if interface == "native" else NO_BODY_LIMIT
     return replace(config, max_body_size=limit)
+
+
+def _pairs(headers: Any) -> Tuple[Tuple[str, str], ...]:
+    expected = "(name, value) pairs of str"
+    try:
+        pairs = tuple((name, value) for name, value in headers)
+    except (TypeError, ValueError):
+        raise ValueError(f"headers must be {expected}, got {headers!r}") from None
+    for pair in pairs:
+        _check(all(isinstance(part, str) for part in pair), "headers", expected, headers)
+    _, flags, declared = encode_headers(pairs, None)  # raises ValueError naming what is wrong
+    _check(not flags & FLAG_CLOSE and declared < 0, "headers",
+           "fields other than Connection and Content-Length", headers)  # fmt: skip
+    return pairs
 
 
 def _is_int(value: object) -> bool:

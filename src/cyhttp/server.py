@@ -7,9 +7,12 @@ import inspect
 import logging
 import math
 import os
+import random
 import signal
 import socket
+import sys
 from contextlib import contextmanager
+from contextvars import Context
 from typing import (
     Any,
     Awaitable,
@@ -25,12 +28,14 @@ from typing import (
     Union,
 )
 
-from . import _impl, _runner, _tls
+from . import _impl, _process, _runner, _tls, _uvicorn
+from ._access import AccessLog
 from ._impl import protocol_class
 from ._interface import detect
 from ._lifespan import Lifespan, LifespanFailed
 from ._listen import Acceptor, can_accept
 from ._proxy import TrustedProxies
+from ._wire import FLAG_DATE, FLAG_SERVER, encode_headers
 from .config import LOOPS, Config, body_limit
 from .request import Request
 from .response import Response, StreamingResponse
@@ -122,22 +127,38 @@ class Server:
         #: The ASGI lifespan state: what the application's startup stored, copied into
         #: each request's scope.
         self.state: dict[str, Any] = {}
+        #: What the core calls for each request: the handler, or the ASGI adapter.
         self.app: Any = app
         #: The TLS context (``ssl_certfile``), or None for plain HTTP.
         self.ssl = _tls.context(cfg)
         #: ``"https"`` over TLS, else ``"http"``: what requests report as their scheme.
         self.scheme = "http" if self.ssl is None else "https"
         self._lifespan: Optional[Lifespan] = None
+        self._asgi: Any = None
         if self.interface == "asgi":
             # To the core an ASGI application is one more handler.
             proxies = TrustedProxies(cfg.forwarded_allow_ips) if cfg.proxy_headers else None
-            self.app = _impl.asgi_class(self._implementation)(
+            self.app = self._asgi = _impl.asgi_class(self._implementation)(
                 app, cfg.root_path, self.state, proxies, self.scheme
             )
             if cfg.lifespan != "off":
                 self._lifespan = lifespan = Lifespan(app, cfg.lifespan, self.state)
                 self._on_startup = (lifespan.startup, *self._on_startup)
                 self._on_shutdown = (*self._on_shutdown, lifespan.shutdown)
+        if cfg.limit_max_requests is not None:
+            limit = cfg.limit_max_requests + random.randint(0, cfg.limit_max_requests_jitter)
+            self.app = _Counting(self.app, limit, self._exhausted)
+        #: The access log the cores write to (None: off).
+        self.access_log = AccessLog(cfg.access_log_format) if cfg.access_log else None
+        #: The fields every answer carries besides the response's own, and the FLAG_*
+        #: bits of the Date/Server lines the cores leave out.
+        head, flags, _ = encode_headers(cfg.headers, None)
+        self.extra_head: Optional[bytes] = head or None
+        self.omit = flags & (FLAG_SERVER | FLAG_DATE)
+        if not cfg.server_header:
+            self.omit |= FLAG_SERVER
+        if not cfg.date_header:
+            self.omit |= FLAG_DATE
         self.connections: Set[Any] = set()
         # Reads are handed to the parser synchronously and nothing keeps a view
         # of them, so every connection of this server can read into one buffer.
@@ -154,6 +175,7 @@ class Server:
         self._sweeper: Optional[asyncio.TimerHandle] = None
         self._all_closed: Optional[asyncio.Future[None]] = None
         self._stopped: Optional[asyncio.Future[None]] = None
+        self._stopping: Optional[asyncio.Task[None]] = None
         cfg = self.config
         timeouts = Sweeps(
             cfg.keepalive_timeout,
@@ -199,20 +221,24 @@ class Server:
                 if self._lifespan is not None:  # started before the other hooks: stop it
                     await self._stop([self._lifespan.shutdown])
                 raise StartupFailed(f"startup hook {_name(hook)} failed: {exc!r}") from exc
+        loop = asyncio.get_running_loop()
         try:
-            await self._listen()
+            if self.config.reset_contextvars:
+                # A handler runs in a copy of the context its connection was accepted in:
+                # accepting in an empty one hides whatever the server's context holds.
+                await loop.create_task(self._listen(loop), context=Context())
+            else:
+                await self._listen(loop)
         except Exception:
             # Everything started stops in order (the application's lifespan shutdown
             # included, which it would otherwise see as a cancellation); the error itself
             # (a port in use) is for the caller to report.
             await self._stop(self._on_shutdown)
             raise
-        loop = asyncio.get_running_loop()
         self._stopped = loop.create_future()
         self._sweeper = loop.call_later(self._sweep_interval, self._sweep)
 
-    async def _listen(self) -> None:
-        loop = asyncio.get_running_loop()
+    async def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
         cfg = self.config
         protocol = self._protocol
 
@@ -249,11 +275,11 @@ class Server:
             )
         if eager:
             self._acceptor = Acceptor(loop, self._server.sockets, factory, cfg.backlog, tls)
-        if self.interface == "asgi":
+        if self._asgi is not None:
             name = self._server.sockets[0].getsockname()
             # A Unix socket's server is [path, None] (ASGI spec).
-            self.app.server = (name[0], name[1]) if isinstance(name, tuple) else (name, None)
-            self.app.loop = loop
+            self._asgi.server = (name[0], name[1]) if isinstance(name, tuple) else (name, None)
+            self._asgi.loop = loop
 
     def reload_tls(self) -> None:
         """Read the TLS certificate and key again (``SIGHUP`` under :func:`run`): new
@@ -289,8 +315,24 @@ class Server:
         if waiter is not None and not self.connections and not waiter.done():
             waiter.set_result(None)
 
+    def _exhausted(self, served: int) -> None:
+        """The request limit is reached: stop as on a signal, once."""
+        if self._stopping is None and self._stopped is not None:
+            log.info("served %d requests (limit_max_requests): shutting down", served)
+            self._stopping = asyncio.get_running_loop().create_task(self._shutdown(None))
+
     async def shutdown(self, timeout: Optional[float] = None) -> None:
-        """Stop gracefully; in-flight requests get up to *timeout* seconds (default from config)."""
+        """Stop gracefully; in-flight requests get up to *timeout* seconds (default from config).
+
+        A shutdown already under way (the request limit reached) is waited for.
+        """
+        if self._stopped is None:
+            return  # never started
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_task(self._shutdown(timeout))
+        await asyncio.shield(self._stopping)
+
+    async def _shutdown(self, timeout: Optional[float]) -> None:
         server = self._server
         if server is None or self._stopped is None or self._stopped.done():
             return
@@ -316,9 +358,9 @@ class Server:
                 await asyncio.sleep(0)  # let connection_lost run
         await server.wait_closed()
         self._remove_uds()
-        if self.interface == "asgi":
+        if self._asgi is not None:
             # ASGI applications may still run after their responses (background work).
-            await self.app.drain(max(0.0, deadline - loop.time()))
+            await self._asgi.drain(max(0.0, deadline - loop.time()))
         await self._stop(self._on_shutdown)
         self._stopped.set_result(None)
 
@@ -361,6 +403,24 @@ class Server:
         await self.shutdown()
 
 
+class _Counting:
+    """The handler of a server with a request limit: counts, then calls the real one."""
+
+    __slots__ = ("exhausted", "handler", "limit", "served")
+
+    def __init__(self, handler: Any, limit: int, exhausted: Callable[[int], None]) -> None:
+        self.handler = handler
+        self.limit = limit
+        self.exhausted = exhausted
+        self.served = 0
+
+    def __call__(self, request: Request) -> Any:
+        self.served += 1
+        if self.served == self.limit:
+            self.exhausted(self.served)
+        return self.handler(request)
+
+
 def _loop_factory(loop: str) -> Optional[Callable[[], asyncio.AbstractEventLoop]]:
     if loop not in LOOPS:
         raise ValueError(f"loop must be one of {', '.join(LOOPS)}, got {loop!r}")
@@ -376,22 +436,54 @@ def _loop_factory(loop: str) -> Optional[Callable[[], asyncio.AbstractEventLoop]
 
 
 def run(
-    app: Handler,
+    app: Union[Handler, str],
     host: str = "127.0.0.1",
     port: int = 8000,
     *,
     loop: str = "auto",
+    factory: bool = False,
+    app_dir: Optional[str] = None,
+    env_file: Optional[Union[str, os.PathLike[str]]] = None,
+    log_config: Any = None,
+    log_level: Optional[Union[str, int]] = None,
+    use_colors: Optional[bool] = None,
     **options: Any,
 ) -> None:
     """Serve *app* until SIGINT or SIGTERM, then shut down gracefully.
 
-    *loop* is ``"auto"`` (uvloop when installed), ``"uvloop"`` or ``"asyncio"``.
+    *app* is a handler or an ASGI application, or where to import it from as
+    ``"MODULE:ATTR"`` (looked for in *app_dir* first, if given), which with *factory*
+    is called once to make it. *loop* is ``"auto"`` (uvloop when installed),
+    ``"uvloop"`` or ``"asyncio"``. *env_file* is a dotenv file whose variables are set
+    (unless already set) before the application is imported; *log_config* a
+    ``logging.config`` dict or a JSON, YAML or INI file applied first; *log_level* the
+    threshold of cyhttp's loggers; *use_colors* colours the level of the lines ``run``
+    writes when the program has set up no logging (default: on a terminal).
     ``on_startup``/``on_shutdown`` are :class:`Server`'s hooks; a failing startup
     hook ends the program with status 1 and a one-line message. Other keyword
-    options are the fields of :class:`cyhttp.config.Config`.
+    options are the fields of :class:`cyhttp.config.Config`, or ``uvicorn.run``'s names
+    for them (``timeout_keep_alive=``, ...); a uvicorn setting cyhttp cannot honour
+    raises ``ValueError`` saying so (docs/uvicorn.md).
     """
-    server = Server(app, host, port, **options)
-    factory = _loop_factory(loop)
+    problem = _uvicorn.refusal("loop", loop)
+    if problem is not None:
+        raise ValueError(problem)
+    options = _uvicorn.translate(options)
+    if log_config is not None:
+        _process.configure_logging(log_config)
+    if log_level is not None:
+        log.setLevel(_process.level_of(log_level))
+    if env_file is not None:
+        _process.load_env_file(env_file)
+    handler: Any = app
+    if isinstance(app, str):
+        if app_dir is not None:
+            sys.path.insert(0, app_dir)
+        handler = _process.load_app(app)
+    if factory:
+        handler = handler()
+    server = Server(handler, host, port, **options)
+    loop_factory = _loop_factory(loop)
 
     async def main() -> None:
         await server.start()
@@ -411,11 +503,16 @@ def run(
             else f"{server.scheme}://{cfg.host}:{server.port}"
         )
         log.info("cyhttp (%s core) serving on %s", server.implementation, where)
-        await stop.wait()
-        log.info("shutting down")
+        signalled = asyncio.ensure_future(stop.wait())
+        assert server._stopped is not None
+        await asyncio.wait((signalled, server._stopped), return_when=asyncio.FIRST_COMPLETED)
+        if signalled.done():
+            log.info("shutting down")
+        else:  # the server stopped itself (limit_max_requests)
+            signalled.cancel()
         await server.shutdown()
 
-    with _reporting(), asyncio.Runner(loop_factory=factory) as runner:
+    with _reporting(use_colors), asyncio.Runner(loop_factory=loop_factory) as runner:
         try:
             runner.run(main())
         except StartupFailed as exc:
@@ -424,17 +521,17 @@ def run(
 
 
 @contextmanager
-def _reporting() -> Iterator[None]:
+def _reporting(use_colors: Optional[bool]) -> Iterator[None]:
     """Show where ``run`` listens and why it stops, on stderr, when the program has set up
     no logging of its own (the CLI has; an embedding program decides for itself)."""
     if logging.getLogger().handlers or log.handlers:
         yield
         return
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_process.log_format(use_colors))
     level = log.level
     log.addHandler(handler)
-    if log.getEffectiveLevel() > logging.INFO:
+    if log.level == logging.NOTSET and log.getEffectiveLevel() > logging.INFO:
         log.setLevel(logging.INFO)
     try:
         yield

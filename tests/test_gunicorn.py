@@ -129,3 +129,18 @@ def test_gunicorn_serves_with_two_cyhttp_workers(app, expected):
     assert "Booting worker" in err
     # gunicorn's --access-logfile: cyhttp's access lines go where gunicorn sends its own.
     assert f'"GET {path} HTTP/1.1" 200' in out
+
+
+def test_gunicorn_max_requests_recycles_the_workers():
+    port = _free_port()
+    proc = _gunicorn("tests.workers_app:app", port, "--max-requests", "5")
+    try:
+        _until_served(port, proc)
+        first = _children(proc.pid)
+        pids = {int(_get(port).partition(b"\r\n\r\n")[2]) for _ in range(40)}
+        # Two workers of at most 5 requests each cannot answer 40 requests alone.
+        assert len(pids) > 2 and pids - first
+    finally:
+        code, _, err = _stop(proc)
+    assert code == 0, err
+    assert "served 5 requests (limit_max_requests)" in err

@@ -31,8 +31,9 @@ WORKER_BOOT_ERROR = 3
 IGNORED = ("threads", "worker_connections", "proxy_protocol", "limit_request_field_size")
 
 
-def settings_from(cfg: Any) -> Dict[str, Any]:
-    """cyhttp's settings for gunicorn's configuration *cfg*."""
+def settings_from(cfg: Any, max_requests: int = 0) -> Dict[str, Any]:
+    """cyhttp's settings for gunicorn's configuration *cfg*; *max_requests* is the
+    worker's own request limit (gunicorn adds its jitter to ``--max-requests``)."""
     options: Dict[str, Any] = {
         "keepalive_timeout": float(cfg.keepalive) if cfg.keepalive > 0 else 5.0,
         "shutdown_timeout": float(cfg.graceful_timeout),
@@ -46,6 +47,8 @@ def settings_from(cfg: Any) -> Dict[str, Any]:
         options["max_url_size"] = cfg.limit_request_line
     if cfg.limit_request_fields > 0:
         options["max_headers"] = cfg.limit_request_fields
+    if cfg.max_requests > 0:
+        options["limit_max_requests"] = max_requests
     return options
 
 
@@ -88,7 +91,8 @@ class CyhttpWorker(Worker):  # type: ignore[misc]
             self.log.error("cyhttp worker: serves one bound address; got %d", len(self.sockets))
             return WORKER_BOOT_ERROR
         try:
-            server = Server(self.wsgi, sock=self.sockets[0].sock, **settings_from(self.cfg))
+            options = settings_from(self.cfg, self.max_requests)
+            server = Server(self.wsgi, sock=self.sockets[0].sock, **options)
             await server.start()
         except (StartupFailed, ValueError, TypeError) as exc:
             self.log.error("cyhttp worker: %s", exc)
@@ -116,7 +120,11 @@ class CyhttpWorker(Worker):  # type: ignore[misc]
             loop.call_later(max(0.5, self.timeout / 2), beat)
 
         beat()
-        await stop.wait()
+        # Until told to stop, or until the server stops by itself (--max-requests).
+        stopped = asyncio.ensure_future(server.serve_forever())
+        told = asyncio.ensure_future(stop.wait())
+        await asyncio.wait((stopped, told), return_when=asyncio.FIRST_COMPLETED)
+        told.cancel()
         await server.shutdown(0 if quick else None)
         return 0
 

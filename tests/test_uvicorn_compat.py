@@ -395,12 +395,10 @@ def test_web_concurrency_and_workers(impl, appdir):
         ["--ssl-version", "5"],
         ["--reload"],
         ["--reload-dir", "src"],
-        ["--fd", "3"],
         ["--http", "h11"],
         ["--http", "zttp", "--http2"],
         ["--ws", "websockets"],
         ["--ws-ping-interval", "5"],
-        ["--limit-concurrency", "100"],
         ["--loop", "zuvloop"],
         ["--interface", "asgi2"],
     ],
@@ -421,7 +419,7 @@ def test_help_shows_both_spellings_of_an_aliased_setting():
     assert re.search(r"--keepalive-timeout TIMEOUT, --timeout-keep-alive TIMEOUT", out)
     assert re.search(r"--shutdown-timeout TIMEOUT, --timeout-graceful-shutdown TIMEOUT", out)
     refused = re.sub(r"\s+", "", out.partition("what cyhttp does not do yet:")[2])  # wrapped
-    assert "--fd," in refused and "--reload," in refused
+    assert "--http," in refused and "--reload," in refused
 
 
 # -- logging --------------------------------------------------------------------------

@@ -115,3 +115,22 @@ def _step(coro: Coroutine[Any, Any, Any], _: Any = None) -> None:
     except (ConnectionError, asyncio.CancelledError):
         return  # the connection was lost before it was made: nothing to serve
     waiting.add_done_callback(partial(_step, coro))
+
+
+def inherited(fd: int) -> socket.socket:
+    """The listening stream socket a parent process (systemd socket activation, a
+    supervisor) passed as descriptor *fd*; ``ValueError`` saying why it cannot be one."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise ValueError(f"fd {fd} is not an open socket: {exc.strerror or exc}") from None
+    try:
+        listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+    except OSError as exc:
+        sock.detach()
+        raise ValueError(f"fd {fd} is not a socket: {exc.strerror or exc}") from None
+    if sock.type != socket.SOCK_STREAM or not listening:
+        sock.detach()  # not ours to close
+        raise ValueError(f"fd {fd} is not a listening stream socket")
+    sock.set_inheritable(True)  # worker processes share it
+    return sock

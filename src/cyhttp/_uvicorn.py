@@ -31,7 +31,6 @@ _WS = "WebSockets are not served by cyhttp yet: serve them with a WebSocket serv
 # uvicorn settings cyhttp lacks -> (the values that ask for nothing cyhttp does not do
 # anyway, what to do instead). Any other value is refused at start.
 UNSUPPORTED: Dict[str, Tuple[Tuple[Any, ...], str]] = {
-    "fd": ((None,), "serving an inherited socket is not supported yet: use --host/--port or --uds"),
     "workers": (
         (None, 1),
         "run() serves in this process: for worker processes, `python -m cyhttp APP --workers N`",
@@ -52,11 +51,6 @@ UNSUPPORTED: Dict[str, Tuple[Tuple[Any, ...], str]] = {
     "reload_includes": _RELOAD,
     "reload_excludes": _RELOAD,
     "reload_delay": _RELOAD,
-    "limit_concurrency": (
-        (None,),
-        "a limit of requests in flight is not supported yet: bound connections with "
-        "--max-connections",
-    ),
     "ssl_context_factory": (
         (None,),
         "cyhttp makes the TLS context from --ssl-certfile/--ssl-keyfile and friends",

@@ -14,6 +14,7 @@ from . import _tls, _uvicorn
 from ._impl import protocol_class
 from ._interface import INTERFACES, detect
 from ._lifespan import LIFESPAN_MODES
+from ._listen import inherited
 from ._process import (
     LEVELS,
     configure_logging,
@@ -23,7 +24,7 @@ from ._process import (
     log_format,
 )
 from .config import LOOPS, Config
-from .server import run
+from .server import run, where
 
 __all__ = ["load_app", "main"]  # load_app: see _process
 
@@ -126,7 +127,6 @@ def _boolean(text: str) -> bool:
 # uvicorn's options whose features cyhttp lacks: taken, and refused at start unless
 # their value asks for nothing cyhttp does not do (_uvicorn.UNSUPPORTED).
 UNSUPPORTED_FLAGS: Dict[str, Dict[str, Any]] = {
-    "fd": {"type": int},
     "http": {"choices": ("auto", "h11", "httptools", "zttp")},
     "http2": {"action": "store_true", "default": None},
     "ws": {"choices": ("auto", "none", "websockets", "websockets-sansio", "wsproto")},
@@ -140,7 +140,6 @@ UNSUPPORTED_FLAGS: Dict[str, Dict[str, Any]] = {
     "reload_includes": {"flag": "--reload-include", "action": "append"},
     "reload_excludes": {"flag": "--reload-exclude", "action": "append"},
     "reload_delay": {"type": float},
-    "limit_concurrency": {"type": int},
     "ssl_version": {"type": int},
 }
 
@@ -192,6 +191,13 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         metavar="DIR",
         help="look for MODULE in this directory first (default: the current directory)",
+    )
+    p.add_argument(
+        "--fd",
+        type=int,
+        metavar="N",
+        help="serve the listening socket inherited as descriptor N (systemd socket "
+        "activation), instead of --host/--port or --uds",
     )
     p.add_argument(
         "--workers",
@@ -355,7 +361,7 @@ def _workers(value: str) -> int:
     return count
 
 
-def _supervise(args: argparse.Namespace, options: dict[str, Any]) -> int:
+def _supervise(args: argparse.Namespace, options: dict[str, Any], inherited: Optional[Any]) -> int:
     """Serve with worker processes: bind here, load the application in each worker."""
     from .server import Server, _loop_factory
     from .supervisor import Supervisor, SupervisorSettings, bind, worker_main
@@ -372,10 +378,10 @@ def _supervise(args: argparse.Namespace, options: dict[str, Any]) -> int:
         _parser().exit(2, f"cyhttp: error: {exc}\n")
     config = Config(**options)
     try:
-        sockets = bind(config)
+        sockets = [inherited] if inherited is not None else bind(config)
     except OSError as exc:
-        where = config.uds or f"{config.host}:{config.port}"
-        _parser().exit(1, f"cyhttp: cannot listen on {where}: {exc.strerror or exc}\n")
+        place = config.uds or f"{config.host}:{config.port}"
+        _parser().exit(1, f"cyhttp: cannot listen on {place}: {exc.strerror or exc}\n")
     served = dict(options, uds=None)  # the socket is bound already
 
     def make_server(socks: List[Any]) -> Server:
@@ -388,9 +394,10 @@ def _supervise(args: argparse.Namespace, options: dict[str, Any]) -> int:
         beat = settings.healthcheck_timeout / 4
         return worker_main(make_server, loop_factory, socks, report, parent, beat)
 
-    host, port = sockets[0].getsockname()[:2] if not config.uds else (None, None)
-    where = f"unix:{config.uds}" if config.uds else f"http://{host}:{port}"
-    logging.getLogger("cyhttp").info("serving on %s with %d workers", where, settings.workers)
+    scheme = "https" if config.ssl_certfile else "http"
+    logging.getLogger("cyhttp").info(
+        "serving on %s with %d workers", where(sockets[0], scheme), settings.workers
+    )
     supervisor = Supervisor(sockets, serve, settings)
     try:
         status = supervisor.run()
@@ -400,7 +407,7 @@ def _supervise(args: argparse.Namespace, options: dict[str, Any]) -> int:
     finally:
         for sock in sockets:
             sock.close()
-        if config.uds:
+        if config.uds and inherited is None:
             try:
                 os.unlink(config.uds)
             except OSError:
@@ -439,8 +446,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     options = {f.name: getattr(args, f.name) for f in fields(Config)}
     options["headers"] = tuple(args.headers or ())
     options["interface"] = _uvicorn.INTERFACES.get(args.interface, args.interface)
+    sock = None
+    if args.fd is not None:
+        try:
+            sock = inherited(args.fd)
+        except ValueError as exc:
+            _refuse(str(exc))
     if args.workers != 1:
-        sys.exit(_supervise(args, options))
+        sys.exit(_supervise(args, options, sock))
     try:
         app = load_app(args.app)
     except ValueError as exc:
@@ -458,7 +471,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         parser.exit(2, f"cyhttp: error: {exc}\n")
     host, port = options.pop("host"), options.pop("port")
     try:
-        run(app, host, port, loop=args.loop, **options)
+        run(app, host, port, loop=args.loop, sock=sock, **options)
     except OSError as exc:
         where = options["uds"] or f"{host}:{port}"
         parser.exit(1, f"cyhttp: cannot listen on {where}: {exc.strerror or exc}\n")

@@ -66,6 +66,9 @@ class Config:
     headers: Tuple[Tuple[str, str], ...] = _setting(
         (), "(name, value) fields added to every response (before the response's own)"
     )
+    limit_concurrency: Optional[int] = _setting(
+        None, "requests in flight beyond which new ones get 503 with Retry-After"
+    )
     limit_max_requests: Optional[int] = _setting(
         None, "after this many requests, shut down gracefully and exit"
     )
@@ -138,9 +141,20 @@ class Config:
             from ._access import check_format  # the access log imports this module
 
             check_format(value)
+        value = self.limit_concurrency
+        _check(
+            value is None or (_is_int(value) and value >= 1),
+            "limit_concurrency",
+            "None or an int >= 1",
+            value,
+        )
         value = self.limit_max_requests
-        _check(value is None or (_is_int(value) and value >= 1), "limit_max_requests",
-               "None or an int >= 1", value)  # fmt: skip
+        _check(
+            value is None or (_is_int(value) and value >= 1),
+            "limit_max_requests",
+            "None or an int >= 1",
+            value,
+        )
         value = self.limit_max_requests_jitter
         _check(_is_int(value) and value >= 0, "limit_max_requests_jitter", "an int >= 0", value)
         # uvicorn takes a list of pairs: kept as a tuple, so the settings stay immutable.
@@ -201,8 +215,12 @@ def _pairs(headers: Any) -> Tuple[Tuple[str, str], ...]:
     for pair in pairs:
         _check(all(isinstance(part, str) for part in pair), "headers", expected, headers)
     _, flags, declared = encode_headers(pairs, None)  # raises ValueError naming what is wrong
-    _check(not flags & FLAG_CLOSE and declared < 0, "headers",
-           "fields other than Connection and Content-Length", headers)  # fmt: skip
+    _check(
+        not flags & FLAG_CLOSE and declared < 0,
+        "headers",
+        "fields other than Connection and Content-Length",
+        headers,
+    )
     return pairs
 
 

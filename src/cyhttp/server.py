@@ -11,6 +11,7 @@ import random
 import signal
 import socket
 import sys
+import time
 from contextlib import contextmanager
 from contextvars import Context
 from typing import (
@@ -33,7 +34,8 @@ from ._access import AccessLog
 from ._impl import protocol_class
 from ._interface import detect
 from ._lifespan import Lifespan, LifespanFailed
-from ._listen import Acceptor, can_accept
+from ._listen import Acceptor, can_accept, inherited
+from ._overload import ConcurrencyLimit
 from ._proxy import TrustedProxies
 from ._wire import FLAG_DATE, FLAG_SERVER, encode_headers
 from .config import LOOPS, Config, body_limit
@@ -145,6 +147,8 @@ class Server:
                 self._lifespan = lifespan = Lifespan(app, cfg.lifespan, self.state)
                 self._on_startup = (lifespan.startup, *self._on_startup)
                 self._on_shutdown = (*self._on_shutdown, lifespan.shutdown)
+        if cfg.limit_concurrency is not None:
+            self.app = ConcurrencyLimit(self.app, cfg.limit_concurrency)
         if cfg.limit_max_requests is not None:
             limit = cfg.limit_max_requests + random.randint(0, cfg.limit_max_requests_jitter)
             self.app = _Counting(self.app, limit, self._exhausted)
@@ -160,6 +164,7 @@ class Server:
         if not cfg.date_header:
             self.omit |= FLAG_DATE
         self.connections: Set[Any] = set()
+        self._full_logged = -60.0  # when max_connections was last said to be reached
         # Reads are handed to the parser synchronously and nothing keeps a view
         # of them, so every connection of this server can read into one buffer.
         self.read_buffer = memoryview(bytearray(READ_BUFFER_SIZE))
@@ -206,6 +211,13 @@ class Server:
             raise RuntimeError(f"the server listens on the Unix socket {self.config.uds}: no port")
         for sock in self.sockets:
             return int(sock.getsockname()[1])
+        raise RuntimeError("the server is not listening")
+
+    @property
+    def where(self) -> str:
+        """Where the server listens, for people: ``unix:PATH`` or ``SCHEME://HOST:PORT``."""
+        for sock in self.sockets:
+            return where(sock, self.scheme)
         raise RuntimeError("the server is not listening")
 
     async def start(self) -> None:
@@ -304,6 +316,13 @@ class Server:
     def track(self, conn: Any) -> bool:
         """Called by a core when a connection opens; False: over the limit, close it."""
         if len(self.connections) >= self.config.max_connections:
+            now = time.monotonic()
+            if now - self._full_logged >= 60:  # once a minute, however many are turned away
+                self._full_logged = now
+                log.warning(
+                    "max_connections (%d) reached: new connections are closed",
+                    self.config.max_connections,
+                )
             return False
         self.connections.add(conn)
         return True
@@ -421,6 +440,15 @@ class _Counting:
         return self.handler(request)
 
 
+def where(sock: socket.socket, scheme: str = "http") -> str:
+    """``unix:PATH`` or ``SCHEME://HOST:PORT`` for the listening socket *sock*."""
+    name = sock.getsockname()
+    if not isinstance(name, tuple):
+        return f"unix:{name}"
+    host = f"[{name[0]}]" if ":" in name[0] else name[0]
+    return f"{scheme}://{host}:{name[1]}"
+
+
 def _loop_factory(loop: str) -> Optional[Callable[[], asyncio.AbstractEventLoop]]:
     if loop not in LOOPS:
         raise ValueError(f"loop must be one of {', '.join(LOOPS)}, got {loop!r}")
@@ -447,6 +475,7 @@ def run(
     log_config: Any = None,
     log_level: Optional[Union[str, int]] = None,
     use_colors: Optional[bool] = None,
+    fd: Optional[int] = None,
     **options: Any,
 ) -> None:
     """Serve *app* until SIGINT or SIGTERM, then shut down gracefully.
@@ -458,7 +487,8 @@ def run(
     (unless already set) before the application is imported; *log_config* a
     ``logging.config`` dict or a JSON, YAML or INI file applied first; *log_level* the
     threshold of cyhttp's loggers; *use_colors* colours the level of the lines ``run``
-    writes when the program has set up no logging (default: on a terminal).
+    writes when the program has set up no logging (default: on a terminal). *fd* is an
+    inherited listening socket's descriptor to serve (``sock=`` takes the socket).
     ``on_startup``/``on_shutdown`` are :class:`Server`'s hooks; a failing startup
     hook ends the program with status 1 and a one-line message. Other keyword
     options are the fields of :class:`cyhttp.config.Config`, or ``uvicorn.run``'s names
@@ -469,6 +499,8 @@ def run(
     if problem is not None:
         raise ValueError(problem)
     options = _uvicorn.translate(options)
+    if fd is not None:
+        options["sock"] = inherited(fd)
     if log_config is not None:
         _process.configure_logging(log_config)
     if log_level is not None:
@@ -496,13 +528,7 @@ def run(
                 signal.signal(sig, lambda *_: running.call_soon_threadsafe(stop.set))
         if server.ssl is not None and hasattr(signal, "SIGHUP"):
             running.add_signal_handler(signal.SIGHUP, server.reload_tls)
-        cfg = server.config
-        where = (
-            f"unix:{cfg.uds}"
-            if cfg.uds is not None
-            else f"{server.scheme}://{cfg.host}:{server.port}"
-        )
-        log.info("cyhttp (%s core) serving on %s", server.implementation, where)
+        log.info("cyhttp (%s core) serving on %s", server.implementation, server.where)
         signalled = asyncio.ensure_future(stop.wait())
         assert server._stopped is not None
         await asyncio.wait((signalled, server._stopped), return_when=asyncio.FIRST_COMPLETED)

@@ -393,8 +393,6 @@ def test_web_concurrency_and_workers(impl, appdir):
     "args",
     [
         ["--ssl-version", "5"],
-        ["--reload"],
-        ["--reload-dir", "src"],
         ["--http", "h11"],
         ["--http", "zttp", "--http2"],
         ["--ws", "websockets"],
@@ -419,7 +417,7 @@ def test_help_shows_both_spellings_of_an_aliased_setting():
     assert re.search(r"--keepalive-timeout TIMEOUT, --timeout-keep-alive TIMEOUT", out)
     assert re.search(r"--shutdown-timeout TIMEOUT, --timeout-graceful-shutdown TIMEOUT", out)
     refused = re.sub(r"\s+", "", out.partition("what cyhttp does not do yet:")[2])  # wrapped
-    assert "--http," in refused and "--reload," in refused
+    assert "--http," in refused and "--ws," in refused
 
 
 # -- logging --------------------------------------------------------------------------
@@ -568,7 +566,7 @@ def test_run_takes_uvicorns_keywords(impl, appdir):
     [
         ({"ssl_version": 5}, "ssl_version 5 is not supported: OpenSSL negotiates"),
         ({"workers": 4}, "workers 4 is not supported: run() serves in this process"),
-        ({"reload": True}, "reload True is not supported: reload"),
+        ({"reload": True}, "reload True is not supported: run() serves in this process"),
         ({"loop": "zuvloop"}, "loop 'zuvloop' is not supported"),
         ({"timeout_keep_alive": 0}, "keepalive_timeout must be a positive number"),
     ],

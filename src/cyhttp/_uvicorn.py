@@ -23,8 +23,7 @@ INTERFACES = {"asgi3": "asgi"}
 
 _RELOAD = (
     (None, False, 0.25),
-    "reload is not supported yet: restart on changes with watchfiles "
-    "(watchfiles 'python -m cyhttp APP' .)",
+    "run() serves in this process: for reload, `python -m cyhttp APP --reload`",
 )
 _WS = "WebSockets are not served by cyhttp yet: serve them with a WebSocket server"
 

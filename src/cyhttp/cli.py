@@ -23,6 +23,7 @@ from ._process import (
     load_env_file,
     log_format,
 )
+from ._reload import CHILD, serve_with_reload
 from .config import LOOPS, Config
 from .server import run, where
 
@@ -135,11 +136,6 @@ UNSUPPORTED_FLAGS: Dict[str, Dict[str, Any]] = {
     "ws_ping_interval": {"type": float},
     "ws_ping_timeout": {"type": float},
     "ws_per_message_deflate": {"type": _boolean},
-    "reload": {"action": "store_true", "default": None},
-    "reload_dirs": {"flag": "--reload-dir", "action": "append"},
-    "reload_includes": {"flag": "--reload-include", "action": "append"},
-    "reload_excludes": {"flag": "--reload-exclude", "action": "append"},
-    "reload_delay": {"type": float},
     "ssl_version": {"type": int},
 }
 
@@ -191,6 +187,39 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         metavar="DIR",
         help="look for MODULE in this directory first (default: the current directory)",
+    )
+    p.add_argument(
+        "--reload",
+        action="store_true",
+        help="development: restart the server when a watched file changes (needs watchfiles)",
+    )
+    p.add_argument(
+        "--reload-dir",
+        dest="reload_dirs",
+        action="append",
+        metavar="DIR",
+        help="with --reload: watch this directory (repeatable; default: the current one)",
+    )
+    p.add_argument(
+        "--reload-include",
+        dest="reload_includes",
+        action="append",
+        metavar="PATTERN",
+        help="with --reload: file names that restart the server (repeatable; default: *.py)",
+    )
+    p.add_argument(
+        "--reload-exclude",
+        dest="reload_excludes",
+        action="append",
+        metavar="PATTERN",
+        help="with --reload: file names that do not (repeatable; editors' files always)",
+    )
+    p.add_argument(
+        "--reload-delay",
+        type=float,
+        default=0.25,
+        metavar="SECONDS",
+        help="with --reload: changes this close together restart once (default: 0.25)",
     )
     p.add_argument(
         "--fd",
@@ -438,6 +467,18 @@ def main(argv: Optional[List[str]] = None) -> None:
             load_env_file(args.env_file)
         except ValueError as exc:
             _refuse(str(exc))
+    if args.reload and CHILD not in environ:
+        if args.workers != 1:
+            _refuse("--reload runs one server process: leave out --workers")
+        sys.exit(
+            serve_with_reload(
+                sys.argv[1:] if argv is None else argv,
+                args.reload_dirs or (),
+                args.reload_includes or (),
+                args.reload_excludes or (),
+                args.reload_delay,
+            )
+        )
     # uvicorn's --app-dir defaults to the current directory (`python -m` puts it on the
     # path, the `cyhttp` script does not).
     app_dir = args.app_dir or os.getcwd()

@@ -750,8 +750,35 @@ async def test_cancel_before_first_step_reaches_handler():
 async def test_shutdown_idle_closes_now(conn):
     c = conn(hello)
     c.feed(GET)
+    c.protocol.tick()  # a sweep has seen it since its last request: quiet
     c.protocol.shutdown()
     await c.settle()
+    assert c.transport.ended
+
+
+async def test_shutdown_answers_the_next_request_of_a_busy_connection_as_its_last(conn):
+    """A client that was busy a moment ago has its next request on the wire: it is
+    answered, with Connection: close, instead of being reset by the close."""
+    c = conn(hello)
+    c.feed(GET)
+    c.protocol.shutdown()
+    await c.settle()
+    assert not c.transport.ended
+    c.feed(GET + GET)  # the second is after the last: not answered
+    await c.settle()
+    answers = split_responses(c.transport.data)
+    assert len(answers) == 2
+    assert b"Connection: close" not in answers[0] and b"Connection: close" in answers[1]
+    assert c.transport.ended
+
+
+async def test_shutdown_closes_a_busy_connection_after_the_grace(conn):
+    c = conn(hello)
+    c.feed(GET)
+    c.protocol.shutdown()
+    await c.settle()
+    assert not c.transport.ended
+    await asyncio.sleep(0.6)  # DRAIN_GRACE, 0.5 s: no request came
     assert c.transport.ended
 
 

@@ -15,7 +15,7 @@ import pytest
 import cyhttp
 from cyhttp._proxy import TrustedProxies
 
-from .support import split_responses
+from .support import NGINX_CONF, split_responses
 
 FORWARDED = b"X-Forwarded-For: 203.0.113.7, 10.1.2.3\r\nX-Forwarded-Proto: https\r\n"
 
@@ -105,33 +105,6 @@ def test_trusted_proxies_parse_addresses_and_networks():
 def test_a_bad_list_of_proxies_is_refused_in_one_line(spec):
     with pytest.raises(ValueError, match="forwarded_allow_ips must"):
         cyhttp.Config(forwarded_allow_ips=spec)
-
-
-NGINX_CONF = """
-daemon off;
-master_process off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://unix:{uds};
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto https;
-        }}
-    }}
-}}
-"""
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")

@@ -8,6 +8,7 @@ every process it started.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from .support import NGINX_CONF
 
 pytestmark = [
     pytest.mark.slow,
@@ -255,3 +258,39 @@ def _get_quietly(port: int, path: str) -> None:
         _get(port, path, timeout=20)
     except (OSError, AssertionError):
         pass
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
+def test_behind_nginx_on_a_unix_socket(tmp_path):
+    uds = str(tmp_path / "app.sock")
+    port = _free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(prefix=tmp_path, port=port, uds=uds))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cyhttp", "tests.workers_app:app", "--uds", uds, "--workers", "2"],
+        cwd=ROOT.parent,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    nginx = None
+    try:
+        _wait_for(lambda: os.path.exists(uds) and len(_children(proc.pid)) == 2)
+        nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp_path)])
+        pids: set[int] = set()
+        deadline = time.monotonic() + 15
+        while len(pids) < 2:
+            assert time.monotonic() < deadline, f"one worker answered: {pids}"
+            try:
+                pids.add(int(_get(port)))
+            except (OSError, AssertionError, ValueError):
+                time.sleep(0.05)
+        assert pids <= _children(proc.pid)
+    finally:
+        if nginx is not None:
+            nginx.terminate()
+            nginx.wait(10)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        if proc.stderr:
+            proc.stderr.close()
+    assert not os.path.exists(uds)  # the supervisor removed its socket file

@@ -119,6 +119,8 @@ HEAD_EXTRA = 64
 # The request line and line ends a head holds beyond what max_url_size and
 # max_header_size count (name + value + 4 per field).
 STALL_SLACK = 1024
+# How long a busy connection may still bring its next request once shutdown begins.
+DRAIN_GRACE = 0.5
 WRITE_HIGH_WATER = 256 * 1024
 WRITE_LOW_WATER = 64 * 1024
 
@@ -481,6 +483,8 @@ class _Reader:
         expect: bool,
     ) -> None:
         """A complete, acceptable head: it becomes the current request."""
+        if self.life.draining:
+            keep_alive = False  # the server is stopping: this request is the last (shutdown)
         req = requests.new_request(self.conn, method, url, headers, http10, keep_alive)
         if expect and not http10:  # an HTTP/1.0 client knows no 1xx (RFC 9110 §10.1.1)
             req._expect = True
@@ -972,6 +976,7 @@ class _Lifecycle:
             self.linger_limit,
         ) = server.sweeps
         self.state = OPEN
+        self.draining = False  # shutting down: the next request opened is the last
         self.half_close = False  # close by half-closing and draining input (see close)
         self.linger_ticks = 0  # sweeps spent lingering
         self.write_ticks = 0
@@ -1211,10 +1216,28 @@ class _Connection:
     # -- what the server calls -------------------------------------------------
 
     def shutdown(self) -> None:
-        """Accept no new request; close now if idle, else after the last answer."""
-        self._life.to(LAST)
-        if not self._reader.in_read:
-            self._writer.flush()
+        """Accept no new request; close now if idle, else after the last answer.
+
+        An answer still owed goes out with ``Connection: close``, which tells the
+        client that nothing it sent after that request was taken. An idle connection
+        that was busy a moment ago (a request since the last sweep) most likely has
+        its next request on the wire already, and closing it now would reset that
+        request: it gets ``DRAIN_GRACE`` more, and the next request to arrive is
+        answered, with ``Connection: close``, as the last; if none comes, it closes.
+        """
+        life, reader = self._life, self._reader
+        busy = reader.req is not None or self._queue.pending
+        if life.state == OPEN and not busy and reader.requests != life.seen:
+            life.draining = True
+            asyncio.get_running_loop().call_later(DRAIN_GRACE, self._drained)
+            return
+        self._drained()
+
+    def _drained(self) -> None:
+        if self._life.state != GONE:
+            self._life.to(LAST)
+            if not self._reader.in_read:
+                self._writer.flush()
 
     def tick(self) -> None:
         """Called once per sweep of the server: enforces every timeout of this connection."""

@@ -226,6 +226,7 @@ cdef class _Lifecycle:
     cdef Py_ssize_t write_limit
     cdef Py_ssize_t linger_limit
     cdef int state
+    cdef bint draining
     cdef bint half_close
     cdef Py_ssize_t linger_ticks
     cdef Py_ssize_t write_ticks

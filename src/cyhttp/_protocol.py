@@ -61,9 +61,8 @@ classes: direct C calls between them in the compiled build):
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from functools import partial
-from typing import TYPE_CHECKING, Any, Deque, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from httptools import (
     HttpParserCallbackError,
@@ -163,6 +162,25 @@ class _Slot:
         self.deferred = False  # the handler has not been called yet
 
 
+class _Shared:
+    """What every connection of a server uses in turn and none keeps between calls: made
+    once per server (``shared``), not once per connection."""
+
+    def __init__(self, server: Any) -> None:
+        # Its results are read right after each scan, within one read of one connection,
+        # as the read buffer they come from is (shared the same way, see Server).
+        self.scanner = native.Scanner(server.read_buffer, server.config)
+        self.fields = native.ResponseFields()  # read into locals by respond() at once
+
+
+def shared(server: Any) -> _Shared:
+    """The server's ``_Shared``, made by its first connection (of this core)."""
+    found = server.shared
+    if not isinstance(found, _Shared):
+        found = server.shared = _Shared(server)
+    return found
+
+
 class _Reader:
     """Reading: the bytes of each read become requests (scanner first, then httptools).
 
@@ -181,20 +199,23 @@ class _Reader:
         self.buffer_size = len(self.buffer)
         self.buffer_bytes = self.buffer.obj  # what frames reads the request lines from
         assert isinstance(self.buffer_bytes, bytearray)
-        self.scanner = native.Scanner(self.buffer, cfg)
-        self.parser: Optional[HttpRequestParser] = HttpRequestParser(self)
-        self.frames = Frames()  # request-line positions for the httptools path
+        self.scanner = shared(server).scanner
+        # httptools and the request-line follower, made when a head first needs them
+        # (every head in the pure build; in the compiled one, what the scanner does not take).
+        self.parser: Optional[HttpRequestParser] = None
+        self.frames: Frames = None  # type: ignore[assignment]
         self.stall_limit = self.max_url + self.max_head + STALL_SLACK
         self.url = b""
-        self.headers: List[Tuple[bytes, bytes]] = []
+        # A message's fields, while httptools reads its head (made when the message begins).
+        self.headers: List[Tuple[bytes, bytes]] = None  # type: ignore[assignment]
         self.trailers: Optional[List[Tuple[bytes, bytes]]] = None
         self.expect = False
         self.in_head = False  # a request has begun and its head is not complete
         self.advanced = False  # this read completed a head or a message, or brought body
         self.stalled = 0  # bytes of reads in a message that did not advance it
         self.head_size = 0
-        self.hosts: List[bytes] = []  # Host values
-        self.codings: List[bytes] = []  # Transfer-Encoding values
+        self.hosts: List[bytes] = None  # type: ignore[assignment]  # Host values
+        self.codings: List[bytes] = None  # type: ignore[assignment]  # Transfer-Encoding values
         self.keep_option = False  # a Connection field asked for keep-alive
         self.content_length = 0
         self.body_size = 0
@@ -229,12 +250,15 @@ class _Reader:
             done = self.scan(nbytes)
         self.followed = done < nbytes
         if self.followed:
-            if boundary:
+            if self.parser is None:
+                self.parser = HttpRequestParser(self)
+                self.frames = Frames()  # at a message boundary, as httptools
+            elif boundary:
                 self.frames.restart()  # httptools starts at a message boundary
             data = self.buffer[done:nbytes]
             self.frames.begin(self.buffer_bytes, done, nbytes)
             try:
-                self.parser.feed_data(data)  # type: ignore[union-attr]
+                self.parser.feed_data(data)
                 self.frames.end()
             except HttpParserUpgrade as exc:
                 self.queue.upgrading(bytes(self.buffer[done + exc.args[0] : nbytes]))
@@ -300,6 +324,9 @@ class _Reader:
 
     def on_message_begin(self) -> None:
         self.in_message = True
+        self.headers = []
+        self.hosts = []
+        self.codings = []
 
     def on_url(self, url: bytes) -> None:
         if self.url:
@@ -374,9 +401,7 @@ class _Reader:
         keep_option = self.keep_option
         length = self.content_length
         self.url = b""
-        self.headers = []
-        self.hosts = []
-        self.codings = []
+        self.headers = self.hosts = self.codings = None  # type: ignore[assignment]
         self.trailers = None
         self.expect = self.in_head = self.body_progress = self.keep_option = False
         self.head_size = self.content_length = self.body_size = 0
@@ -508,7 +533,8 @@ class _Queue:
         self.conn = conn
         self.app = server.app
         self.max_pipeline = server.config.max_pipelined
-        self.pending: Deque[_Slot] = deque()
+        # A list, not a deque: empty, it is 56 bytes, not 600, on every idle connection.
+        self.pending: List[_Slot] = []
         self.upgrade: Optional[Request] = None  # the request that asked to switch protocols
         self.tail = b""  # what the client sent after that request's head
 
@@ -587,7 +613,7 @@ class _Queue:
                     writer.continue_(req)
                 break
             if type(response) is bytes:  # an error answer of the server's own: the last
-                pending.popleft()
+                pending.pop(0)
                 writer.out.write(response)
                 self.life.to(CLOSING)
                 break
@@ -597,14 +623,14 @@ class _Queue:
                 if req is self.upgrade:
                     if self.reader.in_read:
                         break  # the read that brought the head ends first: it holds the tail
-                    pending.popleft()
+                    pending.pop(0)
                     self.switch(response)
                     return
                 response = slot.response = _runner.not_asked(req)
             if native.is_streaming(response):
                 writer.respond(req, response, len(pending) == 1)
                 break  # the slot leaves the queue when the stream ends
-            pending.popleft()
+            pending.pop(0)
             writer.respond(req, response, not pending)
             if writer.out.size() > WRITE_HIGH_WATER:
                 writer.flush()
@@ -683,7 +709,8 @@ class _Queue:
 class _Writer:
     """Writing: answers into the output buffer, and to the transport with its flow control.
 
-    Owns the output buffer (one ``transport.write`` per read), write pressure
+    Owns the output buffer (one ``transport.write`` per read; it holds storage only
+    while it has bytes to write, see ``Output``), write pressure
     (``pause_writing``, the room a streaming body waits for) and the reasons reading
     is paused. Each reason is lifted on every path that ends it: ``PAUSE_WRITE`` when
     the transport drains; ``PAUSE_PIPELINE`` when the answers owed fall to half the
@@ -698,7 +725,7 @@ class _Writer:
         self.conn = conn
         self.transport: Any = None
         self.out = native.Output()
-        self.fields = native.ResponseFields()
+        self.fields = shared(server).fields
         self.serializing = False  # inside serialize(): no I/O
         self.batching = False  # answers of finished handlers: flushed one loop turn later
         self.flush_due = False  # such a flush is scheduled
@@ -722,16 +749,16 @@ class _Writer:
 
     def respond(self, req: Request, response: Any, last: bool) -> None:
         """Serialize *response* to *req* into the output buffer (head of the line only)."""
-        fields = self.fields
+        fields = self.fields  # the server's: read into locals before anything else runs
         status = fields.read(response)
         if status < 100:
             self.respond(req, _runner.unservable(req, invalid_field(response)), last)
             return
-        if self.access_log:
-            _runner.log_access(req, status)
         flags = fields.flags | self.no_server
         head = fields.head
         body = fields.body
+        if self.access_log:
+            _runner.log_access(req, status)
         keep = (
             req.keep_alive
             and req._body_done
@@ -805,7 +832,7 @@ class _Writer:
             self.life.to(CLOSING)
             self.flush()
             return
-        self.queue.pending.popleft()
+        self.queue.pending.pop(0)
         if not keep:
             self.life.to(CLOSING)
         self.queue.send_ready()

@@ -38,6 +38,15 @@ cdef class _Slot:
 
 
 @cython.final
+cdef class _Shared:
+    cdef Scanner scanner
+    cdef ResponseFields fields
+
+
+cdef _Shared shared(server)
+
+
+@cython.final
 cdef class _Reader:
     cdef _Connection conn
     cdef _Queue queue
@@ -118,7 +127,7 @@ cdef class _Queue:
     cdef _Lifecycle life
     cdef object app
     cdef int max_pipeline
-    cdef object pending
+    cdef list pending
     cdef CRequest upgrade
     cdef bytes tail
 
@@ -157,7 +166,7 @@ cdef class _Writer:
     cdef _Queue queue
     cdef _Lifecycle life
     cdef object transport
-    cdef Output out
+    cdef readonly Output out  # readable for tests: what it holds between answers
     cdef ResponseFields fields
     cdef bint batching
     cdef bint flush_due
@@ -237,5 +246,5 @@ cdef class _Connection:
     cdef public object client
     cdef readonly _Reader _reader  # httptools' callback target (readable for tests)
     cdef _Queue _queue
-    cdef _Writer _writer
+    cdef readonly _Writer _writer  # readable for tests
     cdef _Lifecycle _life

@@ -135,6 +135,8 @@ class Server:
         # Reads are handed to the parser synchronously and nothing keeps a view
         # of them, so every connection of this server can read into one buffer.
         self.read_buffer = memoryview(bytearray(READ_BUFFER_SIZE))
+        #: What the core's connections share beyond it (made by the first connection).
+        self.shared: Any = None
         self._protocol: Callable[[Server], asyncio.BaseProtocol] = protocol_class(
             self.config.implementation
         )

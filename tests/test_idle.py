@@ -1,8 +1,12 @@
-"""What an idle connection costs: no output storage held between answers. Both cores.
+"""What an idle connection costs: no output storage held between answers, and a sweep
+that leaves idle connections alone until their deadline while still enforcing every
+timeout. Both cores.
 
 An answer is written into an output buffer whose storage is borrowed when there is
 something to write and given back once it has gone to the transport; a pipelined
-burst still leaves in one ``transport.write``.
+burst still leaves in one ``transport.write``. The server's sweep visits a connection
+at every sweep only while it is busy with a request; an idle one is parked until its
+idle deadline, and woken by its next read.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from typing import Any
 import pytest
 
 import cyhttp
+from cyhttp import _impl
 
-from .support import Conn, split_responses
+from .support import Conn, FakeTransport, split_responses
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 BIG = b"b" * 10_000  # under the size handed to the transport as is: it goes through the buffer
@@ -118,3 +123,110 @@ def test_serialize_leaves_no_storage_behind(impl):
     c = Conn(app, impl)
     assert c.protocol.serialize(cyhttp.Response(BIG)).endswith(BIG)
     assert _storage(c.protocol) == 0
+
+
+# -- the sweep -------------------------------------------------------------------------
+
+
+def _sweeps(c: Conn, count: int) -> int:
+    """Run *count* sweeps of the server; how many connections they visited in all."""
+    return sum(c.server._sweep_due() for _ in range(count))
+
+
+async def test_idle_connections_are_left_alone_until_their_deadline(impl):
+    c = Conn(app, impl, keepalive_timeout=5)
+    limit = c.server.sweeps.idle
+    idle = []
+    for _ in range(50):  # more connections of the same server, answered once each
+        protocol = _impl.protocol_class(impl)(c.server)
+        transport = FakeTransport(protocol)
+        protocol.connection_made(transport)
+        protocol.get_buffer(len(GET))[: len(GET)] = GET
+        protocol.buffer_updated(len(GET))
+        idle.append(transport)
+    c.feed(GET)
+    assert _sweeps(c, 1) == 51  # the first sweep finds them idle and parks them
+    assert c.protocol.parked
+    assert _sweeps(c, limit - 1) == 0  # parked: no sweep visits them
+    assert not c.transport.ended
+    assert _sweeps(c, 1) == 51  # their deadline: limit sweeps after their last request
+    await c.settle()
+    assert c.transport.ended and all(t.ended for t in idle)
+    assert c.server.connections == set()
+
+
+async def test_a_read_wakes_a_parked_connection_and_keeps_its_idle_time(impl):
+    c = Conn(app, impl, keepalive_timeout=5)
+    limit = c.server.sweeps.idle
+    _sweeps(c, 3)  # a connection that never sent anything is idle from its first sweep
+    assert c.protocol.parked
+    c.feed(b"\r\n")  # a read that starts no request: the idle time so far still counts
+    assert not c.protocol.parked
+    assert _sweeps(c, limit - 4) == 1  # the next sweep finds it idle again and parks it
+    assert not c.transport.ended
+    _sweeps(c, 1)  # closed limit sweeps after it opened, as if it had never been parked
+    await c.settle()
+    assert c.transport.ended
+
+
+async def test_a_request_resets_the_idle_deadline_of_a_parked_connection(impl):
+    c = Conn(app, impl, keepalive_timeout=5)
+    limit = c.server.sweeps.idle
+    _sweeps(c, limit - 1)
+    c.feed(GET)  # just before the deadline: answered, and the wait starts again
+    _sweeps(c, limit)
+    assert not c.transport.ended
+    assert c.data.endswith(b"hello")
+    _sweeps(c, 1)
+    await c.settle()
+    assert c.transport.ended
+
+
+@pytest.mark.parametrize(
+    ("timeout", "data", "ends"),
+    [
+        ("header", b"GET /slow HTTP/1.1\r\nHost: x\r\nX-Slow: ", "408"),  # a head never ending
+        ("body", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npart", "408"),
+        ("write", _get("/big"), "closed"),  # an answer the client does not read
+        ("linger", b"GET /bad path HTTP/1.1\r\nHost: x\r\n\r\n", "closed"),  # 400, drained
+    ],
+    ids=["header", "body", "write", "linger"],
+)
+async def test_every_timeout_applies_to_a_parked_connection_that_reads(impl, timeout, data, ends):
+    c = Conn(app, impl, keepalive_timeout=60, **{f"{timeout}_timeout": 2})
+    c.feed(GET)
+    _sweeps(c, 3)
+    assert c.protocol.parked
+    c.transport.pause_on_write = timeout == "write"  # the client stops reading
+    c.feed(data)
+    await c.settle()
+    limit = getattr(c.server.sweeps, "head" if timeout == "header" else timeout)
+    if timeout == "body":
+        limit += 1  # the first sweep sees the body's progress
+    _sweeps(c, limit - 1)  # counted from the read, not from when the connection was parked
+    assert not c.transport.closed and b" 408 " not in c.data
+    _sweeps(c, 1)
+    await c.settle()
+    if ends == "408":
+        assert split_responses(c.data)[-1].startswith(b"HTTP/1.1 408 ") and c.transport.ended
+    else:
+        assert c.transport.closed
+
+
+async def test_a_busy_connection_is_visited_at_every_sweep(impl):
+    gate = asyncio.Event()
+
+    async def waiting(request: cyhttp.Request) -> cyhttp.Response:
+        await gate.wait()
+        return cyhttp.Response(b"done")
+
+    c = Conn(waiting, impl, keepalive_timeout=2)
+    c.feed(GET)
+    await c.settle()
+    # A handler at work: no timeout of the connection runs, and it is not parked.
+    assert _sweeps(c, 3 * c.server.sweeps.idle) == 3 * c.server.sweeps.idle
+    assert not c.protocol.parked and not c.transport.ended
+    gate.set()
+    await c.settle()
+    assert c.data.endswith(b"done")
+    assert _sweeps(c, 1) == 1 and c.protocol.parked

@@ -55,7 +55,9 @@ classes: direct C calls between them in the compiled build):
   client closes or the linger timeout), ``GONE`` (the transport was lost or
   handed to another protocol). ``half_close`` says how to close: by lingering
   when the client may still be sending. The server's sweep calls ``tick``,
-  which enforces every timeout.
+  which enforces every timeout; an idle connection's tick says how many sweeps
+  it may be left alone for, and the sweep parks it until then, unless a read
+  wakes it (``Server.wake``).
 """
 
 from __future__ import annotations
@@ -926,13 +928,12 @@ class _Lifecycle:
     """
 
     def __init__(self, server: Any) -> None:
-        (
-            self.idle_limit,
-            self.head_limit,
-            self.body_limit,
-            self.write_limit,
-            self.linger_limit,
-        ) = server.sweeps
+        sweeps = server.sweeps
+        self.idle_limit: int = sweeps.idle
+        self.head_limit: int = sweeps.head
+        self.body_limit: int = sweeps.body
+        self.write_limit: int = sweeps.write
+        self.linger_limit: int = sweeps.linger
         self.state = OPEN
         self.half_close = False  # close by half-closing and draining input (see close)
         self.linger_ticks = 0  # sweeps spent lingering
@@ -967,23 +968,27 @@ class _Lifecycle:
         elif self.state != LINGERING:
             transport.close()
 
-    def tick(self) -> None:
-        """One sweep of the server: enforces every timeout of this connection."""
+    def tick(self) -> int:
+        """One sweep of the server: enforces every timeout of this connection.
+
+        Returns how many sweeps the connection may be left alone for when it is idle
+        (its idle deadline; only a read can change that first), else 0.
+        """
         reader = self.reader
         writer = self.writer
         transport = writer.transport
         if transport is None:
-            return
+            return 0
         if self.state == LINGERING:
             self.linger_ticks += 1
             if self.linger_ticks >= self.linger_limit:
                 transport.close()
-            return
+            return 0
         if writer.write_paused:
             self.write_ticks += 1
             if self.write_ticks >= self.write_limit:
                 transport.abort()  # the client stopped reading
-            return
+            return 0
         self.write_ticks = 0
         if reader.in_head:
             reader.head_ticks += 1
@@ -1000,12 +1005,16 @@ class _Lifecycle:
         elif self.queue.pending or reader.requests != self.seen:
             self.seen = reader.requests
             self.idle = 0
+            if not self.queue.pending:
+                return self.idle_limit  # answered since the last sweep: idle from now on
         else:
             self.idle += 1
-            if self.idle >= self.idle_limit:
-                _runner.idle_expired(transport, writer.paused)
-                self.to(CLOSING)
-                writer.flush()
+            if self.idle < self.idle_limit:
+                return self.idle_limit - self.idle
+            _runner.idle_expired(transport, writer.paused)
+            self.to(CLOSING)
+            writer.flush()
+        return 0
 
     def expire(self) -> None:
         writer = self.writer  # fail() may end in a protocol switch, which cuts the parts
@@ -1023,6 +1032,11 @@ class _Connection:
     def __init__(self, server: Any) -> None:
         self._server = server
         self.client: Optional[Tuple[str, int]] = None
+        # The server's sweep keeps these (Server._sweep): the sweep the connection is due
+        # at, its place there, and whether it is parked idle (a read must wake it).
+        self.sweep_due = 0
+        self.sweep_slot = 0
+        self.parked = False
         reader = self._reader = _Reader(self, server)
         queue = self._queue = _Queue(self, server)
         writer = self._writer = _Writer(self, server)
@@ -1071,6 +1085,8 @@ class _Connection:
 
     @cython.locals(nbytes=cython.Py_ssize_t, state=cython.int)
     def buffer_updated(self, nbytes: int) -> None:
+        if self.parked:
+            self._server.wake(self)  # the timeouts of what this read begins apply from now
         reader = self._reader
         if nbytes < 0 or nbytes > reader.buffer_size:
             # The event loop never does this; the compiled scanner reads the buffer in C.
@@ -1177,10 +1193,21 @@ class _Connection:
         if not self._reader.in_read:
             self._writer.flush()
 
-    def tick(self) -> None:
-        """Called once per sweep of the server: enforces every timeout of this connection."""
-        if self._life.state != GONE:
-            self._life.tick()
+    def tick(self) -> int:
+        """Called once per sweep of the server: enforces every timeout of this connection.
+
+        Returns how many sweeps it may be left alone for, unless it reads (see ``unpark``):
+        0 when it must be ticked at the next sweep, -1 when it is gone.
+        """
+        if self._life.state == GONE:
+            return -1
+        return self._life.tick()
+
+    def unpark(self, left: int) -> None:
+        """The sweep takes the idle connection back, *left* sweeps before its idle deadline
+        (the sweeps it spent parked count as idle ones)."""
+        self.parked = False
+        self._life.idle = self._life.idle_limit - left
 
     def abort(self) -> None:
         """Drop the connection now (the shutdown timeout ran out)."""

@@ -235,7 +235,7 @@ cdef class _Lifecycle:
     cdef close(self, transport)
 
     @cython.locals(reader=_Reader, writer=_Writer)
-    cdef tick(self)
+    cdef Py_ssize_t tick(self) except -1
 
     @cython.locals(writer=_Writer)
     cdef expire(self)
@@ -244,6 +244,9 @@ cdef class _Lifecycle:
 cdef class _Connection:
     cdef object _server
     cdef public object client
+    cdef public Py_ssize_t sweep_due
+    cdef public Py_ssize_t sweep_slot
+    cdef public bint parked
     cdef readonly _Reader _reader  # httptools' callback target (readable for tests)
     cdef _Queue _queue
     cdef readonly _Writer _writer  # readable for tests

@@ -152,7 +152,7 @@ async def test_idle_connections_are_left_alone_until_their_deadline(impl):
     assert _sweeps(c, 1) == 51  # their deadline: limit sweeps after their last request
     await c.settle()
     assert c.transport.ended and all(t.ended for t in idle)
-    assert c.server.connections == set()
+    assert c.server.connections == set() and c.server._wheel == {}  # nothing left behind
 
 
 async def test_a_read_wakes_a_parked_connection_and_keeps_its_idle_time(impl):

@@ -272,14 +272,16 @@ class Server:
 
     def _undue(self, conn: Any) -> None:
         """Take *conn* out of the wheel (in place: the last of its bucket takes its slot)."""
-        bucket = self._wheel.get(conn.sweep_due)
-        conn.sweep_due = 0
+        sweep, conn.sweep_due = conn.sweep_due, 0
+        bucket = self._wheel.get(sweep)
         if bucket is None:
             return  # not in the wheel, or in the bucket the sweep is visiting
         last = bucket.pop()
         if last is not conn:
             bucket[conn.sweep_slot] = last
             last.sweep_slot = conn.sweep_slot
+        elif not bucket:
+            del self._wheel[sweep]  # no empty bucket waits for its sweep
 
     def wake(self, conn: Any) -> None:
         """Called by a core when a parked connection reads: it is due at the next sweep."""

@@ -61,7 +61,9 @@ def test_chromium_upload_then_fetch_has_no_stall(live):
 
     with (
         live(app, max_body_size=8 << 20, keepalive_timeout=10.0) as srv,
-        tempfile.TemporaryDirectory() as profile,
+        tempfile.TemporaryDirectory(
+            ignore_cleanup_errors=True
+        ) as profile,  # Chromium's helpers may still write
     ):
         browser = subprocess.Popen(
             [

@@ -22,6 +22,8 @@ cdef class Output:
     cdef int reserve(self, Py_ssize_t size) except -1
     cdef bytes take(self)
     cdef bytes since(self, Py_ssize_t start)
+    cdef void truncate(self, Py_ssize_t size) noexcept
+    cdef void _give_back(self) noexcept
 
     # The put* methods write into room a reserve() made.
     cdef inline void put(self, bytes data) noexcept:
@@ -59,9 +61,6 @@ cdef class Output:
 
     cdef inline Py_ssize_t size(self) noexcept:
         return self._size
-
-    cdef inline void truncate(self, Py_ssize_t size) noexcept:
-        self._size = size
 
 
 @cython.final

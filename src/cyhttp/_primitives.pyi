@@ -9,6 +9,9 @@ from typing import Any, final
 class Output:
     """The bytes the connection will write next (one ``transport.write`` per read)."""
 
+    def capacity(self) -> int:
+        """The bytes of storage this buffer holds (0 while it has nothing to write)."""
+
 @final
 class Scanner:
     """Offers each head at a message boundary to ``_head.scan``, within the limits."""

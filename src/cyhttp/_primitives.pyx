@@ -5,7 +5,8 @@
 ``_protocol_c`` it uses these; imported as is (the pure build), it uses their
 twins in ``_primitives_py.py``, which give the same results in plain Python:
 
-* ``Output``: the response buffer (malloc'ed here; a ``bytearray`` there);
+* ``Output``: the response buffer (storage borrowed from a free list while it has
+  bytes to write here; a ``bytearray`` there);
 * ``Scanner``: reads plain request heads straight from the read buffer (``_head``);
   the pure one accepts nothing, so httptools reads every head;
 * ``ResponseFields``: reads a response's fields, in place for the compiled classes
@@ -47,7 +48,8 @@ cdef extern from "Python.h":
 
 cdef enum:
     OUT_MIN = 4096          # first allocation of the output buffer
-    OUT_KEEP = 16384        # larger buffers are released after a flush
+    OUT_KEEP = 16384        # larger buffers are freed when handed back
+    SPARES = 64             # blocks kept for the next Output that has something to write
     FLAG_MASK = 15          # every FLAG_* bit of _wire
 
 # In the order of _head's METHOD_* indexes.
@@ -59,18 +61,37 @@ cdef tuple RESPONSE_TYPES = (
 cdef tuple STREAMING_TYPES = (StreamingResponse, PyStreamingResponse)
 
 
+# Output storage not in use, process-wide: an Output borrows a block when it has something
+# to write and hands it back once its bytes have gone to the transport, so that an idle
+# connection holds none, while a busy one pays a few instructions instead of a malloc.
+cdef char* _spare_data[SPARES]
+cdef Py_ssize_t _spare_cap[SPARES]
+cdef int _spares = 0
+
+
 cdef class Output:
     """The bytes the connection will write next (one ``transport.write`` per read)."""
 
     def __dealloc__(self):
-        PyMem_Free(self._data)
+        self._give_back()
+
+    def capacity(self):
+        """The bytes of storage this buffer holds (0 while it has nothing to write)."""
+        return self._cap
 
     cdef int reserve(self, Py_ssize_t size) except -1:
         """Make room for *size* more bytes, so that the ``put`` methods may follow."""
+        global _spares
         cdef Py_ssize_t need = self._size + size
         cdef Py_ssize_t cap
         cdef char* grown
         if need > self._cap:
+            if self._cap == 0 and _spares:
+                _spares -= 1
+                self._data = _spare_data[_spares]
+                self._cap = _spare_cap[_spares]
+                if need <= self._cap:
+                    return 0
             cap = self._cap * 2 if self._cap else OUT_MIN
             while cap < need:
                 cap *= 2
@@ -82,17 +103,33 @@ cdef class Output:
         return 0
 
     cdef bytes take(self):
-        """Everything buffered, as bytes; the buffer is empty afterwards."""
+        """Everything buffered, as bytes; the buffer is empty, its storage handed back."""
         data = PyBytes_FromStringAndSize(self._data, self._size)
         self._size = 0
-        if self._cap > OUT_KEEP:
-            PyMem_Free(self._data)
-            self._data = NULL
-            self._cap = 0
+        self._give_back()
         return data
 
     cdef bytes since(self, Py_ssize_t start):
         return PyBytes_FromStringAndSize(self._data + start, self._size - start)
+
+    cdef void truncate(self, Py_ssize_t size) noexcept:
+        self._size = size
+        if size == 0:
+            self._give_back()
+
+    cdef void _give_back(self) noexcept:
+        """Keep the storage for the next buffer that writes, or free it."""
+        global _spares
+        if self._cap == 0:
+            return
+        if self._cap <= OUT_KEEP and _spares < SPARES:
+            _spare_data[_spares] = self._data
+            _spare_cap[_spares] = self._cap
+            _spares += 1
+        else:
+            PyMem_Free(self._data)
+        self._data = NULL
+        self._cap = 0
 
 
 cdef class Scanner:

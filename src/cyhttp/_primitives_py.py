@@ -38,6 +38,11 @@ class Output(bytearray):
     write = bytearray.extend
     size = bytearray.__len__
 
+    def capacity(self) -> int:
+        """The bytes of storage this buffer holds (0 while it has nothing to write)."""
+        # A bytearray emptied by clear() or del shrinks to its terminating NUL byte.
+        return max(self.__alloc__() - 1, 0)
+
     def reserve(self, size: int) -> None:
         """Nothing to do: a bytearray grows as it is written."""
 
@@ -52,7 +57,7 @@ class Output(bytearray):
         self += b"\r\n"
 
     def take(self) -> bytes:
-        """Everything buffered, as bytes; the buffer is empty afterwards."""
+        """Everything buffered, as bytes; the buffer is empty, its storage freed."""
         data = bytes(self)
         self.clear()
         return data

@@ -55,16 +55,17 @@ classes: direct C calls between them in the compiled build):
   client closes or the linger timeout), ``GONE`` (the transport was lost or
   handed to another protocol). ``half_close`` says how to close: by lingering
   when the client may still be sending. The server's sweep calls ``tick``,
-  which enforces every timeout.
+  which enforces every timeout; an idle connection's tick says how many sweeps
+  it may be left alone for, and the sweep parks it until then, unless a read
+  wakes it (``Server.wake``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from functools import partial
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, Deque, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from httptools import (
     HttpParserCallbackError,
@@ -166,6 +167,25 @@ class _Slot:
         self.deferred = False  # the handler has not been called yet
 
 
+class _Shared:
+    """What every connection of a server uses in turn and none keeps between calls: made
+    once per server (``shared``), not once per connection."""
+
+    def __init__(self, server: Any) -> None:
+        # Its results are read right after each scan, within one read of one connection,
+        # as the read buffer they come from is (shared the same way, see Server).
+        self.scanner = native.Scanner(server.read_buffer, server.config)
+        self.fields = native.ResponseFields()  # read into locals by respond() at once
+
+
+def shared(server: Any) -> _Shared:
+    """The server's ``_Shared``, made by its first connection (of this core)."""
+    found = server.shared
+    if not isinstance(found, _Shared):
+        found = server.shared = _Shared(server)
+    return found
+
+
 class _Reader:
     """Reading: the bytes of each read become requests (scanner first, then httptools).
 
@@ -184,22 +204,25 @@ class _Reader:
         self.buffer_size = len(self.buffer)
         self.buffer_bytes = self.buffer.obj  # what frames reads the request lines from
         assert isinstance(self.buffer_bytes, bytearray)
-        self.scanner = native.Scanner(self.buffer, cfg)
-        self.parser: Optional[HttpRequestParser] = HttpRequestParser(self)
-        self.frames = Frames()  # request-line positions for the httptools path
+        self.scanner = shared(server).scanner
+        # httptools and the request-line follower, made when a head first needs them
+        # (every head in the pure build; in the compiled one, what the scanner does not take).
+        self.parser: Optional[HttpRequestParser] = None
+        self.frames: Frames = None  # type: ignore[assignment]
         self.stall_limit = self.max_url + self.max_head + STALL_SLACK
         self.url = b""
-        self.headers: List[Tuple[bytes, bytes]] = []
+        # A message's fields, while httptools reads its head (made when the message begins).
+        self.headers: List[Tuple[bytes, bytes]] = None  # type: ignore[assignment]
         self.trailers: Optional[List[Tuple[bytes, bytes]]] = None
         self.expect = False
         self.in_head = False  # a request has begun and its head is not complete
         self.advanced = False  # this read completed a head or a message, or brought body
         self.stalled = 0  # bytes of reads in a message that did not advance it
         self.head_size = 0
-        self.hosts: List[bytes] = []  # Host values
+        self.hosts: List[bytes] = None  # type: ignore[assignment]  # Host values
         self.content_type: Optional[bytes] = None  # the first Content-Type value
         self.line: Optional[bytes] = None  # the request line of a head refused when complete
-        self.codings: List[bytes] = []  # Transfer-Encoding values
+        self.codings: List[bytes] = None  # type: ignore[assignment]  # Transfer-Encoding values
         self.keep_option = False  # a Connection field asked for keep-alive
         self.content_length = 0
         self.body_size = 0
@@ -236,12 +259,15 @@ class _Reader:
             done = self.scan(nbytes)
         self.followed = done < nbytes
         if self.followed:
-            if boundary:
+            if self.parser is None:
+                self.parser = HttpRequestParser(self)
+                self.frames = Frames()  # at a message boundary, as httptools
+            elif boundary:
                 self.frames.restart()  # httptools starts at a message boundary
             data = self.buffer[done:nbytes]
             self.frames.begin(self.buffer_bytes, done, nbytes)
             try:
-                self.parser.feed_data(data)  # type: ignore[union-attr]
+                self.parser.feed_data(data)
                 self.frames.end()
             except HttpParserUpgrade as exc:
                 self.queue.upgrading(bytes(self.buffer[done + exc.args[0] : nbytes]))
@@ -307,6 +333,9 @@ class _Reader:
 
     def on_message_begin(self) -> None:
         self.in_message = True
+        self.headers = []
+        self.hosts = []
+        self.codings = []
 
     def on_url(self, url: bytes) -> None:
         if self.url:
@@ -392,9 +421,7 @@ class _Reader:
         keep_option = self.keep_option
         length = self.content_length
         self.url = b""
-        self.headers = []
-        self.hosts = []
-        self.codings = []
+        self.headers = self.hosts = self.codings = None  # type: ignore[assignment]
         self.content_type = None
         self.trailers = None
         self.expect = self.in_head = self.body_progress = self.keep_option = False
@@ -547,7 +574,8 @@ class _Queue:
         self.max_pipeline = server.config.max_pipelined
         self.refusals = server.refusals
         self.debug = server.config.debug  # the rule that refused goes in the answer's body
-        self.pending: Deque[_Slot] = deque()
+        # A list, not a deque: empty, it is 56 bytes, not 600, on every idle connection.
+        self.pending: List[_Slot] = []
         self.upgrade: Optional[Request] = None  # the request that asked to switch protocols
         self.tail = b""  # what the client sent after that request's head
 
@@ -626,7 +654,7 @@ class _Queue:
                     writer.continue_(req)
                 break
             if type(response) is bytes:  # an error answer of the server's own: the last
-                pending.popleft()
+                pending.pop(0)
                 writer.out.write(response)
                 self.life.to(CLOSING)
                 break
@@ -636,14 +664,14 @@ class _Queue:
                 if req is self.upgrade:
                     if self.reader.in_read:
                         break  # the read that brought the head ends first: it holds the tail
-                    pending.popleft()
+                    pending.pop(0)
                     self.switch(response)
                     return
                 response = slot.response = _runner.not_asked(req)
             if native.is_streaming(response):
                 writer.respond(req, response, len(pending) == 1)
                 break  # the slot leaves the queue when the stream ends
-            pending.popleft()
+            pending.pop(0)
             writer.respond(req, response, not pending)
             if writer.out.size() > WRITE_HIGH_WATER:
                 writer.flush()
@@ -740,7 +768,8 @@ class _Queue:
 class _Writer:
     """Writing: answers into the output buffer, and to the transport with its flow control.
 
-    Owns the output buffer (one ``transport.write`` per read), write pressure
+    Owns the output buffer (one ``transport.write`` per read; it holds storage only
+    while it has bytes to write, see ``Output``), write pressure
     (``pause_writing``, the room a streaming body waits for) and the reasons reading
     is paused. Each reason is lifted on every path that ends it: ``PAUSE_WRITE`` when
     the transport drains; ``PAUSE_PIPELINE`` when the answers owed fall to half the
@@ -755,7 +784,7 @@ class _Writer:
         self.conn = conn
         self.transport: Any = None
         self.out = native.Output()
-        self.fields = native.ResponseFields()
+        self.fields = shared(server).fields
         self.serializing = False  # inside serialize(): no I/O
         self.batching = False  # answers of finished handlers: flushed one loop turn later
         self.flush_due = False  # such a flush is scheduled
@@ -780,7 +809,7 @@ class _Writer:
 
     def respond(self, req: Request, response: Any, last: bool) -> None:
         """Serialize *response* to *req* into the output buffer (head of the line only)."""
-        fields = self.fields
+        fields = self.fields  # the server's: read into locals before anything else runs
         status = fields.read(response)
         if status < 100:
             self.respond(req, _runner.unservable(req, invalid_field(response)), last)
@@ -874,7 +903,7 @@ class _Writer:
             self.life.to(CLOSING)
             self.flush()
             return
-        self.queue.pending.popleft()
+        self.queue.pending.pop(0)
         if not keep:
             self.life.to(CLOSING)
         self.queue.send_ready()
@@ -968,13 +997,12 @@ class _Lifecycle:
     """
 
     def __init__(self, server: Any) -> None:
-        (
-            self.idle_limit,
-            self.head_limit,
-            self.body_limit,
-            self.write_limit,
-            self.linger_limit,
-        ) = server.sweeps
+        sweeps = server.sweeps
+        self.idle_limit: int = sweeps.idle
+        self.head_limit: int = sweeps.head
+        self.body_limit: int = sweeps.body
+        self.write_limit: int = sweeps.write
+        self.linger_limit: int = sweeps.linger
         self.state = OPEN
         self.draining = False  # shutting down: the next request opened is the last
         self.half_close = False  # close by half-closing and draining input (see close)
@@ -1010,23 +1038,27 @@ class _Lifecycle:
         elif self.state != LINGERING:
             transport.close()
 
-    def tick(self) -> None:
-        """One sweep of the server: enforces every timeout of this connection."""
+    def tick(self) -> int:
+        """One sweep of the server: enforces every timeout of this connection.
+
+        Returns how many sweeps the connection may be left alone for when it is idle
+        (its idle deadline; only a read can change that first), else 0.
+        """
         reader = self.reader
         writer = self.writer
         transport = writer.transport
         if transport is None:
-            return
+            return 0
         if self.state == LINGERING:
             self.linger_ticks += 1
             if self.linger_ticks >= self.linger_limit:
                 transport.close()
-            return
+            return 0
         if writer.write_paused:
             self.write_ticks += 1
             if self.write_ticks >= self.write_limit:
                 transport.abort()  # the client stopped reading
-            return
+            return 0
         self.write_ticks = 0
         if reader.in_head:
             reader.head_ticks += 1
@@ -1043,12 +1075,16 @@ class _Lifecycle:
         elif self.queue.pending or reader.requests != self.seen:
             self.seen = reader.requests
             self.idle = 0
+            if not self.queue.pending:
+                return self.idle_limit  # answered since the last sweep: idle from now on
         else:
             self.idle += 1
-            if self.idle >= self.idle_limit:
-                _runner.idle_expired(transport, writer.paused)
-                self.to(CLOSING)
-                writer.flush()
+            if self.idle < self.idle_limit:
+                return self.idle_limit - self.idle
+            _runner.idle_expired(transport, writer.paused)
+            self.to(CLOSING)
+            writer.flush()
+        return 0
 
     def expire(self, reason: str) -> None:
         writer = self.writer  # fail() may end in a protocol switch, which cuts the parts
@@ -1067,6 +1103,11 @@ class _Connection:
         self._server = server
         self.client: Optional[Tuple[str, int]] = None
         self.scheme: str = server.scheme
+        # The server's sweep keeps these (Server._sweep): the sweep the connection is due
+        # at, its place there, and whether it is parked idle (a read must wake it).
+        self.sweep_due = 0
+        self.sweep_slot = 0
+        self.parked = False
         reader = self._reader = _Reader(self, server)
         queue = self._queue = _Queue(self, server)
         writer = self._writer = _Writer(self, server)
@@ -1115,6 +1156,8 @@ class _Connection:
 
     @cython.locals(nbytes=cython.Py_ssize_t, state=cython.int)
     def buffer_updated(self, nbytes: int) -> None:
+        if self.parked:
+            self._server.wake(self)  # the timeouts of what this read begins apply from now
         reader = self._reader
         if nbytes < 0 or nbytes > reader.buffer_size:
             # The event loop never does this; the compiled scanner reads the buffer in C.
@@ -1239,10 +1282,21 @@ class _Connection:
             if not self._reader.in_read:
                 self._writer.flush()
 
-    def tick(self) -> None:
-        """Called once per sweep of the server: enforces every timeout of this connection."""
-        if self._life.state != GONE:
-            self._life.tick()
+    def tick(self) -> int:
+        """Called once per sweep of the server: enforces every timeout of this connection.
+
+        Returns how many sweeps it may be left alone for, unless it reads (see ``unpark``):
+        0 when it must be ticked at the next sweep, -1 when it is gone.
+        """
+        if self._life.state == GONE:
+            return -1
+        return self._life.tick()
+
+    def unpark(self, left: int) -> None:
+        """The sweep takes the idle connection back, *left* sweeps before its idle deadline
+        (the sweeps it spent parked count as idle ones)."""
+        self.parked = False
+        self._life.idle = self._life.idle_limit - left
 
     def abort(self) -> None:
         """Drop the connection now (the shutdown timeout ran out)."""

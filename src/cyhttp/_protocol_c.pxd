@@ -39,6 +39,15 @@ cdef class _Slot:
 
 
 @cython.final
+cdef class _Shared:
+    cdef Scanner scanner
+    cdef ResponseFields fields
+
+
+cdef _Shared shared(server)
+
+
+@cython.final
 cdef class _Reader:
     cdef _Connection conn
     cdef _Queue queue
@@ -128,7 +137,7 @@ cdef class _Queue:
     cdef int max_pipeline
     cdef object refusals
     cdef bint debug
-    cdef object pending
+    cdef list pending
     cdef CRequest upgrade
     cdef bytes tail
 
@@ -169,7 +178,7 @@ cdef class _Writer:
     cdef _Queue queue
     cdef _Lifecycle life
     cdef object transport
-    cdef Output out
+    cdef readonly Output out  # readable for tests: what it holds between answers
     cdef ResponseFields fields
     cdef bint batching
     cdef bint flush_due
@@ -243,7 +252,7 @@ cdef class _Lifecycle:
     cdef close(self, transport)
 
     @cython.locals(reader=_Reader, writer=_Writer)
-    cdef tick(self)
+    cdef Py_ssize_t tick(self) except -1
 
     @cython.locals(writer=_Writer)
     cdef expire(self, str reason)
@@ -253,7 +262,10 @@ cdef class _Connection:
     cdef object _server
     cdef public object client
     cdef public str scheme
+    cdef public Py_ssize_t sweep_due
+    cdef public Py_ssize_t sweep_slot
+    cdef public bint parked
     cdef readonly _Reader _reader  # httptools' callback target (readable for tests)
     cdef _Queue _queue
-    cdef _Writer _writer
+    cdef readonly _Writer _writer  # readable for tests
     cdef _Lifecycle _life

@@ -170,6 +170,8 @@ class Server:
         self.read_buffer = memoryview(bytearray(READ_BUFFER_SIZE))
         #: Logs the requests the cores refuse, rate-limited per peer across connections.
         self.refusals = _runner.Refusals()
+        #: What the core's connections share beyond it (made by the first connection).
+        self.shared: Any = None
         self._protocol: Callable[[Server], asyncio.BaseProtocol] = protocol_class(
             self.config.implementation
         )
@@ -178,6 +180,9 @@ class Server:
         self._acceptor: Optional[Acceptor] = None
         self._uds_made: Optional[Tuple[int, int]] = None  # the socket file's (device, inode)
         self._sweeper: Optional[asyncio.TimerHandle] = None
+        # The sweep's wheel: the connections due at each sweep, by its number (see _sweep).
+        self._wheel: Dict[int, List[Any]] = {}
+        self._swept = 0  # sweeps done
         self._all_closed: Optional[asyncio.Future[None]] = None
         self._stopped: Optional[asyncio.Future[None]] = None
         self._stopping: Optional[asyncio.Task[None]] = None
@@ -308,10 +313,59 @@ class Server:
 
     def _sweep(self) -> None:
         # One coarse timer for every connection instead of a timer per request.
-        for conn in list(self.connections):
-            conn.tick()
+        self._sweep_due()
         loop = asyncio.get_running_loop()
         self._sweeper = loop.call_later(self._sweep_interval, self._sweep)
+
+    def _sweep_due(self) -> int:
+        """One sweep: tick the connections due now; returns how many that was.
+
+        A connection busy with a request is due at every sweep (its head, body, write and
+        linger timeouts count sweeps); an idle one only at its idle deadline, parked until
+        then unless it reads first (``wake``). So idle connections cost the sweep nothing,
+        however many there are.
+        """
+        now = self._swept + 1
+        due = self._wheel.pop(now, ())
+        for conn in due:
+            conn.sweep_due = 0
+            if conn.parked:
+                conn.unpark(1)  # its idle deadline is this sweep
+            left = conn.tick()
+            if left >= 0:
+                self._due(conn, now + (left or 1), left > 0)
+        self._swept = now
+        return len(due)
+
+    def _due(self, conn: Any, sweep: int, parked: bool) -> None:
+        """Put *conn* in the wheel at *sweep* (parked: idle until then)."""
+        bucket = self._wheel.get(sweep)
+        if bucket is None:
+            bucket = self._wheel[sweep] = []
+        conn.sweep_due = sweep
+        conn.sweep_slot = len(bucket)
+        conn.parked = parked
+        bucket.append(conn)
+
+    def _undue(self, conn: Any) -> None:
+        """Take *conn* out of the wheel (in place: the last of its bucket takes its slot)."""
+        sweep, conn.sweep_due = conn.sweep_due, 0
+        bucket = self._wheel.get(sweep)
+        if bucket is None:
+            return  # not in the wheel, or in the bucket the sweep is visiting
+        last = bucket.pop()
+        if last is not conn:
+            bucket[conn.sweep_slot] = last
+            last.sweep_slot = conn.sweep_slot
+        elif not bucket:
+            del self._wheel[sweep]  # no empty bucket waits for its sweep
+
+    def wake(self, conn: Any) -> None:
+        """Called by a core when a parked connection reads: it is due at the next sweep."""
+        left = conn.sweep_due - self._swept
+        self._undue(conn)
+        conn.unpark(left)
+        self._due(conn, self._swept + 1, False)
 
     def track(self, conn: Any) -> bool:
         """Called by a core when a connection opens; False: over the limit, close it."""
@@ -325,11 +379,13 @@ class Server:
                 )
             return False
         self.connections.add(conn)
+        self._due(conn, self._swept + 1, False)
         return True
 
     def forget(self, conn: Any) -> None:
         """Called by a core when a connection is gone."""
         self.connections.discard(conn)
+        self._undue(conn)
         waiter = self._all_closed
         if waiter is not None and not self.connections and not waiter.done():
             waiter.set_result(None)

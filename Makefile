@@ -13,7 +13,7 @@ test-pure:
 
 lint:
 	ruff check . && ruff format --check . && mypy && cython-lint src/cyhttp \
-		&& python -m mypy.stubtest --allowlist stubtest-allowlist.txt cyhttp._protocol_c cyhttp._asgi_c cyhttp._request cyhttp._primitives cyhttp._fields cyhttp._response
+		&& python -m mypy.stubtest --allowlist stubtest-allowlist.txt cyhttp._protocol_c cyhttp._asgi_c cyhttp._request cyhttp._primitives cyhttp._fields cyhttp._response cyhttp._websocket_c
 
 debug:
 	CYHTTP_DEBUG=1 $(PYTHON) -m pip install -e '.[test]'

@@ -233,7 +233,7 @@ cdef class _Lifecycle:
 
 
 cdef class _Connection:
-    cdef object _server
+    cdef readonly object _server  # read by the WebSocket handshake (websocket.py)
     cdef public object client
     cdef readonly _Reader _reader  # httptools' callback target (readable for tests)
     cdef _Queue _queue

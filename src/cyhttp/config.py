@@ -54,6 +54,12 @@ class Config:
     root_path: str = _setting("", "ASGI root_path: the path the app is mounted under")
     proxy_headers: bool = _setting(True, "ASGI: trust X-Forwarded-For/-Proto from allowed peers")
     forwarded_allow_ips: str = _setting("127.0.0.1", "peers trusted with X-Forwarded-*, or '*'")
+    ws_max_size: int = _setting(1024 * 1024, "largest WebSocket message; larger closes with 1009")
+    ws_max_queue: int = _setting(32, "unread WebSocket messages before reading pauses")
+    ws_ping_interval: float = _setting(20.0, "ping an idle WebSocket this often (0: never)")
+    ws_ping_timeout: float = _setting(20.0, "close a WebSocket whose pong is this late (1011)")
+    ws_close_timeout: float = _setting(5.0, "drop a WebSocket this long after our close frame")
+    ws_per_message_deflate: bool = _setting(False, "accept permessage-deflate (RFC 7692) offers")
 
     def __post_init__(self) -> None:
         host, port = self.host, self.port
@@ -74,6 +80,8 @@ class Config:
             "max_header_size",
             "max_headers",
             "max_body_size",
+            "ws_max_size",
+            "ws_max_queue",
         ):
             value = getattr(self, name)
             _check(_is_int(value) and value >= 1, name, "an int >= 1", value)
@@ -83,9 +91,15 @@ class Config:
             "body_timeout",
             "write_timeout",
             "linger_timeout",
+            "ws_ping_timeout",
+            "ws_close_timeout",
         ):
             value = getattr(self, name)
             _check(_is_number(value) and value > 0, name, "a positive number of seconds", value)
+        value = self.ws_ping_interval
+        _check(_is_number(value) and value >= 0, "ws_ping_interval", "seconds >= 0", value)
+        value = self.ws_per_message_deflate
+        _check(type(value) is bool, "ws_per_message_deflate", "True or False", value)
         value = self.shutdown_timeout
         _check(_is_number(value) and value >= 0, "shutdown_timeout", "seconds >= 0", value)
         impl = self.implementation

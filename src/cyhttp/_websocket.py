@@ -34,7 +34,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Deque, List, Optional
 
 from ._runner import access_log
-from .request import ClientDisconnected
+from .request import WebSocketClosed
 
 if TYPE_CHECKING:  # Cython ships no types; its stand-in has them
     from . import _no_cython as cython
@@ -76,19 +76,6 @@ CLOSED = 2  # the transport is gone
 DEFLATE_TAIL = b"\x00\x00\xff\xff"
 
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
-
-
-class WebSocketClosed(ClientDisconnected):
-    """The WebSocket is closed: raised by ``receive`` and ``send``.
-
-    ``code`` is the close code (1006 when the connection dropped without a close
-    frame), ``reason`` the close reason.
-    """
-
-    def __init__(self, code: int, reason: str = "") -> None:
-        super().__init__(f"WebSocket closed with code {code}" + (f": {reason}" if reason else ""))
-        self.code = code
-        self.reason = reason
 
 
 def frame_head(opcode: int, length: int, rsv1: bool) -> bytes:
@@ -231,6 +218,8 @@ class WebSocket:
         self.close_received = False
         self.close_code = ABNORMAL
         self.close_reason = ""
+        self.fail_code = 0  # why the peer's input failed the connection (0: it did not)
+        self.fail_reason = ""
         # Timeouts, counted in sweeps of the server (0: off).
         self.idle_ticks = self.pong_ticks = self.close_ticks = self.write_ticks = 0
         self.ping_limit = server.sweeps_for(cfg.ws_ping_interval)
@@ -462,6 +451,8 @@ class WebSocket:
         """Send a close frame (once); close the transport if the peer's has come."""
         if self.state == CLOSED or self.close_sent:
             return
+        if self.fail_code:  # whatever the application says, the close says why it failed
+            code, reason = self.fail_code, self.fail_reason
         self.close_sent = True
         self.state = CLOSING
         self.close_ticks = 0
@@ -469,13 +460,26 @@ class WebSocket:
             self.close_code, self.close_reason = code, reason
         payload = b"" if code == NO_STATUS else code.to_bytes(2, "big") + reason.encode("utf-8")
         self.write(CLOSE, payload)
-        if self.close_received and self.transport is not None:
+        if (self.close_received or self.fail_code) and self.transport is not None:
             self.transport.close()
 
     def fail(self, code: int, reason: str) -> None:
-        """The peer broke the protocol: close with *code* at once, reading nothing more."""
-        self.start_close(code, reason)
+        """The peer broke the protocol: close with *code*, reading nothing more.
+
+        Messages already queued get one loop turn first, so an application echoing them
+        answers before the close frame (what Autobahn calls strict).
+        """
+        if self.fail_code:
+            return
+        self.fail_code, self.fail_reason = code, reason
         self.end()
+        if self.messages:
+            self.loop.call_soon(self.failed)
+        else:
+            self.failed()
+
+    def failed(self) -> None:
+        self.start_close(self.fail_code, self.fail_reason)
         if self.transport is not None:
             self.transport.close()
 
@@ -593,7 +597,11 @@ class WebSocket:
             self.size = 0
         deflate = self.deflate
         if self.compressed and deflate is not None:
-            inflated = deflate.inflate(payload, self.max_size - self.size, bool(final))
+            try:
+                inflated = deflate.inflate(payload, self.max_size - self.size, bool(final))
+            except zlib.error:
+                self.fail(INVALID_DATA, "invalid compressed data")
+                return False
             if inflated is None:
                 self.fail(TOO_BIG, "message too big")
                 return False

@@ -69,6 +69,8 @@ cdef class WebSocket:
     cdef bint close_received
     cdef readonly int close_code
     cdef readonly str close_reason
+    cdef int fail_code
+    cdef str fail_reason
     cdef int idle_ticks, pong_ticks, close_ticks, write_ticks
     cdef int ping_limit, pong_limit, close_limit, write_limit
     cdef object ping_payload
@@ -80,6 +82,7 @@ cdef class WebSocket:
     cdef message(self, int opcode, bytes payload)
     cpdef start_close(self, int code, str reason)
     cdef fail(self, int code, str reason)
+    cpdef failed(self)  # called back by the loop
     cdef end(self)
     cdef wake(self)
     cdef resume(self)

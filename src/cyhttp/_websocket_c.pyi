@@ -4,11 +4,12 @@
 import asyncio
 from typing import Any, Optional, final
 
-from ._websocket import WebSocketClosed as WebSocketClosed
+from .request import WebSocketClosed as WebSocketClosed
 
 def frame_head(opcode: int, length: int, rsv1: bool) -> bytes: ...
 def unmask(data: bytes, start: int, length: int, mask: bytes) -> bytes: ...
 def valid_close_code(code: int) -> bool: ...
+
 @final
 class Deflate:
     """One connection's permessage-deflate state (RFC 7692), as negotiated."""

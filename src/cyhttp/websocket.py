@@ -15,8 +15,8 @@ import re
 from typing import Any, Awaitable, Callable, List, Optional, Tuple, Union
 
 from . import _impl, _websocket
-from ._websocket import WebSocketClosed
 from ._wire import HeadersArg
+from .request import WebSocketClosed
 from .response import Response, SwitchProtocols
 
 __all__ = ["WebSocket", "WebSocketClosed", "accept_websocket", "subprotocols"]

@@ -202,3 +202,16 @@ async def test_a_failing_factory_closes_the_connection_with_a_log(conn, caplog):
     assert c.transport.closed
     assert "failed to start" in caplog.text and "no protocol today" in caplog.text
     assert c.server.connections == set()
+
+
+async def test_a_handler_that_suspends_then_switches_leaves_no_error(conn, caplog):
+    async def app(request: cyhttp.Request) -> Any:
+        await asyncio.sleep(0)  # its answer comes from a Task, through handler_done
+        return SwitchProtocols(Echo, "echo")
+
+    c = conn(app)
+    with caplog.at_level(logging.ERROR):
+        c.feed(UPGRADE + b"tail")
+        await c.settle()
+    assert c.transport.protocol is Echo.made[0] and Echo.made[0].received == b"tail"
+    assert "Exception in callback" not in caplog.text  # the switch had cut the writer

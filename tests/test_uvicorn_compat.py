@@ -165,7 +165,7 @@ def test_the_deployment_line_of_the_issue_serves(impl, appdir):
         (["--root-path", "/api"], "/root", b"", b"/api"),
         # uvicorn's words for what cyhttp does anyway
         (
-            ["--workers", "1", "--http", "httptools", "--ws", "none", "--interface", "asgi3"],
+            ["--workers", "1", "--http", "httptools", "--ws", "websockets", "--interface", "asgi3"],
             "/",
             b"",
             b"ok",
@@ -381,8 +381,10 @@ def test_web_concurrency_and_workers(impl, appdir):
     try:
         assert _body(_get(port)) == b"ok"
         children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-        if children.exists():
-            assert len(children.read_text().split()) == 2
+        deadline = time.monotonic() + 15
+        while children.exists() and len(children.read_text().split()) != 2:
+            assert time.monotonic() < deadline, children.read_text()
+            time.sleep(0.05)
     finally:
         _stop(proc)
     result = run_cli("examples.hello:app", WEB_CONCURRENCY="two")
@@ -395,8 +397,7 @@ def test_web_concurrency_and_workers(impl, appdir):
         ["--ssl-version", "5"],
         ["--http", "h11"],
         ["--http", "zttp", "--http2"],
-        ["--ws", "websockets"],
-        ["--ws-ping-interval", "5"],
+        ["--ws", "none"],
         ["--loop", "zuvloop"],
         ["--interface", "asgi2"],
     ],
@@ -545,7 +546,7 @@ def test_run_takes_uvicorns_keywords(impl, appdir):
         f"cyhttp.run('uvapp:app', host='127.0.0.1', port=0, app_dir={str(appdir)!r},\n"
         "    timeout_keep_alive=1, timeout_graceful_shutdown=2, workers=1,\n"
         "    headers=[('x-served-by', 'script')], limit_max_requests=1, interface='asgi3',\n"
-        "    http='httptools', ws='none', forwarded_allow_ips=['127.0.0.1', '::1'],\n"
+        "    http='httptools', ws='websockets', forwarded_allow_ips=['127.0.0.1', '::1'],\n"
         f"    log_level='info', implementation={impl!r})\n"
     )
     proc = subprocess.Popen(

@@ -19,6 +19,7 @@ else:  # the active core's classes: compiled when the Cython core is loaded
     from ._impl import PublicRequest as Request  # either core's requests are instances
 from .response import SwitchProtocols
 from .server import Handler, Hook, Server, StartupFailed, run
+from .websocket import WebSocket, WebSocketClosed, accept_websocket
 
 __all__ = [
     "ClientDisconnected",
@@ -33,6 +34,9 @@ __all__ = [
     "StartupFailed",
     "StreamingResponse",
     "SwitchProtocols",
+    "WebSocket",
+    "WebSocketClosed",
+    "accept_websocket",
     "implementation",
     "run",
 ]

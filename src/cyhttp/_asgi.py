@@ -45,7 +45,7 @@ from contextvars import Context, copy_context
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Set, Tuple
 
-from . import _runner
+from . import _asgi_ws, _runner
 from ._proxy import TrustedProxies
 from ._runner import StreamAborted
 from ._wire import FLAG_CONTENT_LENGTH, declared_length, encode_headers
@@ -256,6 +256,8 @@ class Asgi:
     @cython.locals(carrier=_Carrier)
     def __call__(self, req: CRequest) -> Any:
         """Run the application for *req*: its response, or a future of it."""
+        if not req.keep_alive and _asgi_ws.asked(req):  # an upgrade is never kept alive
+            return _asgi_ws.serve(self, req)
         ex = _Exchange(self, req)
         try:
             coro = self.app(self.scope(req), ex.receive, ex.send)

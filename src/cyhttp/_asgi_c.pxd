@@ -56,7 +56,7 @@ cdef class Asgi:
     cdef bint peer_trusted
 
     @cython.locals(raw=bytes, scope=dict)
-    cdef dict scope(self, CRequest req)
+    cpdef dict scope(self, CRequest req)  # the WebSocket scope starts from it (_asgi_ws)
 
     @cython.locals(name=bytes, hops=list)
     cdef forwarded(self, dict scope, headers, proxies)

@@ -27,6 +27,7 @@ __all__ = [
     "asgi_class",
     "implementation",
     "protocol_class",
+    "websocket_module",
 ]
 
 NO_EXTENSIONS = os.environ.get("CYHTTP_NO_EXTENSIONS", "") not in ("", "0")
@@ -84,6 +85,17 @@ def asgi_class(name: str) -> Any:
     from ._asgi import Asgi
 
     return Asgi
+
+
+def websocket_module(name: str) -> Any:
+    """The WebSocket connection module of core *name* (``WebSocket``, ``Deflate``)."""
+    if name == "cython":
+        from . import _websocket_c
+
+        return _websocket_c
+    from . import _websocket
+
+    return _websocket
 
 
 def protocol_class(name: Optional[str] = None) -> Type[asyncio.BufferedProtocol]:

@@ -16,6 +16,17 @@ compiled = False
 bint = bool
 int = int  # C int: the name Cython gives it
 Py_ssize_t = ulonglong = int
+p_uchar = bytes  # what a pointer is made from, for type checkers
+
+
+def address(value: Any) -> Any:  # Cython's name
+    """A pointer to *value* (only ever taken in the compiled build)."""
+    return value
+
+
+def cast(kind: Any, value: Any) -> Any:  # Cython's name
+    """*value* as C type *kind* (only ever done in the compiled build)."""
+    return value
 
 
 def locals(**types: Any) -> Callable[[F], F]:  # Cython's name

@@ -633,8 +633,9 @@ class _Queue:
             # write: the flush comes one turn later.
             self.writer.batching = True
             self.send_ready()
-            self.writer.batching = False
-            self.writer.flush_soon()
+            if self.writer is not None:  # None: a protocol switch let go of the connection
+                self.writer.batching = False
+                self.writer.flush_soon()
 
     def send_ready(self) -> None:
         """Write every ready response at the head of the queue, in order."""

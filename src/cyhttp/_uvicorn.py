@@ -25,7 +25,10 @@ _RELOAD = (
     (None, False, 0.25),
     "run() serves in this process: for reload, `python -m cyhttp APP --reload`",
 )
-_WS = "WebSockets are not served by cyhttp yet: serve them with a WebSocket server"
+_WS = (
+    "cyhttp serves WebSocket upgrades itself to the applications that accept them: "
+    "leave the option out (any implementation name means cyhttp's own)"
+)
 
 # uvicorn settings cyhttp lacks -> (the values that ask for nothing cyhttp does not do
 # anyway, what to do instead). Any other value is refused at start.
@@ -39,12 +42,7 @@ UNSUPPORTED: Dict[str, Tuple[Tuple[Any, ...], str]] = {
         "cyhttp parses HTTP/1.1 itself (with httptools' llhttp): leave the option out",
     ),
     "http2": ((False,), "HTTP/2 is not supported: put a proxy speaking HTTP/2 in front"),
-    "ws": (("auto", "none"), _WS),
-    "ws_max_size": ((16 * 1024 * 1024,), _WS),
-    "ws_max_queue": ((32,), _WS),
-    "ws_ping_interval": ((20.0, None), _WS),
-    "ws_ping_timeout": ((20.0, None), _WS),
-    "ws_per_message_deflate": ((True,), _WS),
+    "ws": (("auto", "websockets", "websockets-sansio", "wsproto"), _WS),
     "reload": _RELOAD,
     "reload_dirs": _RELOAD,
     "reload_includes": _RELOAD,
@@ -96,6 +94,8 @@ def translate(options: Dict[str, Any]) -> Dict[str, Any]:
             value = INTERFACES.get(value, value)
         elif name == "forwarded_allow_ips" and isinstance(value, (list, tuple)):
             value = ",".join(value)
+        elif name in ("ws_ping_interval", "ws_ping_timeout") and value is None:
+            value = 0.0  # uvicorn's "no pings": cyhttp's 0
         elif name == "timeout_graceful_shutdown" and value is None:
             continue  # uvicorn's "no limit": cyhttp always has one
         name = ALIASES.get(name, name)

@@ -97,6 +97,8 @@ CHOICES = {
     "lifespan": LIFESPAN_MODES,
 }
 NONE = type(None)
+# Switches that uvicorn spells with a value (`--ws-per-message-deflate false`): taken so.
+VALUED_SWITCHES = {"ws_per_message_deflate"}
 # uvicorn's spelling of a setting, shown next to cyhttp's.
 SPELLINGS = {field: uvicorn for uvicorn, field in _uvicorn.ALIASES.items()}
 
@@ -131,11 +133,6 @@ UNSUPPORTED_FLAGS: Dict[str, Dict[str, Any]] = {
     "http": {"choices": ("auto", "h11", "httptools", "zttp")},
     "http2": {"action": "store_true", "default": None},
     "ws": {"choices": ("auto", "none", "websockets", "websockets-sansio", "wsproto")},
-    "ws_max_size": {"type": int},
-    "ws_max_queue": {"type": int},
-    "ws_ping_interval": {"type": float},
-    "ws_ping_timeout": {"type": float},
-    "ws_per_message_deflate": {"type": _boolean},
     "ssl_version": {"type": int},
 }
 
@@ -270,6 +267,10 @@ def _parser() -> argparse.ArgumentParser:
             )
         elif f.name in CHOICES:
             p.add_argument(*flags, choices=CHOICES[f.name], default=default, help=help_text)
+        elif f.name in VALUED_SWITCHES:
+            p.add_argument(
+                *flags, type=_boolean, nargs="?", const=True, default=default, help=help_text
+            )
         elif isinstance(default, bool):
             p.add_argument(
                 *flags,

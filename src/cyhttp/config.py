@@ -91,6 +91,12 @@ class Config:
     ssl_ca_certs: Optional[str] = _setting(None, "TLS: CA certificates to verify clients with")
     ssl_cert_reqs: int = _setting(0, "TLS: client certificates: 0 none, 1 optional, 2 required")
     ssl_ciphers: Optional[str] = _setting(None, "TLS: OpenSSL cipher list (default: OpenSSL's)")
+    ws_max_size: int = _setting(1024 * 1024, "largest WebSocket message; larger closes with 1009")
+    ws_max_queue: int = _setting(32, "unread WebSocket messages before reading pauses")
+    ws_ping_interval: float = _setting(20.0, "ping an idle WebSocket this often (0: never)")
+    ws_ping_timeout: float = _setting(20.0, "close a WebSocket whose pong is this late (1011)")
+    ws_close_timeout: float = _setting(5.0, "drop a WebSocket this long after our close frame")
+    ws_per_message_deflate: bool = _setting(False, "accept permessage-deflate (RFC 7692) offers")
 
     def __post_init__(self) -> None:
         host, port = self.host, self.port
@@ -110,6 +116,8 @@ class Config:
             "max_url_size",
             "max_header_size",
             "max_headers",
+            "ws_max_size",
+            "ws_max_queue",
         ):
             value = getattr(self, name)
             _check(_is_int(value) and value >= 1, name, "an int >= 1", value)
@@ -123,9 +131,15 @@ class Config:
             "body_timeout",
             "write_timeout",
             "linger_timeout",
+            "ws_ping_timeout",
+            "ws_close_timeout",
         ):
             value = getattr(self, name)
             _check(_is_number(value) and value > 0, name, "a positive number of seconds", value)
+        value = self.ws_ping_interval
+        _check(_is_number(value) and value >= 0, "ws_ping_interval", "seconds >= 0", value)
+        value = self.ws_per_message_deflate
+        _check(type(value) is bool, "ws_per_message_deflate", "True or False", value)
         value = self.shutdown_timeout
         _check(_is_number(value) and value >= 0, "shutdown_timeout", "seconds >= 0", value)
         impl = self.implementation

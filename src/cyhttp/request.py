@@ -22,7 +22,7 @@ from typing import (
 
 from ._contract import Connection
 
-__all__ = ["ClientDisconnected", "Headers", "Query", "Request"]
+__all__ = ["ClientDisconnected", "Headers", "Query", "Request", "WebSocketClosed"]
 
 # A streaming reader that falls this far behind makes the core stop reading the socket.
 BODY_HIGH_WATER = 256 * 1024
@@ -32,6 +32,19 @@ RawHeaders = List[Tuple[bytes, bytes]]
 
 class ClientDisconnected(ConnectionError):
     """The client went away (or sent a malformed body) before the body was complete."""
+
+
+class WebSocketClosed(ClientDisconnected):
+    """The WebSocket is closed: raised by ``receive`` and ``send``.
+
+    ``code`` is the close code (1006 when the connection dropped without a close
+    frame), ``reason`` the close reason.
+    """
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        super().__init__(f"WebSocket closed with code {code}" + (f": {reason}" if reason else ""))
+        self.code = code
+        self.reason = reason
 
 
 class Headers(Mapping[str, str]):

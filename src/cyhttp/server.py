@@ -194,10 +194,15 @@ class Server:
             cfg.write_timeout,
             cfg.linger_timeout,
         )
-        interval = min(1.0, min(timeouts) / 4)
+        ws = (cfg.ws_ping_timeout, cfg.ws_close_timeout, cfg.ws_ping_interval or math.inf)
+        interval = min(1.0, min(*timeouts, *ws) / 4)
         self._sweep_interval = interval
         #: Each timeout counted in sweeps of the server; the cores read it.
         self.sweeps = Sweeps(*(max(1, math.ceil(t / interval)) for t in timeouts))
+
+    def sweeps_for(self, seconds: float) -> int:
+        """*seconds* counted in sweeps of this server (at least one; 0 stays 0: off)."""
+        return max(1, math.ceil(seconds / self._sweep_interval)) if seconds else 0
 
     @property
     def implementation(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -242,6 +243,33 @@ def cli_env(**extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 nothing listens on now (for servers that cannot pick one)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_cli(*args: str, **popen: Any) -> subprocess.Popen[str]:
+    """``python -m cyhttp ARGS`` started from the project, its standard error a pipe."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "cyhttp", *args],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def stop_cli(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    """SIGTERM to a process :func:`start_cli` started: its exit status and standard error."""
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(30)
+    assert proc.stderr is not None
+    with proc.stderr:
+        return code, proc.stderr.read()
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -3,7 +3,6 @@ activation), alone and with worker processes; what is not one is refused in a li
 
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from .support import start_cli, stop_cli
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="descriptors are POSIX's")
 ROOT = Path(__file__).parent.parent
@@ -36,31 +37,12 @@ def test_serves_the_inherited_socket(workers):
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     fd = listener.fileno()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cyhttp",
-            "examples.hello:app",
-            "--fd",
-            str(fd),
-            "--workers",
-            workers,
-        ],
-        cwd=ROOT,
-        pass_fds=[fd],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_cli("examples.hello:app", "--fd", str(fd), "--workers", workers, pass_fds=[fd])
     listener.close()  # the server's copy is the only one now
     try:
         assert _answer(port).endswith(b"\r\n\r\nHello, world!")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(30)
-        err = proc.stderr.read() if proc.stderr else ""
-        if proc.stderr:
-            proc.stderr.close()
+        code, err = stop_cli(proc)
     assert code == 0, err
     assert f"serving on http://127.0.0.1:{port}" in err
 

@@ -22,6 +22,7 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).parent.parent
+FORMAT = 'gunicorn-format "%(r)s" %(s)s %(b)s'
 
 
 def _free_port() -> int:
@@ -103,7 +104,7 @@ def _stop(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
 )
 def test_gunicorn_serves_with_two_cyhttp_workers(app, expected):
     port = _free_port()
-    proc = _gunicorn(app, port, "--access-logfile", "-")
+    proc = _gunicorn(app, port, "--access-logfile", "-", "--access-logformat", FORMAT)
     try:
         answer = _until_served(port, proc)
         path = "/" if expected is None else "/health"
@@ -127,8 +128,9 @@ def test_gunicorn_serves_with_two_cyhttp_workers(app, expected):
         code, out, err = _stop(proc)
     assert code == 0, err
     assert "Booting worker" in err
-    # gunicorn's --access-logfile: cyhttp's access lines go where gunicorn sends its own.
-    assert f'"GET {path} HTTP/1.1" 200' in out
+    # gunicorn's --access-logfile and --access-logformat: cyhttp's access lines go where
+    # gunicorn sends its own, in its format.
+    assert f'gunicorn-format "GET {path} HTTP/1.1" 200 ' in out
 
 
 def test_gunicorn_max_requests_recycles_the_workers():

@@ -3,14 +3,14 @@ application is survived by the watcher. Through the CLI, on a free port of 127.0
 
 from __future__ import annotations
 
-import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from .support import free_port, start_cli, stop_cli
 
 pytest.importorskip("watchfiles")
 pytestmark = [
@@ -52,28 +52,18 @@ def _until(port: int, body: bytes, timeout: float = 30) -> None:
 
 def test_reload_restarts_on_a_change_and_survives_a_syntax_error(tmp_path):
     (tmp_path / "reloaded.py").write_text(APP.format(version="v1"))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cyhttp",
-            "reloaded:app",
-            "--port",
-            str(port),
-            "--reload",
-            "--reload-dir",
-            str(tmp_path),
-            "--app-dir",
-            str(tmp_path),
-            "--reload-delay",
-            "0.1",
-        ],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
+    port = free_port()
+    proc = start_cli(
+        "reloaded:app",
+        "--port",
+        str(port),
+        "--reload",
+        "--reload-dir",
+        str(tmp_path),
+        "--app-dir",
+        str(tmp_path),
+        "--reload-delay",
+        "0.1",
     )
     try:
         _until(port, b"v1")
@@ -87,11 +77,7 @@ def test_reload_restarts_on_a_change_and_survives_a_syntax_error(tmp_path):
         _until(port, b"v3")
         (tmp_path / "notes.txt").write_text("not watched")  # no restart for this one
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(30)
-        err = proc.stderr.read() if proc.stderr else ""
-        if proc.stderr:
-            proc.stderr.close()
+        code, err = stop_cli(proc)
     assert code == 0, err
     assert "reloaded.py changed: restarting" in err
     assert "SyntaxError" in err or "invalid syntax" in err

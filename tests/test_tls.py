@@ -19,6 +19,8 @@ import pytest
 
 import cyhttp
 
+from .support import free_port, start_cli, stop_cli
+
 trustme = pytest.importorskip("trustme")
 
 
@@ -203,25 +205,15 @@ def _peer_serial(port: int, pki: dict[str, Any]) -> int:
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP")
 def test_sighup_reloads_the_certificate_without_dropping_connections(pki):
     paths = pki["paths"]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cyhttp",
-            "examples.hello:app",
-            "--port",
-            str(port),
-            "--ssl-certfile",
-            str(paths["cert"]),
-            "--ssl-keyfile",
-            str(paths["key"]),
-        ],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
+    port = free_port()
+    proc = start_cli(
+        "examples.hello:app",
+        "--port",
+        str(port),
+        "--ssl-certfile",
+        str(paths["cert"]),
+        "--ssl-keyfile",
+        str(paths["key"]),
     )
     try:
         for _ in range(200):
@@ -247,10 +239,6 @@ def test_sighup_reloads_the_certificate_without_dropping_connections(pki):
         assert kept.recv(65536).startswith(b"HTTP/1.1 200 ")
         kept.close()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-        err = proc.stderr.read() if proc.stderr else ""
-        if proc.stderr:
-            proc.stderr.close()
-    assert proc.returncode == 0, err
+        code, err = stop_cli(proc)
+    assert code == 0, err
     assert "TLS certificate reloaded" in err

@@ -155,20 +155,11 @@ class Config:
             from ._access import check_format  # the access log imports this module
 
             check_format(value)
-        value = self.limit_concurrency
-        _check(
-            value is None or (_is_int(value) and value >= 1),
-            "limit_concurrency",
-            "None or an int >= 1",
-            value,
-        )
-        value = self.limit_max_requests
-        _check(
-            value is None or (_is_int(value) and value >= 1),
-            "limit_max_requests",
-            "None or an int >= 1",
-            value,
-        )
+        for name in ("limit_concurrency", "limit_max_requests"):
+            value = getattr(self, name)
+            _check(
+                value is None or (_is_int(value) and value >= 1), name, "None or an int >= 1", value
+            )
         value = self.limit_max_requests_jitter
         _check(_is_int(value) and value >= 0, "limit_max_requests_jitter", "an int >= 0", value)
         # uvicorn takes a list of pairs: kept as a tuple, so the settings stay immutable.

@@ -38,6 +38,8 @@ def settings_from(cfg: Any, max_requests: int = 0) -> Dict[str, Any]:
         "keepalive_timeout": float(cfg.keepalive) if cfg.keepalive > 0 else 5.0,
         "shutdown_timeout": float(cfg.graceful_timeout),
         "access_log": cfg.accesslog is not None,
+        # gunicorn's atoms are cyhttp's too (_access): its format line works as is.
+        "access_log_format": cfg.access_log_format,
         "forwarded_allow_ips": ",".join(cfg.forwarded_allow_ips)
         if isinstance(cfg.forwarded_allow_ips, list)
         else str(cfg.forwarded_allow_ips),

@@ -242,3 +242,13 @@ def test_sighup_reloads_the_certificate_without_dropping_connections(pki):
         code, err = stop_cli(proc)
     assert code == 0, err
     assert "TLS certificate reloaded" in err
+
+
+def test_a_key_that_does_not_match_its_certificate(impl, pki, tmp_path):
+    other = pki["ca"].issue_cert("127.0.0.1")
+    other.private_key_pem.write_to_path(str(tmp_path / "other-key.pem"))
+    options = _tls(pki, ssl_keyfile=str(tmp_path / "other-key.pem"))
+    with pytest.raises(
+        ValueError, match="cannot load the certificate and key: key values mismatch"
+    ):
+        cyhttp.Server(native, implementation=impl, **options)

@@ -3,6 +3,7 @@ test time, real clients (httpx, curl, Python's ``ssl``) over 127.0.0.1."""
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ import pytest
 
 import cyhttp
 
-from .support import free_port, start_cli, stop_cli
+from .support import free_port, run_cli, start_cli, stop_cli
 
 trustme = pytest.importorskip("trustme")
 
@@ -150,18 +151,22 @@ def test_curl_with_the_ca(live, pki):
     assert out.stdout == b"https /c"
 
 
-def test_an_encrypted_key_and_its_password(impl, pki, tmp_path):
-    key = pki["cert"].private_key_pem.bytes()
+def _encrypted_key(pki: dict[str, Any], path: Path) -> str:
+    """The server's key, encrypted with the password ``s3cret``, written to *path*."""
     from cryptography.hazmat.primitives import serialization
 
-    loaded = serialization.load_pem_private_key(key, None)
+    loaded = serialization.load_pem_private_key(pki["cert"].private_key_pem.bytes(), None)
     encrypted = loaded.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(b"s3cret"),
     )
-    (tmp_path / "enc.pem").write_bytes(encrypted)
-    options = _tls(pki, ssl_keyfile=str(tmp_path / "enc.pem"))
+    path.write_bytes(encrypted)
+    return str(path)
+
+
+def test_an_encrypted_key_and_its_password(impl, pki, tmp_path):
+    options = _tls(pki, ssl_keyfile=_encrypted_key(pki, tmp_path / "enc.pem"))
     assert cyhttp.Server(native, implementation=impl, ssl_keyfile_password="s3cret", **options).ssl
     with pytest.raises(ValueError, match="cannot load the certificate and key"):
         cyhttp.Server(native, implementation=impl, ssl_keyfile_password="wrong", **options)
@@ -252,3 +257,51 @@ def test_a_key_that_does_not_match_its_certificate(impl, pki, tmp_path):
         ValueError, match="cannot load the certificate and key: key values mismatch"
     ):
         cyhttp.Server(native, implementation=impl, **options)
+
+
+def _expired(pki: dict[str, Any], path: Path) -> str:
+    """A certificate for 127.0.0.1 that expired in 2020, with its key, written to *path*."""
+    old = pki["ca"].issue_cert(
+        "127.0.0.1",
+        not_before=datetime.datetime(2019, 1, 1),
+        not_after=datetime.datetime(2020, 1, 2, 3, 4, 5),
+    )
+    old.private_key_and_cert_chain_pem.write_to_path(str(path))
+    return str(path)
+
+
+EXPIRED = "the certificate in {} expired on 2020-01-02 03:04:05 UTC"
+
+
+def test_an_expired_certificate_is_refused(impl, pki, tmp_path):
+    path = _expired(pki, tmp_path / "expired.pem")
+    with pytest.raises(ValueError, match=f"^ssl_certfile: {EXPIRED.format(path)}$"):
+        cyhttp.Server(native, implementation=impl, ssl_certfile=path)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("case", ["expired", "wrong password", "mismatched key", "missing key"])
+def test_bad_tls_files_are_one_line_at_start(pki, tmp_path, case, workers):
+    cert, key = str(pki["paths"]["cert"]), str(pki["paths"]["key"])
+    if case == "expired":
+        cert = key = _expired(pki, tmp_path / "expired.pem")
+        message = EXPIRED.format(cert)
+    elif case == "wrong password":
+        key = _encrypted_key(pki, tmp_path / "enc.pem")
+        message = "cannot load the certificate and key: "
+    elif case == "mismatched key":
+        pki["ca"].issue_cert("127.0.0.1").private_key_pem.write_to_path(key)
+        message = "cannot load the certificate and key: key values mismatch"
+    else:
+        key = str(tmp_path / "nokey.pem")
+        message = f"cannot read {key}: No such file or directory"
+    extra = ["--ssl-keyfile-password", "wrong"] if case == "wrong password" else []
+    # With workers too: refused by the command, not by each worker as it starts.
+    proc = run_cli(
+        "examples.hello:app", "--port", str(free_port()), "--workers", workers,
+        "--ssl-certfile", cert, "--ssl-keyfile", key, *extra,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cyhttp: error: ssl_"), proc.stderr
+    assert message in lines[0]

@@ -1,15 +1,19 @@
 """TLS: the server's ``ssl.SSLContext``, made from the settings, re-read on demand.
 
-Made once, when the server is built, so that a missing file, a wrong password or a
-key that does not match its certificate is one clear error before anything listens.
+Made once, when the server is built, so that a missing file, a wrong password, a key
+that does not match its certificate or an expired certificate is one clear error before
+anything listens.
 ``reload`` loads the files again into the same context: connections already open keep
 their session, every handshake after it uses the new certificate (``SIGHUP``).
 """
 
 from __future__ import annotations
 
+import os
+import re
 import ssl
-from typing import Any, Optional
+from datetime import UTC, datetime
+from typing import Any, Optional, Tuple
 
 __all__ = ["TlsError", "context", "reload"]
 
@@ -53,8 +57,60 @@ def reload(ctx: ssl.SSLContext, cfg: Any) -> None:
             f"ssl_certfile/ssl_keyfile: cannot load the certificate and key: {_reason(exc)}{hint}"
         ) from None
     except OSError as exc:
-        where = exc.filename or cfg.ssl_certfile
+        # OpenSSL's error names no file: the first of the two that cannot be read.
+        files = (cfg.ssl_certfile, cfg.ssl_keyfile or cfg.ssl_certfile)
+        where = exc.filename or next((f for f in files if not os.access(f, os.R_OK)), files[0])
         raise TlsError(f"ssl_certfile/ssl_keyfile: cannot read {where}: {_reason(exc)}") from None
+    # OpenSSL serves an expired certificate without a word, and every client then refuses
+    # the handshake: better refused here, where the operator sees why.
+    expiry = _not_after(cfg.ssl_certfile)
+    if expiry is not None and expiry < datetime.now(UTC):
+        raise TlsError(
+            f"ssl_certfile: the certificate in {cfg.ssl_certfile} expired on "
+            f"{expiry:%Y-%m-%d %H:%M:%S} UTC"
+        )
+
+
+_PEM = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+
+
+def _not_after(certfile: str) -> Optional[datetime]:
+    """When the first certificate of the PEM file *certfile* (the server's own, in a chain)
+    expires, or None if its DER cannot be walked (OpenSSL loaded it: leave it to OpenSSL).
+
+    The ``ssl`` module reads no certificate it loaded; the few DER fields before the
+    validity (RFC 5280, 4.1) are walked here rather than adding a dependency."""
+    with open(certfile, "rb") as f:
+        match = _PEM.search(f.read())
+    if match is None:
+        return None
+    der = ssl.PEM_cert_to_DER_cert(match.group().decode("ascii"))
+    try:
+        _, start, _ = _tlv(der, 0)  # Certificate
+        _, pos, _ = _tlv(der, start)  # TBSCertificate
+        if der[pos] == 0xA0:  # [0] version, absent in v1 certificates
+            pos = _tlv(der, pos)[2]
+        for _field in ("serialNumber", "signature", "issuer"):
+            pos = _tlv(der, pos)[2]
+        _, validity, _ = _tlv(der, pos)
+        after, start, end = _tlv(der, _tlv(der, validity)[2])  # notBefore, then notAfter
+        text = der[start:end].decode("ascii")
+        if after == 0x17:  # UTCTime, YYMMDDHHMMSSZ: 50-99 are 19xx (RFC 5280, 4.1.2.5.1)
+            text = ("19" if text[:2] >= "50" else "20") + text
+        return datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=UTC)
+    except (IndexError, ValueError):
+        return None
+
+
+def _tlv(der: bytes, pos: int) -> Tuple[int, int, int]:
+    """The tag of the DER element at *pos*, where its content starts and where it ends."""
+    tag, length = der[pos], der[pos + 1]
+    pos += 2
+    if length & 0x80:  # the long form: the length in the next (length & 0x7f) bytes
+        size = length & 0x7F
+        length = int.from_bytes(der[pos : pos + size], "big")
+        pos += size
+    return tag, pos, pos + length
 
 
 def _reason(exc: BaseException) -> str:

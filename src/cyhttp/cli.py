@@ -494,6 +494,11 @@ def main(argv: Optional[List[str]] = None) -> None:
             sock = inherited(args.fd)
         except ValueError as exc:
             _refuse(str(exc))
+    try:
+        # Bad values and TLS files: one line before anything starts, workers or not.
+        _tls.context(Config(**options))
+    except (ValueError, TypeError) as exc:
+        _refuse(str(exc))
     if args.workers != 1:
         sys.exit(_supervise(args, options, sock))
     try:
@@ -506,8 +511,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         except Exception as exc:
             parser.exit(1, f"cyhttp: error: the application factory {args.app} failed: {exc!r}\n")
     try:
-        _tls.context(Config(**options))  # report bad values and TLS files before anything starts
-        protocol_class(options["implementation"])  # and a core that cannot run
+        protocol_class(options["implementation"])  # a core that cannot run: before serving
         detect(app, options["interface"])  # and an application it cannot call
     except (ValueError, TypeError) as exc:
         parser.exit(2, f"cyhttp: error: {exc}\n")

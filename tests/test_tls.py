@@ -3,6 +3,7 @@ test time, real clients (httpx, curl, Python's ``ssl``) over 127.0.0.1."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import os
 import shutil
@@ -259,14 +260,19 @@ def test_a_key_that_does_not_match_its_certificate(impl, pki, tmp_path):
         cyhttp.Server(native, implementation=impl, **options)
 
 
-def _expired(pki: dict[str, Any], path: Path) -> str:
-    """A certificate for 127.0.0.1 that expired in 2020, with its key, written to *path*."""
+def _expired(pki: dict[str, Any], path: Path, key: Path | None = None) -> str:
+    """A certificate for 127.0.0.1 that expired in 2020 written to *path*, with its key
+    (to *key*, else to *path* too)."""
     old = pki["ca"].issue_cert(
         "127.0.0.1",
         not_before=datetime.datetime(2019, 1, 1),
         not_after=datetime.datetime(2020, 1, 2, 3, 4, 5),
     )
-    old.private_key_and_cert_chain_pem.write_to_path(str(path))
+    if key is None:
+        old.private_key_and_cert_chain_pem.write_to_path(str(path))
+    else:
+        old.cert_chain_pems[0].write_to_path(str(path))
+        old.private_key_pem.write_to_path(str(key))
     return str(path)
 
 
@@ -277,6 +283,16 @@ def test_an_expired_certificate_is_refused(impl, pki, tmp_path):
     path = _expired(pki, tmp_path / "expired.pem")
     with pytest.raises(ValueError, match=f"^ssl_certfile: {EXPIRED.format(path)}$"):
         cyhttp.Server(native, implementation=impl, ssl_certfile=path)
+
+
+def test_an_expired_certificate_on_reload_leaves_the_current_one(live, pki, tmp_path):
+    with live(native, **_tls(pki)) as srv:
+        before = _peer_serial(srv.port, pki)
+        _expired(pki, pki["paths"]["cert"], pki["paths"]["key"])  # a matching pair
+        done = concurrent.futures.Future[None]()
+        srv.loop.call_soon_threadsafe(lambda: done.set_result(srv.server.reload_tls()))
+        done.result(10)
+        assert _peer_serial(srv.port, pki) == before
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

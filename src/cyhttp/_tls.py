@@ -50,6 +50,15 @@ def reload(ctx: ssl.SSLContext, cfg: Any) -> None:
     """Load the certificate chain and key of *cfg* into *ctx* (again)."""
     password = cfg.ssl_keyfile_password
     try:
+        # OpenSSL serves an expired certificate without a word, and every client then
+        # refuses the handshake: refused here instead, where the operator sees why, and
+        # before loading, so that on SIGHUP the certificate in use stays.
+        expiry = _not_after(cfg.ssl_certfile)
+        if expiry is not None and expiry < datetime.now(UTC):
+            raise TlsError(
+                f"ssl_certfile: the certificate in {cfg.ssl_certfile} expired on "
+                f"{expiry:%Y-%m-%d %H:%M:%S} UTC"
+            )
         ctx.load_cert_chain(cfg.ssl_certfile, cfg.ssl_keyfile, password)
     except ssl.SSLError as exc:  # before OSError: it is one
         hint = " (a wrong ssl_keyfile_password?)" if password is not None else ""
@@ -61,14 +70,6 @@ def reload(ctx: ssl.SSLContext, cfg: Any) -> None:
         files = (cfg.ssl_certfile, cfg.ssl_keyfile or cfg.ssl_certfile)
         where = exc.filename or next((f for f in files if not os.access(f, os.R_OK)), files[0])
         raise TlsError(f"ssl_certfile/ssl_keyfile: cannot read {where}: {_reason(exc)}") from None
-    # OpenSSL serves an expired certificate without a word, and every client then refuses
-    # the handshake: better refused here, where the operator sees why.
-    expiry = _not_after(cfg.ssl_certfile)
-    if expiry is not None and expiry < datetime.now(UTC):
-        raise TlsError(
-            f"ssl_certfile: the certificate in {cfg.ssl_certfile} expired on "
-            f"{expiry:%Y-%m-%d %H:%M:%S} UTC"
-        )
 
 
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
@@ -76,7 +77,7 @@ _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", r
 
 def _not_after(certfile: str) -> Optional[datetime]:
     """When the first certificate of the PEM file *certfile* (the server's own, in a chain)
-    expires, or None if its DER cannot be walked (OpenSSL loaded it: leave it to OpenSSL).
+    expires, or None if its DER cannot be walked (OpenSSL's loading then says what is wrong).
 
     The ``ssl`` module reads no certificate it loaded; the few DER fields before the
     validity (RFC 5280, 4.1) are walked here rather than adding a dependency."""
@@ -84,8 +85,8 @@ def _not_after(certfile: str) -> Optional[datetime]:
         match = _PEM.search(f.read())
     if match is None:
         return None
-    der = ssl.PEM_cert_to_DER_cert(match.group().decode("ascii"))
     try:
+        der = ssl.PEM_cert_to_DER_cert(match.group().decode("ascii"))
         _, start, _ = _tlv(der, 0)  # Certificate
         _, pos, _ = _tlv(der, start)  # TBSCertificate
         if der[pos] == 0xA0:  # [0] version, absent in v1 certificates

@@ -236,6 +236,78 @@ def test_workers_leave_when_the_supervisor_is_killed():
         cluster.proc.kill()
         cluster.proc.wait(10)
         _wait_for(lambda: not any(_alive(pid) for pid in workers), 15)
+        # No orphan serves: the listening socket is gone with the last process holding it.
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", cluster.port), timeout=5).close()
+
+
+class Load:
+    """Client threads sending requests (each on a new connection) until stopped: the
+    PIDs that answered, and what went wrong."""
+
+    def __init__(self, port: int, threads: int = 4) -> None:
+        self.port = port
+        self.served: list[int] = []
+        self.failures: list[BaseException] = []
+        self._done = threading.Event()
+        self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            try:
+                self.served.append(int(_get(self.port)))
+            except (OSError, AssertionError) as exc:
+                self.failures.append(exc)
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        for thread in self._threads:
+            thread.join(15)
+
+
+def test_max_requests_recycles_workers_under_load_without_a_failed_request():
+    with Cluster("tests.workers_app:app", "--limit-max-requests", "150") as cluster:
+        first = cluster.pids()
+        seen: set[int] = set()
+
+        def generations() -> int:
+            seen.update(cluster.pids())
+            return len(seen) // 2
+
+        with Load(cluster.port) as load:
+            # Four generations of workers, each recycled while the others serve.
+            _wait_for(lambda: generations() >= 4, 60)
+        code, err = cluster.stop()
+    assert not load.failures, load.failures[:3]
+    assert set(load.served) - first, "no new worker served"
+    assert code == 0, err
+    assert "served 150 requests (limit_max_requests)" in err
+
+
+def test_sigterm_under_load_answers_every_request_in_flight():
+    with Cluster() as cluster:
+        workers = cluster.pids()
+        answers: list[bytes] = []
+        slow = [
+            threading.Thread(target=lambda: answers.append(_get(cluster.port, "/slow")))
+            for _ in range(6)
+        ]
+        with Load(cluster.port) as load:
+            for thread in slow:
+                thread.start()
+            time.sleep(0.5)  # the slow requests are in flight, the load goes on
+            code, err = cluster.stop()
+            for thread in slow:
+                thread.join(10)
+        assert code == 0, err
+        # Each slow request was answered by the worker that took it, before it stopped.
+        assert len(answers) == 6 and {int(a) for a in answers} <= workers
+        assert load.served and not any(_alive(pid) for pid in workers)
 
 
 @pytest.mark.parametrize("value", ["two", "-1"])

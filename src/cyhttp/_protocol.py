@@ -1268,10 +1268,13 @@ class _Connection:
         its next request on the wire already, and closing it now would reset that
         request: it gets ``DRAIN_GRACE`` more, and the next request to arrive is
         answered, with ``Connection: close``, as the last; if none comes, it closes.
+        So does one that has sent no request yet: accepted a moment ago, its first
+        request is most likely on the wire too (a worker recycled under load).
         """
         life, reader = self._life, self._reader
         busy = reader.req is not None or self._queue.pending
-        if life.state == OPEN and not busy and reader.requests != life.seen:
+        fresh = reader.requests == 0 or reader.requests != life.seen
+        if life.state == OPEN and not busy and fresh:
             life.draining = True
             asyncio.get_running_loop().call_later(DRAIN_GRACE, self._drained)
             return

@@ -523,9 +523,14 @@ def test_log_config_routes_access_records_with_their_fields(impl, appdir):
 def test_a_bad_log_config_is_one_line(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "bad.ini").write_text("[loggers]\nkeys=nothing\n")
-    for name in ("bad.json", "bad.ini", "missing.json"):
+    # Formats it does not read: neither .json nor .yaml, so INI, which they are not.
+    (tmp_path / "log.toml").write_text('version = 1\n[loggers.cyhttp]\nlevel = "INFO"\n')
+    (tmp_path / "log.txt").write_text("version: 1\nloggers: {}\n")
+    for name in ("bad.json", "bad.ini", "missing.json", "log.toml", "log.txt"):
         result = run_cli("examples.hello:app", "--log-config", str(tmp_path / name))
         _one_line_error(result, f"log_config {str(tmp_path / name)!r}")
+        if name.startswith("log."):
+            assert "cannot be used: not INI (fileConfig)" in result.stderr
 
 
 def test_reset_contextvars_hides_the_servers_context(impl, appdir):

@@ -3,6 +3,7 @@ alike: the application (``MODULE:ATTR``), the environment file, logging."""
 
 from __future__ import annotations
 
+import configparser
 import importlib
 import json
 import logging
@@ -206,4 +207,10 @@ def configure_logging(log_config: Any) -> None:
     except OSError as exc:
         raise ValueError(f"log_config {what!r}: {exc.strerror or exc}") from None
     except Exception as exc:  # json, yaml, configparser and logging each raise their own
-        raise ValueError(f"log_config {what!r} cannot be used: {exc}") from None
+        # One line, as every start error is: configparser quotes the file's lines after it.
+        reason = (str(exc).splitlines() or [repr(exc)])[0]
+        headless = configparser.MissingSectionHeaderError
+        if isinstance(exc, headless) or isinstance(exc.__context__, headless):
+            # What a file in another format comes to (newer fileConfigs wrap the error).
+            reason = "not INI (fileConfig); .json, .yaml and .yml files are read by dictConfig"
+        raise ValueError(f"log_config {what!r} cannot be used: {reason}") from None

@@ -271,7 +271,8 @@ class Load:
 
 
 def test_max_requests_recycles_workers_under_load_without_a_failed_request():
-    with Cluster("tests.workers_app:app", "--limit-max-requests", "150") as cluster:
+    # gunicorn's spelling of --limit-max-requests, as an operator from gunicorn types it.
+    with Cluster("tests.workers_app:app", "--max-requests", "150") as cluster:
         first = cluster.pids()
         seen: set[int] = set()
 

@@ -101,6 +101,9 @@ NONE = type(None)
 VALUED_SWITCHES = {"ws_per_message_deflate"}
 # uvicorn's spelling of a setting, shown next to cyhttp's.
 SPELLINGS = {field: uvicorn for uvicorn, field in _uvicorn.ALIASES.items()}
+# gunicorn's (and granian's) spellings of what uvicorn calls limit_max_requests: operators
+# coming from them type these.
+SPELLINGS.update(limit_max_requests="max_requests", limit_max_requests_jitter="max_requests_jitter")
 
 
 def _flag(name: str) -> str:

@@ -9,6 +9,11 @@ Besides wrk's throughput and latency, the server's own CPU time per request
 wrk core is the limit, and its peak RSS shows what it costs in memory.
 
 Writes ``benchmarks/results/load.json``, ``load.md`` and ``load.png``.
+
+``--tls`` serves every selected server that can speak TLS twice, over plain HTTP and
+over TLS (``NAME-tls``) with one certificate made by ``trustme`` for the run, and wrk
+speaks https to the latter: the cost of TLS and the servers over TLS, in one run
+(written to ``tls.*`` unless ``--output`` says otherwise).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -81,6 +87,42 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
     checks: dict[str, bool] = field(default_factory=dict)
+    tls: Tls | None = None  # served over TLS with this certificate
+
+
+@dataclass
+class Tls:
+    """The run's certificate: files for the servers, a context for the checks."""
+
+    cert: str
+    key: str
+    client: ssl.SSLContext
+
+    @classmethod
+    def make(cls, workdir: Path) -> Tls:
+        import trustme
+
+        ca = trustme.CA()
+        leaf = ca.issue_cert("127.0.0.1")
+        cert, key = workdir / "cert.pem", workdir / "key.pem"
+        leaf.cert_chain_pems[0].write_to_path(str(cert))
+        leaf.private_key_pem.write_to_path(str(key))  # PKCS#8, which granian requires
+        client = ssl.create_default_context()
+        ca.configure_trust(client)
+        return cls(str(cert), str(key), client)
+
+
+# How each server is told the certificate and key: its own environment variables
+# (benchmarks/servers/cyhttp_app.py reads cyhttp's CLI ones).
+TLS_ENV = {
+    "cyhttp": ("CYHTTP_SSL_CERTFILE", "CYHTTP_SSL_KEYFILE"),
+    "uvicorn": ("UVICORN_SSL_CERTFILE", "UVICORN_SSL_KEYFILE"),
+    "granian": ("GRANIAN_SSL_CERTIFICATE", "GRANIAN_SSL_KEYFILE"),
+}
+
+
+def _tls_family(name: str) -> str | None:
+    return next((family for family in TLS_ENV if name.startswith(family)), None)
 
 
 def _nginx(port: int, workdir: Path) -> list[str]:
@@ -226,16 +268,30 @@ def _free_port() -> int:
 
 
 def _request(
-    port: int, method: str, path: str, body: bytes | None = None, headers: Any = None
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: Any = None,
+    tls: Tls | None = None,
 ) -> tuple[int, bytes]:
-    status, data, _ = _exchange(port, method, path, body, headers)
+    status, data, _ = _exchange(port, method, path, body, headers, tls)
     return status, data
 
 
 def _exchange(
-    port: int, method: str, path: str, body: bytes | None = None, headers: Any = None
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: Any = None,
+    tls: Tls | None = None,
 ) -> tuple[int, bytes, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn = (
+        http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        if tls is None
+        else http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=tls.client)
+    )
     try:
         conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
@@ -247,10 +303,10 @@ def _exchange(
 AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
 
 
-def _realistic_ok(port: int) -> bool:
+def _realistic_ok(port: int, tls: Tls | None) -> bool:
     """The realistic route answers with the same JSON and headers as everyone else."""
     status, data, headers = _exchange(
-        port, "GET", "/items/42?q=abc&page=2", headers={"User-Agent": AGENT}
+        port, "GET", "/items/42?q=abc&page=2", headers={"User-Agent": AGENT}, tls=tls
     )
     try:
         answer = json.loads(data)
@@ -272,15 +328,25 @@ def start(server: Server, workdir: Path) -> None:
     own.mkdir()
     argv = ["taskset", "-c", SERVER_CORE, *server.command(server.port, own)]
     log = open(own / "log", "wb")  # the child holds it; closed when we exit
+    env = dict(os.environ)
+    tls = server.tls
+    if tls is not None:
+        cert_var, key_var = TLS_ENV[_tls_family(server.name) or ""]
+        env.update({cert_var: tls.cert, key_var: tls.key})
     server.process = subprocess.Popen(
-        argv, cwd=HERE.parent, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        argv,
+        cwd=HERE.parent,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=env,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"{server.name} exited: {(own / 'log').read_text()[-2000:]}")
         try:
-            _request(server.port, "GET", "/")
+            _request(server.port, "GET", "/", tls=tls)
             break
         except OSError:
             time.sleep(0.1)
@@ -288,10 +354,10 @@ def start(server: Server, workdir: Path) -> None:
         raise RuntimeError(f"{server.name} did not answer on port {server.port}")
     payload = b"e" * 1024
     server.checks = {
-        "hello": _request(server.port, "GET", "/") == (200, b"Hello, world!"),
-        "echo": _request(server.port, "POST", "/echo", payload) == (200, payload),
-        "big": _request(server.port, "GET", "/64k") == (200, b"x" * 65536),
-        "realistic": _realistic_ok(server.port),
+        "hello": _request(server.port, "GET", "/", tls=tls) == (200, b"Hello, world!"),
+        "echo": _request(server.port, "POST", "/echo", payload, tls=tls) == (200, payload),
+        "big": _request(server.port, "GET", "/64k", tls=tls) == (200, b"x" * 65536),
+        "realistic": _realistic_ok(server.port, tls),
     }
 
 
@@ -389,7 +455,8 @@ def measure(server: Server, scenario: Scenario, duration: int) -> dict[str, floa
     ]  # wrk takes whole seconds
     if scenario.script:
         argv += ["-s", str(HERE / scenario.script)]
-    argv.append(f"http://127.0.0.1:{server.port}{scenario.path}")
+    scheme = "http" if server.tls is None else "https"
+    argv.append(f"{scheme}://127.0.0.1:{server.port}{scenario.path}")
     env = dict(os.environ, PIPELINE_DEPTH=str(scenario.depth))
     if scenario.browser:
         env["PIPELINE_BROWSER"] = "1"
@@ -511,6 +578,48 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
+def tls_markdown(summary: dict[str, Any]) -> str:
+    """Over TLS: each server's CPU per request against its plain self, and cyhttp's
+    against uvicorn's and granian's on the same ASGI application."""
+    lines = [
+        "",
+        "Over TLS (the `-tls` rows), server µs CPU per request, and what TLS adds to the "
+        "same server over plain HTTP:",
+        "",
+        "| server | pipe16 µs/req | TLS adds | realistic µs/req | TLS adds |",
+        "|---|---|---|---|---|",
+    ]
+
+    def cpu(name: str, scen: str) -> float | None:
+        value = summary.get(name, {}).get(scen, {}).get("cpu_us_per_req")
+        return value or None
+
+    for name in summary:
+        if not name.endswith("-tls"):
+            continue
+        cells = []
+        for scen in ("pipe16", "realistic"):
+            over, plain = cpu(name, scen), cpu(name[: -len("-tls")], scen)
+            cells.append(f"{over:.2f}" if over else "n/a")
+            cells.append(f"{(over / plain - 1) * 100:+.0f}%" if over and plain else "n/a")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "cyhttp's ASGI core over TLS, per core (the inverse of CPU per request), as a "
+        "multiple of its peers over TLS on the same ASGI application:",
+        "",
+        "| against | pipe16 | realistic |",
+        "|---|---|---|",
+    ]
+    for peer in ("uvicorn-tls", "granian-asgi-tls"):
+        cells = []
+        for scen in ("pipe16", "realistic"):
+            ours, theirs = cpu("cyhttp-asgi-tls", scen), cpu(peer, scen)
+            cells.append(f"{theirs / ours:.1f}x" if ours and theirs else "n/a")
+        lines.append(f"| {peer} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def chart(summary: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -568,7 +677,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--scenarios", help="comma-separated subset of " + ",".join(s.name for s in SCENARIOS)
     )
-    p.add_argument("--output", default="load", help="file stem under benchmarks/results/")
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve each server that can do TLS (cyhttp, uvicorn, granian) over plain HTTP "
+        "and over TLS (NAME-tls), one certificate for all (needs trustme)",
+    )
+    p.add_argument(
+        "--output", help="file stem under benchmarks/results/ (default: load, or tls with --tls)"
+    )
     p.add_argument(
         "--chart-only",
         action="store_true",
@@ -582,6 +699,7 @@ def main(argv: list[str] | None = None) -> None:
         "side in one run",
     )
     args = p.parse_args(argv)
+    args.output = args.output or ("tls" if args.tls else "load")
     if args.chart_only:
         stem = RESULTS / args.output
         saved = json.loads(stem.with_suffix(".json").read_text())
@@ -605,13 +723,24 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(f"unknown servers: {', '.join(sorted(unknown))}")
         servers = [s for s in servers if s.name in wanted]
     scenarios = [s for s in SCENARIOS if not args.scenarios or s.name in args.scenarios.split(",")]
+    workdir = tempfile.TemporaryDirectory()
+    if args.tls:
+        tls = Tls.make(Path(workdir.name))
+        servers = [s for s in servers if _tls_family(s.name)]
+        servers = [
+            variant
+            for s in servers
+            for variant in (s, Server(s.name + "-tls", s.kind, s.command, s.available, s.why))
+        ]
+        for server in servers[1::2]:
+            server.tls = tls
     for server in servers:
         if not server.available:
             print(f"skip {server.name}: {server.why}")
     live = [s for s in servers if s.available]
     runs: dict[str, dict[str, list[dict[str, float]]]] = {}
     idle: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with workdir as tmp:
         try:
             for server in live:
                 start(server, Path(tmp))
@@ -669,6 +798,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     )
     table = markdown(summary, servers, info, args.rounds, args.duration)
+    if args.tls:
+        table += tls_markdown(summary)
     stem.with_suffix(".md").write_text(table)
     chart(summary, stem.with_suffix(".png"))
     print(table)

@@ -9,6 +9,7 @@ read the path, the query and a header, build a JSON answer with a header or
 two, per request.
 """
 
+import os
 import sys
 
 import cyhttp
@@ -60,4 +61,9 @@ async def async_app(request: cyhttp.Request) -> cyhttp.Response:
 
 if __name__ == "__main__":
     handler = async_app if "async" in sys.argv else app
-    cyhttp.run(handler, "127.0.0.1", port(), loop="uvloop", implementation=sys.argv[1])
+    # Over TLS when the load suite says so, in the CLI's variables (benchmarks/load.py --tls).
+    tls = {
+        "ssl_certfile": os.environ.get("CYHTTP_SSL_CERTFILE"),
+        "ssl_keyfile": os.environ.get("CYHTTP_SSL_KEYFILE"),
+    }
+    cyhttp.run(handler, "127.0.0.1", port(), loop="uvloop", implementation=sys.argv[1], **tls)

@@ -15,6 +15,13 @@ handling) and accepts on a duplicate of each: up to ``backlog`` connections per
 readiness, each handed to the loop's ``connect_accepted_socket`` (stepped here, not
 in a Task: it only waits for ``connection_made``). Where the loop cannot watch a
 socket (Windows' proactor loop), the loop serves the sockets itself.
+
+Worker processes share one listening socket, and the kernel wakes every one waiting
+on it: the first to run takes what waits, so a burst of keep-alive connections (wrk's
+64, or the few a proxy keeps open) went all to one worker, which then served them
+alone while its siblings idled. So each worker publishes how many connections it holds
+in memory shared with its siblings (:class:`Loads`), and takes a connection only while
+none of them holds fewer: the sibling that does was woken too, and takes it.
 """
 
 from __future__ import annotations
@@ -22,10 +29,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import mmap
 import os
 import socket
 from functools import partial
-from typing import Any, Callable, Coroutine, Dict, Iterable, Optional
+from typing import Any, Callable, Coroutine, Dict, Iterable, List, Optional, Tuple
 
 log = logging.getLogger("cyhttp.error")
 
@@ -34,6 +42,73 @@ log = logging.getLogger("cyhttp.error")
 # or the listening socket, always ready, would spin the loop.
 OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 RETRY_DELAY = 1.0  # seconds (asyncio waits as long)
+# How long a worker leaves waiting connections to a less loaded sibling before it
+# looks again (0: at its loop's next turn); and how long no sibling's count may stay
+# the same, connections waiting, before it takes them itself (a sibling stuck in its
+# application, or gone).
+FAIR_DELAY = 0.0  # seconds
+STUCK = 0.1  # seconds
+
+
+class Loads:
+    """How many connections each worker sharing a listening socket holds.
+
+    Made by the supervisor before it forks, so the memory is shared with every worker;
+    the supervisor gives each worker a slot (:meth:`claim`, :meth:`release`), and the
+    worker's server publishes its count there as connections open and close.
+    """
+
+    FREE = 2**31 - 1  # an unused slot: never the fewest
+
+    def __init__(self, slots: int) -> None:
+        #: Workers beyond *slots* at once (SIGTTIN) take no part: they accept freely.
+        self.slots = slots
+        self._memory = mmap.mmap(-1, 4 * slots)  # anonymous: shared across fork
+        self.counts = memoryview(self._memory).cast("i")
+        for i in range(slots):
+            self.counts[i] = self.FREE
+        #: This worker's slot (set in the worker after the fork), or None: no part.
+        self.slot: Optional[int] = None
+
+    def claim(self) -> Optional[int]:
+        """A free slot for a new worker (in the supervisor), or None if all are taken."""
+        for i in range(self.slots):
+            if self.counts[i] == self.FREE:
+                self.counts[i] = 0
+                return i
+        return None
+
+    def release(self, slot: Optional[int]) -> None:
+        """The worker of *slot* is gone (in the supervisor)."""
+        if slot is not None:
+            self.counts[slot] = self.FREE
+
+    def publish(self, count: int) -> None:
+        """This worker holds *count* connections now."""
+        if self.slot is not None:
+            self.counts[self.slot] = count
+
+    def leave(self) -> None:
+        """This worker accepts no more (shutting down): its siblings count without it."""
+        if self.slot is not None:
+            self.counts[self.slot] = self.FREE
+            self.slot = None
+
+    def fair(self, taken: int) -> bool:
+        """Whether this worker may take another connection, having taken *taken* it has
+        not published yet: no sibling holds fewer (a tenth more than the fewest is fair
+        too: counts move all the time)."""
+        slot = self.slot
+        if slot is None:
+            return True
+        counts = self.counts
+        fewest = min(c for i, c in enumerate(counts) if i != slot) if self.slots > 1 else self.FREE
+        return counts[slot] + taken <= fewest + fewest // 10
+
+    def others(self) -> List[int]:
+        """The siblings' counts, to tell later whether any of them moved."""
+        slot = self.slot
+        return [c for i, c in enumerate(self.counts) if i != slot]
 
 
 def can_accept(loop: asyncio.AbstractEventLoop) -> bool:
@@ -51,11 +126,15 @@ class Acceptor:
         factory: Callable[[], asyncio.BaseProtocol],
         backlog: int,
         tls: Optional[Dict[str, Any]] = None,
+        loads: Optional[Loads] = None,
     ) -> None:
         self.loop = loop
         self.factory = factory
         self.tls = tls or {}  # connect_accepted_socket's ssl arguments, for TLS
         self.batch = backlog
+        self.loads = loads  # shared with sibling workers, if any
+        # The siblings' loads when connections were first left to them, and when.
+        self.left: Optional[Tuple[List[int], float]] = None
         # The loop keeps its own socket objects (and closes them); these share them.
         self.socks = [socket.socket(fileno=os.dup(s.fileno())) for s in listening]
         self.retry: Optional[asyncio.TimerHandle] = None
@@ -85,7 +164,21 @@ class Acceptor:
         self.socks = []
 
     def accept(self, sock: socket.socket) -> None:
-        for _ in range(self.batch):
+        loads, left = self.loads, self.left
+        if loads is not None and left is not None:
+            others, now = loads.others(), self.loop.time()
+            if others != left[0]:
+                self.left = None  # the siblings are taking them
+            elif now - left[1] >= STUCK:
+                loads = self.left = None  # none of them moved for long: take them
+        for taken in range(self.batch):
+            if loads is not None and not loads.fair(taken):
+                if taken == 0:  # a sibling holds fewer, and was woken too: leave these to it
+                    if self.left is None:
+                        self.left = (loads.others(), self.loop.time())
+                    self.unwatch()
+                    self.retry = self.loop.call_later(FAIR_DELAY, self.watch)
+                return  # else the next readiness counts these, published by then
             try:
                 conn, _ = sock.accept()
             except (BlockingIOError, InterruptedError):

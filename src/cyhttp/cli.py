@@ -423,9 +423,9 @@ def _supervise(args: argparse.Namespace, options: dict[str, Any], inherited: Opt
             app = app()
         return Server(app, sock=socks[0], **served)
 
-    def serve(socks: List[Any], report: int, parent: int) -> int:
+    def serve(socks: List[Any], report: int, parent: int, loads: Any) -> int:
         beat = settings.healthcheck_timeout / 4
-        return worker_main(make_server, loop_factory, socks, report, parent, beat)
+        return worker_main(make_server, loop_factory, socks, report, parent, beat, loads)
 
     scheme = "https" if config.ssl_certfile else "http"
     logging.getLogger("cyhttp").info(

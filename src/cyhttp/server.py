@@ -34,7 +34,7 @@ from ._access import AccessLog
 from ._impl import protocol_class
 from ._interface import detect
 from ._lifespan import Lifespan, LifespanFailed
-from ._listen import Acceptor, can_accept, inherited
+from ._listen import Acceptor, Loads, can_accept, inherited
 from ._overload import ConcurrencyLimit
 from ._proxy import TrustedProxies
 from ._wire import FLAG_DATE, FLAG_SERVER, encode_headers
@@ -135,6 +135,9 @@ class Server:
         self.ssl = _tls.context(cfg)
         #: ``"https"`` over TLS, else ``"http"``: what requests report as their scheme.
         self.scheme = "http" if self.ssl is None else "https"
+        #: Worker processes sharing the listening socket set their shared connection
+        #: counts here, so that connections spread over them (see ``_listen``).
+        self.loads: Optional[Loads] = None
         self._lifespan: Optional[Lifespan] = None
         self._asgi: Any = None
         if self.interface == "asgi":
@@ -296,7 +299,9 @@ class Server:
                 **tls,
             )
         if eager:
-            self._acceptor = Acceptor(loop, self._server.sockets, factory, cfg.backlog, tls)
+            self._acceptor = Acceptor(
+                loop, self._server.sockets, factory, cfg.backlog, tls, self.loads
+            )
         if self._asgi is not None:
             name = self._server.sockets[0].getsockname()
             # A Unix socket's server is [path, None] (ASGI spec).
@@ -385,12 +390,16 @@ class Server:
             return False
         self.connections.add(conn)
         self._due(conn, self._swept + 1, False)
+        if self.loads is not None:
+            self.loads.publish(len(self.connections))
         return True
 
     def forget(self, conn: Any) -> None:
         """Called by a core when a connection is gone."""
         self.connections.discard(conn)
         self._undue(conn)
+        if self.loads is not None:
+            self.loads.publish(len(self.connections))
         waiter = self._all_closed
         if waiter is not None and not self.connections and not waiter.done():
             waiter.set_result(None)
@@ -422,6 +431,8 @@ class Server:
         deadline = loop.time() + timeout
         if self._acceptor is not None:
             self._acceptor.close()
+        if self.loads is not None:
+            self.loads.leave()
         server.close()
         if self._sweeper is not None:
             self._sweeper.cancel()

@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
+from ._listen import Loads
+
 __all__ = ["Supervisor", "SupervisorSettings"]
 
 log = logging.getLogger("cyhttp")
@@ -87,6 +89,7 @@ class _Worker:
     replaced_by: Optional[int] = None  # during a rolling replacement, the newcomer's pid
     report: bytes = b""
     failure: str = ""
+    slot: Optional[int] = None  # its connection count's place in the shared Loads
 
 
 @dataclass
@@ -101,8 +104,9 @@ class _Rolling:
 class Supervisor:
     """Forks *settings.workers* processes that each run ``serve(sock, report)``.
 
-    *serve* is called in the worker after the fork with the listening socket and a
-    function to report readiness and heartbeats (see :func:`worker_main`); it returns
+    *serve* is called in the worker after the fork with the listening socket, a pipe
+    to report readiness and heartbeats on, the supervisor's pid and the workers'
+    shared connection counts (see :func:`worker_main`); it returns
     the worker's exit status. :meth:`run` returns the supervisor's: 0 after a graceful
     stop, 1 after a worker's startup failure.
     """
@@ -110,11 +114,13 @@ class Supervisor:
     def __init__(
         self,
         sockets: List[socket.socket],
-        serve: Callable[[List[socket.socket], int, int], int],
+        serve: Callable[[List[socket.socket], int, int, Loads], int],
         settings: SupervisorSettings,
     ) -> None:
         self.sockets = sockets
         self.serve = serve
+        # Before any fork, so that the workers share it; room for a rolling replacement.
+        self.loads = Loads(2 * settings.workers + 2)
         self.settings = settings
         self.count = settings.workers
         self.workers: Dict[int, _Worker] = {}
@@ -218,16 +224,18 @@ class Supervisor:
 
     def spawn(self) -> int:
         report_r, report_w = os.pipe()
+        slot = self.loads.claim()
         pid = os.fork()
         if pid == 0:  # the worker
             status = 1
+            self.loads.slot = slot
             try:
                 os.close(report_r)
                 self.selector.close()
                 for sig in HANDLED:
                     signal.signal(sig, signal.SIG_DFL)
                 signal.set_wakeup_fd(-1)
-                status = self.serve(self.sockets, report_w, self.pid)
+                status = self.serve(self.sockets, report_w, self.pid, self.loads)
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
             finally:
@@ -235,7 +243,7 @@ class Supervisor:
                 os._exit(status)
         os.close(report_w)
         os.set_blocking(report_r, False)
-        worker = _Worker(pid, report_r, time.monotonic())
+        worker = _Worker(pid, report_r, time.monotonic(), slot=slot)
         self.workers[pid] = worker
         self.selector.register(report_r, selectors.EVENT_READ, worker)
         log.info("worker %d started", pid)
@@ -273,6 +281,7 @@ class Supervisor:
             self.gone(worker, status)
 
     def gone(self, worker: _Worker, status: int) -> None:
+        self.loads.release(worker.slot)
         if worker.pipe >= 0:
             self.read_report(worker)  # what it said last
             if worker.pipe >= 0:
@@ -410,6 +419,7 @@ def worker_main(
     report: int,
     parent: int,
     beat_interval: float,
+    loads: Optional[Loads] = None,
 ) -> int:
     """Serve in a worker until told to stop; the worker's exit status.
 
@@ -433,6 +443,7 @@ def worker_main(
     except Exception as exc:
         tell(FAILED + f"cannot load the application: {exc}".encode())
         return STARTUP_FAILED
+    server.loads = loads  # the workers share the socket: spread its connections
 
     async def serve() -> int:
         loop = asyncio.get_running_loop()

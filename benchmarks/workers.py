@@ -57,6 +57,7 @@ class Cluster:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not start: {self.errors()}")
             time.sleep(0.1)
+        time.sleep(1)  # one worker answered; each loads the application after its fork
 
     def _answers(self) -> bool:
         try:

@@ -145,6 +145,7 @@ def test_two_workers_share_the_socket_and_stop_gracefully():
 
 def test_a_burst_of_kept_alive_connections_spreads_over_the_workers():
     with Cluster() as cluster:
+        _wait_for(lambda: len(cluster.serving_pids(10)) == 2)  # both have started
         conns = [
             socket.create_connection(("127.0.0.1", cluster.port), timeout=10) for _ in range(64)
         ]

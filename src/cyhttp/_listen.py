@@ -59,6 +59,7 @@ class Loads:
     """
 
     FREE = 2**31 - 1  # an unused slot: never the fewest
+    STARTING = FREE - 1  # a worker not serving yet: not the fewest either
 
     def __init__(self, slots: int) -> None:
         #: Workers beyond *slots* at once (SIGTTIN) take no part: they accept freely.
@@ -74,7 +75,7 @@ class Loads:
         """A free slot for a new worker (in the supervisor), or None if all are taken."""
         for i in range(self.slots):
             if self.counts[i] == self.FREE:
-                self.counts[i] = 0
+                self.counts[i] = self.STARTING
                 return i
         return None
 
@@ -133,6 +134,8 @@ class Acceptor:
         self.tls = tls or {}  # connect_accepted_socket's ssl arguments, for TLS
         self.batch = backlog
         self.loads = loads  # shared with sibling workers, if any
+        if loads is not None:
+            loads.publish(0)  # serving from now on: count this worker
         # The siblings' loads when connections were first left to them, and when.
         self.left: Optional[Tuple[List[int], float]] = None
         # The loop keeps its own socket objects (and closes them); these share them.

@@ -164,6 +164,33 @@ def test_a_burst_of_kept_alive_connections_spreads_over_the_workers():
         assert cluster.stop()[0] == 0
 
 
+def test_a_stuck_worker_holding_fewer_connections_does_not_stall_the_others():
+    # Nothing else may move the counts meanwhile: no health check, no idle timeout.
+    slow = ("--timeout-worker-healthcheck", "60", "--keepalive-timeout", "60")
+    with Cluster("tests.workers_app:app", *slow) as cluster:
+        _wait_for(lambda: len(cluster.serving_pids(10)) == 2)
+        conns = [
+            socket.create_connection(("127.0.0.1", cluster.port), timeout=10) for _ in range(8)
+        ]
+        owner = {}
+        for conn in conns:
+            conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            owner[conn] = int(conn.recv(65536).rpartition(b"\r\n\r\n")[2])
+        stuck = owner[conns[0]]
+        for conn in conns[1:]:
+            if owner[conn] == stuck:
+                conn.close()  # the worker to hang keeps one connection, its sibling more
+        time.sleep(0.5)
+        conns[0].sendall(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")  # blocks its loop
+        time.sleep(0.3)
+        # The sibling leaves new connections to the one holding fewer, sees it take
+        # none, and takes them itself (long before the health check).
+        for _ in range(3):
+            assert int(_get(cluster.port)) != stuck
+        for conn in conns:
+            conn.close()
+
+
 def test_a_killed_worker_is_replaced():
     with Cluster() as cluster:
         victim = min(cluster.pids())

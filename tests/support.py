@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -206,6 +207,16 @@ def read_until_closed(sock: socket.socket) -> bytes:
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
+
+
+def eventually(condition: Callable[[], object], seconds: float = 5.0) -> bool:
+    """Whether *condition()* holds within *seconds* (a live server runs in its own thread)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def split_responses(data: bytes) -> list[bytes]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-import time
 import zlib
 from typing import Any
 
@@ -17,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 import cyhttp
 
-from .support import read_until_closed
+from .support import eventually, read_until_closed
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3's example, and its answer
 ACCEPT = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
@@ -225,15 +224,6 @@ async def test_echo_with_the_websockets_client(live):
             await asyncio.wait_for(pong, 5)
         assert ws.close_code == 1000
         assert eventually(lambda: srv.server.connections == set())  # the handler has ended
-
-
-def eventually(condition: Any) -> bool:
-    """Whether *condition()* holds within a second (the server runs in its own thread)."""
-    for _ in range(100):
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_fragments_with_control_frames_between(live):

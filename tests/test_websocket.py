@@ -1,6 +1,7 @@
 """WebSocket (RFC 6455, RFC 7692) through real sockets on both cores: the handshake, frames
 hand-made by a raw client and by the ``websockets`` sans-I/O client as an adversary (every
-violation answered with its close code), the ``websockets`` client for interop, flow control on a fake transport, keep-alive, shutdown."""
+violation answered with its close code), the ``websockets`` client for interop, flow
+control on a fake transport, keep-alive, shutdown."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import resource
 import socket
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from typing import Any
 
 from tests.test_autobahn import _missing, fuzz
 
-from .load import CLIENT_CORE, HERE, RESULTS, SERVER_CORE, _free_port, machine
+from .load import CLIENT_CORE, HERE, RESULTS, SERVER_CORE, _free_port, cpu_seconds, machine
 
 ECHO = "tests.test_autobahn"
 MAX_SIZE = str(16 << 20)
@@ -78,8 +79,11 @@ def run(agent: str, cases: list[str]) -> dict[str, Any]:
         if not _serving(port, server):
             raise SystemExit(f"{agent} did not start")
         start = time.monotonic()
+        client_start = resource.getrusage(resource.RUSAGE_CHILDREN)
         results = fuzz(f"ws://127.0.0.1:{port}", agent, cases, "taskset", "-c", CLIENT_CORE)
+        client = resource.getrusage(resource.RUSAGE_CHILDREN)
         seconds = time.monotonic() - start
+        server_cpu = cpu_seconds(server.pid)
     finally:
         server.terminate()
         server.wait(30)
@@ -89,6 +93,11 @@ def run(agent: str, cases: list[str]) -> dict[str, Any]:
         "not_ok": {c: r["behavior"] for c, r in sorted(results.items()) if r["behavior"] != "OK"},
         "unclean_close": sorted(c for c, r in results.items() if r["behaviorClose"] == "FAILED"),
         "seconds": round(seconds),
+        # The CPU the two sides spent: what the run takes on a machine doing nothing else.
+        "client_cpu": round(
+            client.ru_utime + client.ru_stime - client_start.ru_utime - client_start.ru_stime
+        ),
+        "server_cpu": round(server_cpu),
     }
 
 
@@ -100,20 +109,23 @@ def markdown(data: dict[str, Any]) -> str:
         "fuzzing client on core 0, the server on core 1; "
         f"{any_run['machine']['cpu']}, {any_run['machine']['date']}). The same echo "
         "application on every server (`tests/test_autobahn.py`'s), messages up to 16 MiB, "
-        "permessage-deflate on. `seconds`: how long the client took.",
+        "permessage-deflate on. `seconds`: how long the client took; `cpu`: the CPU "
+        "seconds of the client and of the server (other work shared the machine: the "
+        "CPU is what the run costs).",
         "",
     ]
     for cases, runs in data.items():
         lines += [
             f"Cases `{cases}`:",
             "",
-            "| server | " + " | ".join(BEHAVIORS) + " | seconds | not OK |",
-            "|---|" + "---|" * (len(BEHAVIORS) + 2),
+            "| server | " + " | ".join(BEHAVIORS) + " | seconds | cpu | not OK |",
+            "|---|" + "---|" * (len(BEHAVIORS) + 3),
         ]
         for agent, result in runs.items():
             counts = " | ".join(str(result["counts"][b]) for b in BEHAVIORS)
             not_ok = ", ".join(f"{c} {b}" for c, b in result["not_ok"].items()) or "-"
-            lines.append(f"| {agent} | {counts} | {result['seconds']} | {not_ok} |")
+            cpu = f"{result.get('client_cpu', '?')} + {result.get('server_cpu', '?')}"
+            lines.append(f"| {agent} | {counts} | {result['seconds']} | {cpu} | {not_ok} |")
         lines.append("")
     return "\n".join(lines)
 

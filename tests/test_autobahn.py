@@ -6,10 +6,12 @@ was installed into with ``python2.7 -m pip install --target DIR autobahntestsuit
 (``.ci/run`` does it). ``AUTOBAHN_PYTHON`` and ``AUTOBAHN_DIR`` say where they are; without
 them the test looks for pyenv's 2.7 and ``~/.cache/cyhttp-autobahn``, and skips, naming
 what is missing (``CYHTTP_REQUIRE_AUTOBAHN=1``, set by CI, makes that a failure).
-Case groups 1-7 (framing, pings, reserved bits, opcodes, fragmentation, UTF-8, closing);
-any ``FAILED`` case fails the test. Groups 12-13 (permessage-deflate) take the Python 2
-client about 14 minutes per core and interface, too long for every CI run: they run with
-``AUTOBAHN_CASES="12.*,13.*"`` (results in docs/websocket.md).
+Case groups 1-7 (framing, pings, reserved bits, opcodes, fragmentation, UTF-8, closing)
+on each core and interface; groups 12-13 (permessage-deflate) on the compiled core's
+native API only, as they take the Python 2 client many minutes (``AUTOBAHN_CASES="12.*,13.*"``
+runs them on all four). Any ``FAILED`` case fails the test.
+``python -m benchmarks.autobahn`` runs the same cases against uvicorn too
+(``benchmarks/results/autobahn.md``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pytest
 import cyhttp
 
 CASES = os.environ.get("AUTOBAHN_CASES", "1.*,2.*,3.*,4.*,5.*,6.*,7.*").split(",")
+COMPRESSION = ["12.*", "13.*"]
 
 # wstest, run with the suite's directory on the path first: zope is a namespace package,
 # which only site.addsitedir sets up (a plain PYTHONPATH entry hides zope.interface).
@@ -134,3 +137,13 @@ def check_suite(live: Any, impl: str, interface: str, cases: list[str]) -> None:
 @pytest.mark.parametrize("interface", ["native", "asgi"])
 def test_autobahn_testsuite(live, impl, interface):
     check_suite(live, impl, interface, CASES)
+
+
+@pytest.mark.slow
+def test_autobahn_compression(live, impl):
+    """Groups 12-13 (permessage-deflate) on one combination, the compiled core and the
+    native API: the Python 2 client takes many minutes a combination (all four, and
+    uvicorn, in ``benchmarks/results/autobahn.md``), which CI affords once."""
+    if impl != "cython":
+        pytest.skip("groups 12-13 run on one combination: the compiled core, native")
+    check_suite(live, impl, "native", COMPRESSION)

@@ -69,18 +69,20 @@ def _serving(port: int, proc: subprocess.Popen[bytes]) -> bool:
     return False
 
 
-def run(agent: str, cases: list[str]) -> dict[str, Any]:
+def run(agent: str, cases: list[str], core: str | None = None) -> dict[str, Any]:
     """The suite's verdicts on server *agent*: counts per behaviour, the cases not OK,
-    and how long the run took."""
+    and what the run took. Server and client share *core* if given (two runs at once,
+    one a core), else each has its own."""
     port = _free_port()
     argv = [sys.executable, "-m", *SERVERS[agent], "--host", "127.0.0.1", "--port", str(port)]
-    server = subprocess.Popen(["taskset", "-c", SERVER_CORE, *argv], cwd=HERE.parent)
+    server_core, client_core = (core, core) if core else (SERVER_CORE, CLIENT_CORE)
+    server = subprocess.Popen(["taskset", "-c", server_core, *argv], cwd=HERE.parent)
     try:
         if not _serving(port, server):
             raise SystemExit(f"{agent} did not start")
         start = time.monotonic()
         client_start = resource.getrusage(resource.RUSAGE_CHILDREN)
-        results = fuzz(f"ws://127.0.0.1:{port}", agent, cases, "taskset", "-c", CLIENT_CORE)
+        results = fuzz(f"ws://127.0.0.1:{port}", agent, cases, "taskset", "-c", client_core)
         client = resource.getrusage(resource.RUSAGE_CHILDREN)
         seconds = time.monotonic() - start
         server_cpu = cpu_seconds(server.pid)
@@ -134,15 +136,17 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", default="12.*,13.*", help="the suite's case patterns")
     p.add_argument("--server", action="append", choices=SERVERS, help="default: all")
+    p.add_argument("--core", help="one core for server and client (to run two at once)")
     args = p.parse_args(argv)
     missing = _missing()
     if missing is not None:
         raise SystemExit(missing)
     path = RESULTS / "autobahn.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
     for agent in args.server or SERVERS:
-        result = run(agent, args.cases.split(","))
+        result = run(agent, args.cases.split(","), args.core)
         result["machine"] = machine()
+        # Read just before writing: another run may have written meanwhile.
+        data = json.loads(path.read_text()) if path.exists() else {}
         data.setdefault(args.cases, {})[agent] = result
         path.write_text(json.dumps(data, indent=1) + "\n")
         (RESULTS / "autobahn.md").write_text(markdown(data))

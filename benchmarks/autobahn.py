@@ -116,7 +116,7 @@ def markdown(data: dict[str, Any]) -> str:
         "CPU is what the run costs).",
         "",
     ]
-    for cases, runs in data.items():
+    for cases, runs in sorted(data.items(), key=lambda item: float(item[0].split(".")[0])):
         lines += [
             f"Cases `{cases}`:",
             "",

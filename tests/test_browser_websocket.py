@@ -117,6 +117,10 @@ async def asgi(scope: Any, receive: Any, send: Any) -> None:
             await send({"type": "websocket.send", "bytes": message["bytes"]})
 
 
+class DevToolsError(Exception):
+    """A command the browser refused (its ``error`` answer)."""
+
+
 class DevTools:
     """Chromium's DevTools protocol on one page: commands and their answers."""
 
@@ -130,7 +134,8 @@ class DevTools:
         while True:  # events arrive in between; the answer carries the command's id
             answer = json.loads(await self.ws.recv())
             if answer.get("id") == sent:
-                assert "error" not in answer, answer
+                if "error" in answer:
+                    raise DevToolsError(answer["error"])
                 return dict(answer["result"])
 
 
@@ -156,9 +161,16 @@ async def run_page(profile: Path) -> tuple[Any, bytes]:
             await asyncio.sleep(0.05)
     async with connect(endpoint, max_size=None) as ws:
         devtools = DevTools(ws)
-        # The target may still show its first, blank document: wait for the page's script.
+        # The target may still show its first, blank document, or be leaving it (then
+        # the command fails): wait for the page's script.
         script = {"expression": "window.result", "returnByValue": True}
-        while (await devtools.call("Runtime.evaluate", **script))["result"]["type"] != "object":
+        while True:
+            try:
+                found = await devtools.call("Runtime.evaluate", **script)
+            except DevToolsError:
+                found = {"result": {"type": "undefined"}}
+            if found["result"]["type"] == "object":
+                break
             await asyncio.sleep(0.05)
         evaluated = await devtools.call("Runtime.evaluate", **script, awaitPromise=True)
         shot = await devtools.call("Page.captureScreenshot", format="png")

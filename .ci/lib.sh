@@ -25,4 +25,4 @@ stop_group() { kill -TERM -- "-$1" 2>/dev/null || true; wait "$1" 2>/dev/null ||
 # the same as the test extra's ASGI part.
 ASGI_TEST_DEPS=(httpx starlette fastapi pydantic django channels litestar quart python-multipart
     blacksheep sse-starlette uvicorn "anyio>=4.14" "asgion; python_version >= '3.12'"
-    websockets trustme)
+    websockets aiohttp trustme)

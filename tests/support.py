@@ -9,13 +9,17 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -206,6 +210,52 @@ def read_until_closed(sock: socket.socket) -> bytes:
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
+
+
+def eventually(condition: Callable[[], object], seconds: float = 5.0) -> bool:
+    """Whether *condition()* holds within *seconds* (a live server runs in its own thread)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+"""Debian's headless-capable Chromium (the browser tests skip without it; CI installs it)."""
+
+
+@contextmanager
+def chromium(url: str, *flags: str) -> Iterator[Path]:
+    """Headless Chromium opening *url* with a profile of its own, which this yields; the
+    browser is ended on leaving."""
+    assert CHROMIUM is not None
+    # Chromium's helpers may still write in the profile while it is removed.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
+        browser = subprocess.Popen(
+            [
+                CHROMIUM,
+                "--headless=new",
+                "--no-sandbox",  # CI runs as root
+                "--disable-gpu",
+                "--no-first-run",
+                f"--user-data-dir={profile}",
+                *flags,
+                url,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            yield Path(profile)
+        finally:
+            browser.terminate()
+            try:
+                browser.wait(10)
+            except subprocess.TimeoutExpired:
+                browser.kill()
+                browser.wait(10)
 
 
 def split_responses(data: bytes) -> list[bytes]:

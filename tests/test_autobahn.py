@@ -6,10 +6,12 @@ was installed into with ``python2.7 -m pip install --target DIR autobahntestsuit
 (``.ci/run`` does it). ``AUTOBAHN_PYTHON`` and ``AUTOBAHN_DIR`` say where they are; without
 them the test looks for pyenv's 2.7 and ``~/.cache/cyhttp-autobahn``, and skips, naming
 what is missing (``CYHTTP_REQUIRE_AUTOBAHN=1``, set by CI, makes that a failure).
-Case groups 1-7 (framing, pings, reserved bits, opcodes, fragmentation, UTF-8, closing);
-any ``FAILED`` case fails the test. Groups 12-13 (permessage-deflate) take the Python 2
-client about 14 minutes per core and interface, too long for every CI run: they run with
-``AUTOBAHN_CASES="12.*,13.*"`` (results in docs/websocket.md).
+Case groups 1-7 (framing, pings, reserved bits, opcodes, fragmentation, UTF-8, closing)
+on each core and interface; groups 12-13 (permessage-deflate) on the compiled core's
+native API only, as they take the Python 2 client many minutes (``AUTOBAHN_CASES="12.*,13.*"``
+runs them on all four). Any ``FAILED`` case fails the test.
+``python -m benchmarks.autobahn`` runs the same cases against uvicorn too
+(``benchmarks/results/autobahn.md``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pytest
 import cyhttp
 
 CASES = os.environ.get("AUTOBAHN_CASES", "1.*,2.*,3.*,4.*,5.*,6.*,7.*").split(",")
+COMPRESSION = ["12.*", "13.*"]
 
 # wstest, run with the suite's directory on the path first: zope is a namespace package,
 # which only site.addsitedir sets up (a plain PYTHONPATH entry hides zope.interface).
@@ -84,9 +87,32 @@ async def asgi(scope: Any, receive: Any, send: Any) -> None:
 OPTIONS = {"ws_max_size": 16 << 20, "ws_per_message_deflate": True, "lifespan": "off"}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("interface", ["native", "asgi"])
-def test_autobahn_testsuite(live, impl, interface):
+def fuzz(url: str, agent: str, cases: list[str], *prefix: str) -> dict[str, Any]:
+    """The suite's fuzzing client run (after *prefix*, as ``taskset -c 0``) against the
+    server at *url*: its results, case by case (``index.json``)."""
+    with tempfile.TemporaryDirectory() as work:
+        spec = {
+            "outdir": f"{work}/report",
+            "servers": [{"agent": agent, "url": url}],
+            "cases": cases,
+            "exclude-cases": [],
+            "exclude-agent-cases": {},
+        }
+        Path(work, "spec.json").write_text(json.dumps(spec))
+        Path(work, "wstest.py").write_text(RUNNER)
+        run = subprocess.run(
+            [*prefix, str(PYTHON2), "wstest.py", SUITE, "-m", "fuzzingclient", "-s", "spec.json"],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=3600,  # the compression cases take the Python 2 client many minutes
+        )
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+        return dict(json.loads(Path(work, "report", "index.json").read_text())[agent])
+
+
+def check_suite(live: Any, impl: str, interface: str, cases: list[str]) -> None:
+    """The suite's *cases* against the echo application: no FAILED case, none closed wrongly."""
     missing = _missing()
     if missing is not None:
         if os.environ.get("CYHTTP_REQUIRE_AUTOBAHN") == "1":
@@ -94,25 +120,8 @@ def test_autobahn_testsuite(live, impl, interface):
         pytest.skip(missing)
     app = native if interface == "native" else asgi
     agent = f"{impl}-{interface}"
-    with live(app, **OPTIONS) as srv, tempfile.TemporaryDirectory() as work:
-        spec = {
-            "outdir": f"{work}/report",
-            "servers": [{"agent": agent, "url": f"ws://127.0.0.1:{srv.port}"}],
-            "cases": CASES,
-            "exclude-cases": [],
-            "exclude-agent-cases": {},
-        }
-        Path(work, "spec.json").write_text(json.dumps(spec))
-        Path(work, "wstest.py").write_text(RUNNER)
-        run = subprocess.run(
-            [str(PYTHON2), "wstest.py", SUITE, "-m", "fuzzingclient", "-s", "spec.json"],
-            cwd=work,
-            capture_output=True,
-            text=True,
-            timeout=3600,  # the compression cases take the Python 2 client many minutes
-        )
-        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-        results = json.loads(Path(work, "report", "index.json").read_text())[agent]
+    with live(app, **OPTIONS) as srv:
+        results = fuzz(f"ws://127.0.0.1:{srv.port}", agent, cases)
     behaviors = collections.Counter(result["behavior"] for result in results.values())
     others = sorted(case for case, result in results.items() if result["behavior"] != "OK")
     print(f"Autobahn {agent}: {dict(behaviors)}; not OK: {others}")
@@ -122,3 +131,19 @@ def test_autobahn_testsuite(live, impl, interface):
     unclean = sorted(c for c, r in results.items() if r["behaviorClose"] == "FAILED")
     assert not unclean, f"cases closed wrongly: {unclean}"
     assert behaviors["OK"] >= 0.9 * len(results)  # the suite ran, and its cases passed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("interface", ["native", "asgi"])
+def test_autobahn_testsuite(live, impl, interface):
+    check_suite(live, impl, interface, CASES)
+
+
+@pytest.mark.slow
+def test_autobahn_compression(live, impl):
+    """Groups 12-13 (permessage-deflate) on one combination, the compiled core and the
+    native API: the Python 2 client takes many minutes a combination (all four, and
+    uvicorn, in ``benchmarks/results/autobahn.md``), which CI affords once."""
+    if impl != "cython":
+        pytest.skip("groups 12-13 run on one combination: the compiled core, native")
+    check_suite(live, impl, "native", COMPRESSION)

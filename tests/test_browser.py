@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
-import tempfile
 import threading
 
 import pytest
 
 import cyhttp
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from .support import CHROMIUM, chromium
 
 PAGE = b"""<!doctype html><meta charset="utf-8"><title>upload then fetch</title>
 <script>
@@ -59,34 +56,8 @@ def test_chromium_upload_then_fetch_has_no_stall(live):
             return cyhttp.Response(b"item", content_type="text/plain")
         return cyhttp.Response(PAGE, content_type="text/html; charset=utf-8")
 
-    with (
-        live(app, max_body_size=8 << 20, keepalive_timeout=10.0) as srv,
-        tempfile.TemporaryDirectory(
-            ignore_cleanup_errors=True
-        ) as profile,  # Chromium's helpers may still write
-    ):
-        browser = subprocess.Popen(
-            [
-                str(CHROMIUM),
-                "--headless=new",
-                "--no-sandbox",  # CI runs as root
-                "--disable-gpu",
-                "--no-first-run",
-                f"--user-data-dir={profile}",
-                f"{srv.url}/",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            assert done.wait(90), "the page never reported"
-        finally:
-            browser.terminate()
-            try:
-                browser.wait(10)
-            except subprocess.TimeoutExpired:
-                browser.kill()
-                browser.wait(10)
+    with live(app, max_body_size=8 << 20, keepalive_timeout=10.0) as srv, chromium(f"{srv.url}/"):
+        assert done.wait(90), "the page never reported"
     (times,) = reported
     assert isinstance(times, list), times  # else the page's error
     assert len(times) == 200

@@ -26,6 +26,8 @@ from typing import Any, Iterator
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 try:
     import asgion
@@ -33,7 +35,7 @@ except ImportError:  # Python 3.11 (asgion needs 3.12)
     asgion = None
 
 from .frameworks import BIG, ORIGIN
-from .support import LiveServer
+from .support import LiveServer, eventually
 
 FRAMEWORKS = ["starlette", "fastapi", "django", "litestar", "quart", "blacksheep"]
 # asgion's rules about what a server provides: the scope and messages' shape (G), the
@@ -251,3 +253,34 @@ def test_curl(served):
     assert (
         gzip.decompress(_curl("-H", "Accept-Encoding: gzip", f"{url}/big").stdout) == BIG.encode()
     )
+
+
+WEBSOCKET_FRAMEWORKS = ["starlette", "fastapi", "channels"]
+
+
+@pytest.mark.parametrize("name", WEBSOCKET_FRAMEWORKS)
+async def test_websocket_route(impl, inspected, name, tmp_path):
+    """Each framework's ``/chat`` WebSocket, driven by the ``websockets`` client: the
+    subprotocol, text and binary echoes, a close the client begins (the application sees
+    its code) and one the application begins (the client sees its code and reason)."""
+    module = importlib.import_module(f"tests.frameworks.{name}_app")
+    events: list[str] = []
+    if name == "channels":
+        app, mode = module.make(events), "auto"
+    else:
+        app, mode = module.make(str(tmp_path / "none"), events), "on"
+    with serving(app, impl, inspected, mode) as srv:
+        url = f"ws://127.0.0.1:{srv.port}/chat"
+        async with connect(url, subprotocols=["chat"]) as ws:
+            assert ws.subprotocol == "chat"
+            for message in ("héllo", b"\x00\xff" * 1000, "x" * 100_000):
+                await ws.send(message)
+                assert await ws.recv() == message
+            await ws.close(4001, "leaving")
+        assert ws.close_code == 4001
+        async with connect(url, subprotocols=["chat"]) as ws:
+            await ws.send("bye")
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+        assert (ws.close_code, ws.close_reason) == (4000, "asked to")
+        assert eventually(lambda: "closed 4001" in events), events

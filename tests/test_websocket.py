@@ -1,23 +1,29 @@
 """WebSocket (RFC 6455, RFC 7692) through real sockets on both cores: the handshake, frames
-hand-made by a raw client (every violation answered with its close code), the ``websockets``
-client for interop, flow control on a fake transport, keep-alive, shutdown."""
+hand-made by a raw client and by the ``websockets`` sans-I/O client as an adversary (every
+violation answered with its close code), the ``websockets`` client for interop, flow
+control on a fake transport, keep-alive, shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import struct
-import time
+import tracemalloc
 import zlib
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.frames import Opcode
+from websockets.protocol import State
+from websockets.uri import parse_uri
 
 import cyhttp
 
-from .support import read_until_closed
+from .support import eventually, read_until_closed
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3's example, and its answer
 ACCEPT = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
@@ -227,15 +233,6 @@ async def test_echo_with_the_websockets_client(live):
         assert eventually(lambda: srv.server.connections == set())  # the handler has ended
 
 
-def eventually(condition: Any) -> bool:
-    """Whether *condition()* holds within a second (the server runs in its own thread)."""
-    for _ in range(100):
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False
-
-
 def test_fragments_with_control_frames_between(live):
     with live(app) as srv:
         _, rest = exchange(
@@ -265,6 +262,11 @@ VIOLATIONS = {
     "close code 999": (close_frame(999), 1002),
     "close code 1005": (close_frame(1005), 1002),
     "close code 2999": (close_frame(2999), 1002),
+    "close code 1006": (close_frame(1006), 1002),
+    "close code 1015": (close_frame(1015), 1002),
+    "close code 5000": (close_frame(5000), 1002),
+    "close reason past 123 bytes": (close_frame(1000, b"x" * 124), 1002),
+    "fragmented close": (frame(8, b"\x03\xe8", fin=False), 1002),
     "invalid UTF-8": (frame(1, b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80"), 1007),
     "invalid UTF-8 in the close reason": (close_frame(1000, b"\xff"), 1007),
     "too big": (frame(2, b"x" * 2000), 1009),
@@ -433,7 +435,106 @@ def test_a_compression_bomb_closes_with_1009_before_inflating_it(live):
     data = bomb.compress(b"\x00" * (64 * 1024 * 1024)) + bomb.flush(zlib.Z_SYNC_FLUSH)
     offer = "Sec-WebSocket-Extensions: permessage-deflate"
     with live(app, ws_per_message_deflate=True) as srv:
-        head, rest = exchange(srv, frame(2, data[:-4], rsv=4), handshake("/", offer))
+        tracemalloc.start()  # zlib's buffers too: it allocates through Python's allocator
+        try:
+            head, rest = exchange(srv, frame(2, data[:-4], rsv=4), handshake("/", offer))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
     assert len(data) < 70_000  # 64 MiB of zeros
+    assert peak < 8 << 20  # inflating stopped past ws_max_size (1 MiB), long before 64 MiB
     assert b"Sec-WebSocket-Extensions: permessage-deflate" in head
     assert close_of(read_frames(rest)) == 1009
+
+
+# -- the sans-I/O client of websockets as an adversary ----------------------------------
+# It makes the handshake and parses the server's answer as a real client would; the frames
+# it refuses to make (reserved bits, impossible lengths) are made by hand.
+
+
+def adversary(
+    srv: Any, attack: Callable[[ClientProtocol], bytes], deflate: bool = False
+) -> ClientProtocol:
+    """websockets' ``ClientProtocol`` connected to *srv*: after the handshake it sends what
+    *attack* made it queue, then the bytes *attack* returned, and reads the server's answer
+    until the server closes."""
+    extensions = [ClientPerMessageDeflateFactory()] if deflate else None
+    uri = parse_uri(f"ws://127.0.0.1:{srv.port}/")
+    client = ClientProtocol(uri, extensions=extensions, max_size=None)
+    client.send_request(client.connect())
+    with srv.connect() as sock:
+        sock.sendall(b"".join(client.data_to_send()))
+        while client.state is State.CONNECTING:
+            client.receive_data(sock.recv(65536))
+        assert client.state is State.OPEN, client.handshake_exc
+        client.events_received()  # the handshake's response
+        raw = attack(client)
+        sock.sendall(b"".join(client.data_to_send()) + raw)
+        client.receive_data(read_until_closed(sock))
+    client.receive_eof()
+    return client
+
+
+def _fragments(first: bytes, *rest: bytes) -> Callable[[ClientProtocol], bytes]:
+    """Text fragments, sent by the client as they are (it does not check UTF-8)."""
+
+    def attack(client: ClientProtocol) -> bytes:
+        client.send_text(first, fin=not rest)
+        for i, part in enumerate(rest, 1):
+            client.send_continuation(part, fin=i == len(rest))
+        return b""
+
+    return attack
+
+
+def _raw(data: bytes) -> Callable[[ClientProtocol], bytes]:
+    return lambda client: data
+
+
+BOMB = zlib.compressobj(9, zlib.DEFLATED, -15)
+BOMB_DATA = BOMB.compress(b"\x00" * (16 << 20)) + BOMB.flush(zlib.Z_SYNC_FLUSH)[:-4]
+BOMB_PIECES = [BOMB_DATA[at : at + 1024] for at in range(0, len(BOMB_DATA), 1024)]
+
+ATTACKS = {
+    "invalid UTF-8 across fragments": (_fragments(b"ok\xce", b"A"), False, 1007),
+    "text ending inside a character": (_fragments(b"ok\xce"), False, 1007),
+    "surrogate split across fragments": (_fragments(b"\xed", b"\xa0\x80"), False, 1007),
+    "length over 2**63": (_raw(bytes((0x82, 0xFF, 0x80)) + bytes(7) + MASK), False, 1002),
+    # Refused at the head: the server does not wait for (or buffer) a terabyte.
+    "a terabyte announced": (_raw(bytes((0x82, 0xFF)) + (1 << 40).to_bytes(8, "big")), False, 1009),
+    "binary past max size, compressed": (lambda c: c.send_binary(bytes(2000)) or b"", True, 1009),
+    "rsv1 on a continuation": (
+        _raw(frame(2, b"\x02\x00", fin=False, rsv=4) + frame(0, b"\x00", rsv=4)),
+        True,
+        1002,
+    ),
+    "rsv1 on a ping": (_raw(frame(9, b"x", rsv=4)), True, 1002),
+    "invalid compressed data": (_raw(frame(2, b"\xff\xff\xff", rsv=4)), True, 1007),
+    "a compression bomb in fragments": (
+        _raw(
+            frame(2, BOMB_PIECES[0], fin=False, rsv=4)
+            + b"".join(frame(0, piece, fin=False) for piece in BOMB_PIECES[1:])
+            + frame(0, b"")
+        ),
+        True,
+        1009,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_a_client_that_attacks_gets_the_close_code(live, name):
+    attack, deflate, code = ATTACKS[name]
+    with live(app, ws_max_size=1500, ws_per_message_deflate=True) as srv:
+        client = adversary(srv, lambda c: attack(c) + frame(1, b"never echoed"), deflate)
+    assert client.close_rcvd is not None and client.close_rcvd.code == code
+    assert not [e for e in client.events_received() if e.opcode != Opcode.CLOSE]
+
+
+def test_characters_split_across_fragments_are_whole_again(live):
+    pieces = (b"caf\xc3", b"\xa9 ", b"\xe2\x82", b"\xac")
+    data = frame(1, pieces[0], fin=False) + frame(0, pieces[1], fin=False)
+    data += frame(0, pieces[2], fin=False) + frame(0, pieces[3])
+    with live(app) as srv:
+        _, rest = exchange(srv, data, then=close_frame(1000), echoes=1)
+    assert read_frames(rest) == [(1, "café €".encode()), (8, b"\x03\xe8")]

@@ -10,13 +10,15 @@ against uvicorn: a redirect (``/go``), a trailing-slash route (``/slash/``), emp
 ``201``/``202`` answers (``POST /created``, ``/accepted``), a ``204`` (``/nothing``),
 a ``304`` for ``If-None-Match: ETAG`` (``/cached``), Server-Sent Events (``/sse``:
 ``ticks()``) and an answer with its own ``Server`` and ``Date`` (``/own-server``).
+
+Starlette, FastAPI and Django Channels also serve the ``/chat`` WebSocket (``chat()``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 ORIGIN = "http://example.org"
 BIG = "cyhttp " * 1000  # large enough for GZip
@@ -48,3 +50,22 @@ async def ticks() -> AsyncIterator[tuple[int, str]]:
                 if FIRST_EVENT_READ.is_set():
                     break
                 await asyncio.sleep(0.01)
+
+
+async def chat(websocket: Any, events: list[str]) -> None:
+    """The ``/chat`` WebSocket on Starlette's ``WebSocket`` (FastAPI's is the same class):
+    accepts with the ``chat`` subprotocol, echoes text and binary messages, closes with
+    4000 on ``bye``; the code a client closes with goes to *events*."""
+    await websocket.accept(subprotocol="chat")
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            events.append(f"closed {message['code']}")
+            return
+        if message.get("text") == "bye":
+            await websocket.close(4000, "asked to")
+            return
+        if message.get("text") is not None:
+            await websocket.send_text(message["text"])
+        else:
+            await websocket.send_bytes(message["bytes"])

@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 from typing import Any, AsyncIterator, Optional
 
-from fastapi import BackgroundTasks, FastAPI, Form, Request, Response, UploadFile
+from fastapi import BackgroundTasks, FastAPI, Form, Request, Response, UploadFile, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
-from . import BIG, ORIGIN, numbers
+from . import BIG, ORIGIN, chat, numbers
 from .starlette_app import RESPONSE_ROUTES
 
 
@@ -76,6 +76,10 @@ def make(file: str, events: list[str]) -> Any:
     @app.get("/boom")
     async def boom() -> None:
         raise RuntimeError("view failed")
+
+    @app.websocket("/chat")
+    async def chat_session(websocket: WebSocket) -> None:
+        await chat(websocket, events)
 
     # FastAPI's own way to answer an empty 201/202: a status_code and no body.
     @app.post("/created", status_code=201, response_class=Response)

@@ -20,9 +20,10 @@ from starlette.responses import (
     Response,
     StreamingResponse,
 )
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
-from . import APP_DATE, APP_SERVER, BIG, ETAG, ORIGIN, numbers, ticks
+from . import APP_DATE, APP_SERVER, BIG, ETAG, ORIGIN, chat, numbers, ticks
 
 
 async def go(request: Request) -> RedirectResponse:
@@ -116,6 +117,9 @@ def make(file: str, events: list[str]) -> Any:
     async def boom(request: Request) -> None:
         raise RuntimeError("view failed")
 
+    async def chat_session(websocket: WebSocket) -> None:
+        await chat(websocket, events)
+
     return Starlette(
         routes=[
             Route("/items/{id:int}", item),
@@ -127,6 +131,7 @@ def make(file: str, events: list[str]) -> Any:
             Route("/state", state),
             Route("/background", background),
             Route("/boom", boom),
+            WebSocketRoute("/chat", chat_session),
             *RESPONSE_ROUTES,
         ],
         middleware=[

@@ -267,15 +267,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _request(
-    port: int,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    headers: Any = None,
-    tls: Tls | None = None,
-) -> tuple[int, bytes]:
-    status, data, _ = _exchange(port, method, path, body, headers, tls)
+def _request(port: int, method: str, path: str, *more: Any, **named: Any) -> tuple[int, bytes]:
+    """:func:`_exchange`'s status and body."""
+    status, data, _ = _exchange(port, method, path, *more, **named)
     return status, data
 
 

@@ -112,22 +112,17 @@ def wrk(port: int, duration: int, *extra: str) -> dict[str, float]:
     return result
 
 
-def connections(pid: int, port: int) -> int:
-    """How many established TCP connections to *port* process *pid* holds."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(fields[9])
-    held = 0
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:[") and target[8:-1] in inodes:
-            held += 1
+def connections(port: int) -> dict[int, int]:
+    """How many established TCP connections to *port* each process holds (``ss -p``)."""
+    out = subprocess.run(
+        ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    held: dict[int, int] = {}
+    for pid in re.findall(r"pid=(\d+)", out):
+        held[int(pid)] = held.get(int(pid), 0) + 1
     return held
 
 
@@ -140,7 +135,7 @@ def measure(cluster: Cluster, duration: int, *extra: str) -> dict[str, Any]:
 
     def sample() -> None:
         time.sleep(min(1.0, duration / 2))
-        held.update({pid: connections(pid, cluster.port) for pid in pids})
+        held.update(connections(cluster.port))
 
     sampler = threading.Thread(target=sample)
     sampler.start()

@@ -45,9 +45,10 @@ RETRY_DELAY = 1.0  # seconds (asyncio waits as long)
 # How long a worker leaves waiting connections to a less loaded sibling before it
 # looks again (0: at its loop's next turn); and how long no sibling's count may stay
 # the same, connections waiting, before it takes them itself (a sibling stuck in its
-# application, or gone).
+# application, or gone): in a burst siblings move within microseconds, and this is
+# the most a connection waits for a sibling busy in a long request.
 FAIR_DELAY = 0.0  # seconds
-STUCK = 0.1  # seconds
+STUCK = 0.05  # seconds
 
 
 class Loads:

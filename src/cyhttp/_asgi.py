@@ -187,6 +187,10 @@ class _Carrier:
         self.finished = False
         self.error = None
         outer = None
+        # asyncio's private _enter_task/_leave_task make a Task current without the loop
+        # running it: what a first step needs on Python 3.11, which has no eager_start
+        # (3.12's eager start does the same inside asyncio). They exist, with this
+        # signature, in every version served (3.11-3.13); this is the one place using them.
         try:
             _enter_task(loop, task)
         except RuntimeError:

@@ -18,7 +18,7 @@ from libc.string cimport memchr, memcmp
 
 from collections.abc import Mapping
 
-from ._head cimport read_fields
+from ._head cimport LOWER, read_fields
 
 cdef extern from "Python.h":
     object PyUnicode_DecodeLatin1(const char* data, Py_ssize_t size, const char* errors)
@@ -26,11 +26,7 @@ cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object text)
     const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
 
-cdef unsigned char LOWER[256]
 cdef int _c
-for _c in range(256):
-    LOWER[_c] = _c + 32 if 65 <= _c <= 90 else _c
-
 cdef signed char HEX[256]
 for _c in range(256):
     HEX[_c] = -1

@@ -14,7 +14,6 @@ import os
 from typing import Any, Optional, Tuple, Type
 
 from . import request as _pure_request
-from . import response
 
 __all__ = [
     "AVAILABLE",
@@ -45,8 +44,8 @@ if not NO_EXTENSIONS:
         from ._request import Request
 
         Headers, Query = _fields.Headers, _fields.Query
+        # Importing _response registered its classes with the pure module's served types.
         Response, StreamingResponse = _response.Response, _response.StreamingResponse
-        response.register(Response, StreamingResponse)  # both cores serve both kinds
     except ImportError:  # not built (e.g. an editable checkout without a compiler)
         HttpProtocolC = None
 if HttpProtocolC is None:

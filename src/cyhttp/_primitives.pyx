@@ -30,9 +30,9 @@ from asyncio import Future
 from types import CoroutineType, MemberDescriptorType
 
 from . import _runner, _wire
+from . import response as responses
 from .response import Response as PyResponse
-from .response import StreamingResponse as PyStreamingResponse
-from .response import SwitchProtocols, fields
+from .response import fields
 
 cdef extern from "Python.h":
     ctypedef struct PyMemberDef:
@@ -50,15 +50,13 @@ cdef enum:
     OUT_MIN = 4096          # first allocation of the output buffer
     OUT_KEEP = 16384        # larger buffers are freed when handed back
     SPARES = 64             # blocks kept for the next Output that has something to write
-    FLAG_MASK = 15          # every FLAG_* bit of _wire
 
-# In the order of _head's METHOD_* indexes.
-cdef tuple METHOD_NAMES = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
-# The compiled classes, then the pure ones (which the compiled build serves too, more slowly).
-cdef tuple RESPONSE_TYPES = (
-    Response, StreamingResponse, PyResponse, PyStreamingResponse, SwitchProtocols
-)
-cdef tuple STREAMING_TYPES = (StreamingResponse, PyStreamingResponse)
+cdef int FLAG_MASK = _wire.FLAG_MASK
+cdef tuple METHOD_NAMES = _wire.SCANNED_METHODS  # in the order of _head's METHOD_* indexes
+# Every class served (the pure ones too, more slowly): _response registered its own at its
+# import, which cimporting it made happen before this.
+cdef tuple RESPONSE_TYPES = responses.RESPONSE_TYPES
+cdef tuple STREAMING_TYPES = responses.STREAMING_TYPES
 
 
 # Output storage not in use, process-wide: an Output borrows a block when it has something

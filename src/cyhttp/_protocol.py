@@ -84,6 +84,7 @@ from ._wire import (
     FLAG_CONTENT_LENGTH,
     FLAG_DATE,
     FLAG_SERVER,
+    SCANNED_METHODS,
     STATUS_LINES,
     Reject,
     declared_length,
@@ -139,7 +140,7 @@ GONE = 4
 
 STATUS_LINE_TABLE = [STATUS_LINES.get(code) for code in range(600)]
 SERVER_LINE = len(format_date_block(0).partition(b"\r\n")[0]) + 2
-METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
+METHODS = {m.encode(): m for m in SCANNED_METHODS}
 
 
 def method_name(method: bytes) -> str:

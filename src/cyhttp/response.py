@@ -19,7 +19,9 @@ from typing import Any, AsyncIterable, Callable, Union
 from ._wire import (
     FLAG_CLOSE,
     FLAG_CONTENT_LENGTH,
+    FLAG_MASK,
     STATUS_LINES,
+    TOKEN_PATTERN,
     HeadersArg,
     HeaderValue,
     encode_headers,
@@ -38,8 +40,6 @@ __all__ = [
     "invalid_field",
     "register",
 ]
-
-_FLAG_MASK = 15  # every FLAG_* bit of _wire
 
 
 @functools.lru_cache(maxsize=64)
@@ -219,10 +219,8 @@ class SwitchProtocols:
 
 
 # "protocol-name [/ version]" items, comma-separated (RFC 9110 §7.8).
-_TOKEN_LIST = re.compile(
-    r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+(/[!#$%&'*+\-.^_`|~0-9A-Za-z]+)?"
-    r"(\s*,\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(/[!#$%&'*+\-.^_`|~0-9A-Za-z]+)?)*"
-)
+_PROTOCOL = f"{TOKEN_PATTERN}(/{TOKEN_PATTERN})?"
+_TOKEN_LIST = re.compile(rf"{_PROTOCOL}(\s*,\s*{_PROTOCOL})*")
 
 
 # Every class a core serves: the pure ones, and the compiled ones once ``_impl`` has
@@ -302,6 +300,6 @@ def invalid_values(response: Any, status: Any, flags: Any, head: Any, body: Any)
         return f"response body must be bytes, not {type(body).__name__}"
     if type(head) is not bytes:
         return "response headers were replaced after construction"
-    if type(flags) is not int or flags & ~_FLAG_MASK:
+    if type(flags) is not int or flags & ~FLAG_MASK:
         return "response flags were replaced after construction"
     return None

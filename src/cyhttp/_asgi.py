@@ -49,7 +49,7 @@ from . import _asgi_ws, _runner
 from ._proxy import TrustedProxies
 from ._runner import StreamAborted
 from ._wire import FLAG_CONTENT_LENGTH, declared_length, encode_headers
-from .request import ClientDisconnected, _next_piece
+from .errors import ClientDisconnected
 
 if TYPE_CHECKING:  # Cython ships no types; its stand-in has them
     from . import _no_cython as cython
@@ -305,7 +305,7 @@ class Asgi:
         scope["path"] = path
         scope["raw_path"] = raw
         scope["query_string"] = query
-        scope["headers"] = headers = native.asgi_headers(req)
+        scope["headers"] = headers = native.asgi_headers(req._fields)
         scope["client"] = client = req.client
         scope["server"] = self.server
         scope["state"] = self.state.copy()
@@ -384,7 +384,7 @@ class _Exchange:
         """The next piece of a body still arriving (``100 Continue`` first, if asked)."""
         req = self.req
         try:
-            await _next_piece(req)
+            await req._next_piece()
         except ClientDisconnected:
             self.client_gone()
             return disconnect()

@@ -7,7 +7,7 @@ what made real handlers slow, so here a lookup scans the stored field lines in
 C (the head scanner's bytes, or httptools' pairs) and decodes only the value
 it returns; the mapping is built only when the headers are iterated. The query
 string is parsed on first use, in C, with exactly ``urllib.parse.parse_qs``'s
-decoding (``keep_blank_values=True``). ``cyhttp.request`` holds the pure-Python
+decoding (``keep_blank_values=True``). ``_fields_py.py`` holds the pure-Python
 twins, which the tests hold these to.
 """
 
@@ -440,6 +440,6 @@ cdef str decode_path(bytes target):
         size = mark - p
     if memchr(p, b"%", size) == NULL:
         return PyUnicode_DecodeUTF8(p, size, "surrogateescape")
-    from .request import decode_path as decode_escaped  # rare: the pure twin's code
+    from ._fields_py import decode_path as decode_escaped  # rare: the pure twin's code
 
     return decode_escaped(target)

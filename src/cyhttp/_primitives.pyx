@@ -15,6 +15,8 @@ twins in ``_primitives_py.py``, which give the same results in plain Python:
   API and ``PyIter_Send``: no StopIteration, no Task when it does not suspend);
 * ``date_block``: the Server/Date lines, cached per second with C ``time()``;
 * ``asgi_headers``: a request's fields for an ASGI scope, names lowered in C;
+* ``new_headers``, ``new_query``, ``decode_path``: the request accessors of ``_fields``
+  (cimported through ``_primitives.pxd``), which read the received bytes in place;
 * ``split_target``: a target's path and query string, split with ``memchr``.
 """
 
@@ -236,13 +238,12 @@ cdef bint is_streaming(obj):
     return type(obj) is StreamingResponse or isinstance(obj, STREAMING_TYPES)
 
 
-cdef list asgi_headers(Request req):
-    """The request's header fields for an ASGI scope: names lower-cased, in order."""
-    raw = req._fields
-    if type(raw) is bytes:  # the scanner's field lines: read once, lowered as they are
-        return read_fields(raw, True)
+cdef list asgi_headers(fields):
+    """A request's header *fields* for an ASGI scope: names lower-cased, in order."""
+    if type(fields) is bytes:  # the scanner's field lines: read once, lowered as they are
+        return read_fields(fields, True)
     return [(lower_name(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)), value)
-            for name, value in raw]
+            for name, value in fields]
 
 
 cdef tuple split_target(bytes target):

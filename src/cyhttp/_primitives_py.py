@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from . import _runner
 from . import response as responses
+from ._fields_py import Headers, Query, RawHeaders, decode_path
 from ._wire import DateBlock
 
 __all__ = [
@@ -22,9 +23,12 @@ __all__ = [
     "asgi_headers",
     "call_handler",
     "date_block",
+    "decode_path",
     "is_name",
     "is_response",
     "is_streaming",
+    "new_headers",
+    "new_query",
     "split_target",
 ]
 
@@ -116,9 +120,18 @@ def is_streaming(obj: Any) -> bool:
     return isinstance(obj, responses.STREAMING_TYPES)
 
 
-def asgi_headers(req: Any) -> list[tuple[bytes, bytes]]:
-    """The request's header fields for an ASGI scope: names lower-cased, in order."""
-    return [(name.lower(), value) for name, value in req._raw_headers]
+def asgi_headers(fields: RawHeaders) -> RawHeaders:
+    """A request's header *fields* for an ASGI scope: names lower-cased, in order."""
+    return [(name.lower(), value) for name, value in fields]
+
+
+new_headers = Headers
+"""The ``Headers`` of a request's header fields."""
+
+
+def new_query(target: bytes) -> Query:
+    """The ``Query`` of request target *target* (everything after its first "?")."""
+    return Query(target.partition(b"?")[2])
 
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:

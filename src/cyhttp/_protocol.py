@@ -1102,7 +1102,7 @@ class _Connection:
     """
 
     def __init__(self, server: Any) -> None:
-        self._server = server
+        self.server = server
         self.client: Optional[Tuple[str, int]] = None
         self.scheme: str = server.scheme
         # The server's sweep keeps these (Server._sweep): the sweep the connection is due
@@ -1123,7 +1123,7 @@ class _Connection:
 
     def connection_made(self, transport: Any) -> None:
         self._writer.transport = transport
-        if not self._server.track(self):
+        if not self.server.track(self):
             self._life.to(CLOSING)
             transport.close()
             return
@@ -1144,7 +1144,7 @@ class _Connection:
             req._abort(gone)
             self._reader.req = None
         self._queue.abandon(gone)
-        self._server.forget(self)
+        self.server.forget(self)
         # The parts refer to each other and to the connection; cut those references so that
         # a lost connection is freed at once, not by the cyclic GC long after. What may still
         # call in (a handler's body reader, a finishing Task) stops at the GONE checks.
@@ -1159,7 +1159,7 @@ class _Connection:
     @cython.locals(nbytes=cython.Py_ssize_t, state=cython.int)
     def buffer_updated(self, nbytes: int) -> None:
         if self.parked:
-            self._server.wake(self)  # the timeouts of what this read begins apply from now
+            self.server.wake(self)  # the timeouts of what this read begins apply from now
         reader = self._reader
         if nbytes < 0 or nbytes > reader.buffer_size:
             # The event loop never does this; the compiled scanner reads the buffer in C.
@@ -1221,7 +1221,7 @@ class _Connection:
             return None  # no socket, or TLS in between: the file goes through the transport
         self._writer.write_out()  # the head first
         transport.set_write_buffer_limits(0, 0)  # resume_writing once it is all sent
-        return sock.fileno(), self._server.config.write_timeout
+        return sock.fileno(), self.server.config.write_timeout
 
     def _sendfile_end(self) -> None:
         if self._writer.transport is not None:

@@ -16,7 +16,7 @@ from typing import Any, Awaitable, Callable, List, Optional, Tuple, Union
 
 from . import _impl, _websocket
 from ._wire import TOKEN_PATTERN, HeadersArg
-from .request import WebSocketClosed
+from .errors import WebSocketClosed
 from .response import Response, SwitchProtocols
 
 __all__ = ["WebSocket", "WebSocketClosed", "accept_websocket", "subprotocols"]
@@ -160,7 +160,7 @@ def switch(
     session: Optional[Session],
 ) -> Tuple[Any, SwitchProtocols]:
     """The connection for an accepted handshake, and the ``101`` answer that hands it over."""
-    server = request._conn._server
+    server = _impl.request_connection(request).server
     offered = subprotocols(request)
     if subprotocol is not None and subprotocol not in offered:
         raise ValueError(f"subprotocol {subprotocol!r} was not offered (offered: {offered})")

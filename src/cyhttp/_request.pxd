@@ -9,8 +9,7 @@ cdef Py_ssize_t BODY_HIGH_WATER
 cdef str GET
 
 
-@cython.final
-@cython.freelist(64)
+@cython.final  # its free list is request.py's decorator: Cython takes that one from the source
 cdef class Request:
     cdef readonly str method
     cdef readonly bytes raw_path

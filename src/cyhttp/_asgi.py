@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Set, Tuple
 from . import _asgi_ws, _runner
 from ._proxy import TrustedProxies
 from ._runner import StreamAborted
-from ._wire import FLAG_CONTENT_LENGTH, declared_length, encode_headers
+from ._wire import FLAG_CONTENT_LENGTH, encode_headers
 from .errors import ClientDisconnected
 
 if TYPE_CHECKING:  # Cython ships no types; its stand-in has them
@@ -470,7 +470,7 @@ class _Exchange:
             not body
             and response._flags & FLAG_CONTENT_LENGTH
             and not self.req._is_head
-            and declared_length(response._head)
+            and response._length
         ):
             return self.stream(body, True)  # short of its length: logged, then closed
         self.state = COMPLETE
@@ -499,7 +499,7 @@ class _Exchange:
             self.state = STREAMING
             self.response = response
             if response._flags & FLAG_CONTENT_LENGTH and not self.req._is_head:
-                self.left = declared_length(response._head)
+                self.left = response._length
             if self.head is not None:
                 self.give(response)  # the application runs in its Task: stream now
         problem = ""
@@ -551,7 +551,7 @@ class _Exchange:
         except (TypeError, ValueError) as exc:
             file.close()
             return self.bad(f"http.response.start with headers the core refuses: {exc}")
-        declared = declared_length(response._head)
+        declared = response._length
         if declared != size:
             file.close()
             return self.bad(f"{PATHSEND} of a {size}-byte file with a Content-Length of {declared}")

@@ -104,6 +104,7 @@ cdef class ResponseFields:
     cdef int flags
     cdef bytes head
     cdef bytes body                 # None for a streaming response
+    cdef long long length           # the declared Content-Length (-1: none)
 
     cdef int _read_other(self, response) except -1
 
@@ -116,6 +117,7 @@ cdef class ResponseFields:
             self.flags = plain._flags
             self.head = plain._head
             self.body = plain.body
+            self.length = plain._length
             return self.status
         return self._read_other(response)
 

@@ -34,7 +34,7 @@ from types import CoroutineType, MemberDescriptorType
 from . import _runner, _wire
 from . import response as responses
 from .response import Response as PyResponse
-from .response import fields
+from .response import declared_length, fields
 
 cdef extern from "Python.h":
     ctypedef struct PyMemberDef:
@@ -196,14 +196,14 @@ cdef class ResponseFields:
         cdef StreamingResponse streaming
         if isinstance(response, Response):
             plain = <Response>response
-            self.status, self.flags, self.head, self.body = (
-                plain.status, plain._flags, plain._head, plain.body
+            self.status, self.flags, self.head, self.body, self.length = (
+                plain.status, plain._flags, plain._head, plain.body, plain._length
             )
             return self.status
         if isinstance(response, StreamingResponse):
             streaming = <StreamingResponse>response
-            self.status, self.flags, self.head, self.body = (
-                streaming.status, streaming._flags, streaming._head, None
+            self.status, self.flags, self.head, self.body, self.length = (
+                streaming.status, streaming._flags, streaming._head, None, streaming._length
             )
             return self.status
         # A pure-Python response: a handler can reach its slots, skip __init__ or
@@ -227,6 +227,7 @@ cdef class ResponseFields:
         else:
             self.head = head
             self.body = body if is_plain else None
+            self.length = declared_length(response)
         return self.status
 
 

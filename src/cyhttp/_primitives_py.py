@@ -14,7 +14,7 @@ from typing import Any, Callable
 from . import _runner
 from . import response as responses
 from ._fields_py import Headers, Query, RawHeaders, decode_path
-from ._wire import DateBlock
+from ._wire import FLAG_CONTENT_LENGTH, DateBlock
 
 __all__ = [
     "Output",
@@ -89,13 +89,14 @@ class ResponseFields:
     A status below 100 means the response cannot be served (``invalid_field`` says why).
     """
 
-    __slots__ = ("body", "flags", "head", "status")
+    __slots__ = ("body", "flags", "head", "length", "status")
 
     def __init__(self) -> None:
         self.status = 0
         self.flags = 0
         self.head = b""
         self.body: bytes | None = None
+        self.length = -1  # the declared Content-Length (-1: none)
 
     def read(self, response: Any) -> int:
         status, flags, head, body = responses.fields(response)
@@ -104,6 +105,7 @@ class ResponseFields:
             return 0
         self.status, self.flags, self.head = status, flags, head
         self.body = None if isinstance(response, responses.STREAMING_TYPES) else body
+        self.length = responses.declared_length(response) if flags & FLAG_CONTENT_LENGTH else -1
         return status  # type: ignore[no-any-return]
 
 

@@ -87,7 +87,6 @@ from ._wire import (
     SCANNED_METHODS,
     STATUS_LINES,
     Reject,
-    declared_length,
     error_response,
     format_date_block,
 )
@@ -881,7 +880,7 @@ class _Writer:
             if req._chunks is not None:
                 req._release()  # answered: what the handler left unread goes (see the class doc)
         else:
-            length = declared_length(head) if flags & FLAG_CONTENT_LENGTH else -1
+            length = responses.declared_length(response) if flags & FLAG_CONTENT_LENGTH else -1
             task = asyncio.get_running_loop().create_task(
                 _runner.stream_body(self.conn, response, chunked, send_body, length)
             )
@@ -893,7 +892,8 @@ class _Writer:
         started = self.reader.started
         assert started is not None  # kept whenever the access log is on
         fields = self.fields
-        self.access_log.log(req, status, flags, fields.head, fields.body, started.pop(req, None))
+        when = started.pop(req, None)
+        self.access_log.log(req, status, flags, fields.head, fields.body, when, fields.length)
 
     def stream_done(self, req: Request, keep: bool, task: asyncio.Task[None]) -> None:
         self.stream_task = None

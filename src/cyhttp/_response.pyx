@@ -288,6 +288,7 @@ cdef class Response:
                 _pure.check_length(headers, content_type, body)  # raises the pure code's error
         self.body = body
         self._flags = flags
+        self._length = declared
         self.status = <int>code
 
     def __repr__(self):
@@ -314,6 +315,7 @@ cdef class StreamingResponse:
         else:
             self._head = _encode(headers, content_type, self.status, &flags, &declared)
         self._flags = flags
+        self._length = declared
 
     def __repr__(self):
         return f"<StreamingResponse {self.status}>"

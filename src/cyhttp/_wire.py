@@ -213,15 +213,6 @@ def encode_headers(
     return b"".join(parts), flags, declared
 
 
-def declared_length(head: bytes) -> int:
-    """The Content-Length an encoded header block declares (``encode_headers`` checked it)."""
-    for line in head.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        if name.lower() == b"content-length":
-            return int(value)
-    return -1
-
-
 def header_pair(pair: object) -> tuple[HeaderValue, HeaderValue]:
     """One ``(name, value)`` item of a handler's headers; TypeError for anything else."""
     if not isinstance(pair, (tuple, list)) or len(pair) != 2:

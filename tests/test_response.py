@@ -210,3 +210,28 @@ def test_active_classes_are_exported():
     assert cyhttp.Response is _impl.Response and cyhttp.StreamingResponse is _impl.StreamingResponse
     expected = "_response" if cyhttp.implementation == "cython" else "response"
     assert cyhttp.Response.__module__ == f"cyhttp.{expected}"
+
+
+async def _chunks():
+    yield b"x"
+
+
+@pytest.mark.parametrize("kind", IMPLS)
+@pytest.mark.parametrize(
+    ("headers", "status", "declared"),
+    [
+        ({"Content-Length": "5"}, 200, 5),
+        ([("content-length", "0"), ("X-A", "1")], 200, 0),
+        ({"X-A": "1"}, 200, -1),
+        (None, 200, -1),
+        ({"Content-Length": "5"}, 204, -1),  # left out on a status with no body
+        ({"Content-Length": "5", "Transfer-Encoding": "chunked"}, 200, -1),
+    ],
+)
+def test_responses_keep_their_declared_length(kind, headers, status, declared):
+    """The core reads the declared Content-Length from the response, never from its
+    encoded header block."""
+    plain, streaming = classes(kind)
+    body = b"hello" if declared == 5 else b""
+    assert response.declared_length(plain(body, status, headers)) == declared
+    assert response.declared_length(streaming(_chunks(), status, headers)) == declared

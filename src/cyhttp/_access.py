@@ -17,7 +17,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any, Optional, Tuple
 
-from ._wire import FLAG_CONTENT_LENGTH, declared_length
+from ._wire import FLAG_CONTENT_LENGTH
 
 if TYPE_CHECKING:
     from .request import Request
@@ -142,9 +142,11 @@ class AccessLog:
         head: bytes,
         body: Optional[bytes],
         started: Optional[float],
+        length: int = -1,
     ) -> None:
         """Log the answer *status* to *req*, whose head the core read at *started*
-        (``time.perf_counter``; ``None`` if it did not)."""
+        (``time.perf_counter``; ``None`` if it did not); *length* is the Content-Length
+        the response declared (-1: none)."""
         if not logger.isEnabledFor(logging.INFO):
             return
         target = req.raw_path.decode("latin-1")
@@ -155,7 +157,7 @@ class AccessLog:
         elif body is not None:
             size = len(body)
         elif flags & FLAG_CONTENT_LENGTH:
-            size = declared_length(head)
+            size = length
         else:
             size = None  # a streaming body of no declared length: not known yet
         extra = {

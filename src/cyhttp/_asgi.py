@@ -48,8 +48,8 @@ from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Set, Tuple
 from . import _asgi_ws, _runner
 from ._proxy import TrustedProxies
 from ._runner import StreamAborted
-from ._wire import FLAG_CONTENT_LENGTH, declared_length, encode_headers
-from .request import ClientDisconnected, _next_piece
+from ._wire import FLAG_CONTENT_LENGTH, encode_headers
+from .errors import ClientDisconnected
 
 if TYPE_CHECKING:  # Cython ships no types; its stand-in has them
     from . import _no_cython as cython
@@ -187,6 +187,10 @@ class _Carrier:
         self.finished = False
         self.error = None
         outer = None
+        # asyncio's private _enter_task/_leave_task make a Task current without the loop
+        # running it: what a first step needs on Python 3.11, which has no eager_start
+        # (3.12's eager start does the same inside asyncio). They exist, with this
+        # signature, in every version served (3.11-3.13); this is the one place using them.
         try:
             _enter_task(loop, task)
         except RuntimeError:
@@ -301,7 +305,7 @@ class Asgi:
         scope["path"] = path
         scope["raw_path"] = raw
         scope["query_string"] = query
-        scope["headers"] = headers = native.asgi_headers(req)
+        scope["headers"] = headers = native.asgi_headers(req._fields)
         scope["client"] = client = req.client
         scope["server"] = self.server
         scope["state"] = self.state.copy()
@@ -380,7 +384,7 @@ class _Exchange:
         """The next piece of a body still arriving (``100 Continue`` first, if asked)."""
         req = self.req
         try:
-            await _next_piece(req)
+            await req._next_piece()
         except ClientDisconnected:
             self.client_gone()
             return disconnect()
@@ -466,7 +470,7 @@ class _Exchange:
             not body
             and response._flags & FLAG_CONTENT_LENGTH
             and not self.req._is_head
-            and declared_length(response._head)
+            and response._length
         ):
             return self.stream(body, True)  # short of its length: logged, then closed
         self.state = COMPLETE
@@ -495,7 +499,7 @@ class _Exchange:
             self.state = STREAMING
             self.response = response
             if response._flags & FLAG_CONTENT_LENGTH and not self.req._is_head:
-                self.left = declared_length(response._head)
+                self.left = response._length
             if self.head is not None:
                 self.give(response)  # the application runs in its Task: stream now
         problem = ""
@@ -547,7 +551,7 @@ class _Exchange:
         except (TypeError, ValueError) as exc:
             file.close()
             return self.bad(f"http.response.start with headers the core refuses: {exc}")
-        declared = declared_length(response._head)
+        declared = response._length
         if declared != size:
             file.close()
             return self.bad(f"{PATHSEND} of a {size}-byte file with a Content-Length of {declared}")

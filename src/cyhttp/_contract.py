@@ -19,6 +19,7 @@ class Connection(Protocol):
 
     client: Optional[Tuple[str, int]]
     scheme: str  # "https" over TLS
+    server: Any  # the Server that accepted it (its config, its core)
 
     def _send_continue(self, request: Any) -> None:
         """Owe or send ``100 Continue`` for *request*, whose handler wants its body."""

@@ -1,5 +1,6 @@
 # cython: language_level=3
-# Compiled request accessors (header lookups, the query string, the path); cimported by _request.
+# Compiled request accessors (header lookups, the query string, the path); cimported by
+# _primitives, through which the compiled Request (request.py compiled as _request) builds them.
 
 cdef class Headers:
     cdef object _lines      # the scanner's field lines (bytes), or None

@@ -7,7 +7,7 @@ what made real handlers slow, so here a lookup scans the stored field lines in
 C (the head scanner's bytes, or httptools' pairs) and decodes only the value
 it returns; the mapping is built only when the headers are iterated. The query
 string is parsed on first use, in C, with exactly ``urllib.parse.parse_qs``'s
-decoding (``keep_blank_values=True``). ``cyhttp.request`` holds the pure-Python
+decoding (``keep_blank_values=True``). ``_fields_py.py`` holds the pure-Python
 twins, which the tests hold these to.
 """
 
@@ -18,7 +18,7 @@ from libc.string cimport memchr, memcmp
 
 from collections.abc import Mapping
 
-from ._head cimport read_fields
+from ._head cimport LOWER, read_fields
 
 cdef extern from "Python.h":
     object PyUnicode_DecodeLatin1(const char* data, Py_ssize_t size, const char* errors)
@@ -26,11 +26,7 @@ cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object text)
     const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
 
-cdef unsigned char LOWER[256]
 cdef int _c
-for _c in range(256):
-    LOWER[_c] = _c + 32 if 65 <= _c <= 90 else _c
-
 cdef signed char HEX[256]
 for _c in range(256):
     HEX[_c] = -1
@@ -444,6 +440,6 @@ cdef str decode_path(bytes target):
         size = mark - p
     if memchr(p, b"%", size) == NULL:
         return PyUnicode_DecodeUTF8(p, size, "surrogateescape")
-    from .request import decode_path as decode_escaped  # rare: the pure twin's code
+    from ._fields_py import decode_path as decode_escaped  # rare: the pure twin's code
 
     return decode_escaped(target)

@@ -1,7 +1,11 @@
 # cython: language_level=3
 # The strict request-head scanner and the reader of the lines it accepts; cimported by _primitives.
 
-# Index of a request method in the core's table, in this order.
+# The character tables every compiled module shares, filled from the Python ones at import.
+cdef unsigned char TOKEN[256]   # RFC 9110 tchar (_wire.TOKEN)
+cdef unsigned char LOWER[256]   # ASCII lower case, as bytes.lower()
+
+# Index of a request method in the core's table, in this order (_wire.SCANNED_METHODS).
 cdef enum:
     METHOD_GET
     METHOD_HEAD

@@ -28,7 +28,8 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from libc.stdint cimport uint64_t
 from libc.string cimport memchr, memcmp, memcpy
 
-cdef unsigned char TOKEN[256]     # RFC 9110 tchar
+from ._wire import SCANNED_METHODS, TOKEN_CHARS
+
 cdef unsigned char TARGET[256]    # RFC 3986 pchar, "/" and "?"
 cdef unsigned char VALUE[256]     # visible ASCII, SP and HTAB
 cdef unsigned char HOST[256]      # bit 1: RFC 3986 unreserved (a plain name); bit 2: a digit
@@ -41,13 +42,33 @@ cdef void _fill(unsigned char* table, bytes chars) noexcept:
 
 
 cdef bytes _ALNUM = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_fill(TOKEN, _ALNUM + b"!#$%&'*+-.^_`|~")
+_fill(TOKEN, TOKEN_CHARS)
 _fill(TARGET, _ALNUM + b"-._~!$&'()*+,;=:@/?%")
 _fill(VALUE, bytes(range(0x21, 0x7F)) + b" \t")
 _fill(HOST, _ALNUM + b"-._~")
 cdef unsigned char _digit
 for _digit in b"0123456789":
     HOST[_digit] = 3  # 1: in a name, 2: in a port
+cdef int _c
+for _c in range(256):
+    LOWER[_c] = _c + 32 if 65 <= _c <= 90 else _c
+
+
+def tables():
+    """The shared C tables as Python values, for the test that holds them to the Python
+    definitions: ``token`` and ``lower`` (each byte's entry), ``methods`` (the index
+    ``scan`` gives each of ``SCANNED_METHODS``)."""
+    cdef Py_ssize_t end
+    cdef bytes line
+    methods = []
+    for name in SCANNED_METHODS:
+        line = name.encode("ascii") + b" /       "  # _method reads 8 bytes
+        methods.append(_method(line, &end))
+    return {
+        "token": bytes([TOKEN[i] for i in range(256)]),
+        "lower": bytes([LOWER[i] for i in range(256)]),
+        "methods": methods,
+    }
 
 
 cdef inline bint _plain_host(const unsigned char* v, Py_ssize_t size) noexcept nogil:
@@ -231,10 +252,8 @@ cdef bytes lower_name(const char* name, Py_ssize_t size):
     cdef bytes lowered = PyBytes_FromStringAndSize(NULL, size)
     cdef char* out = PyBytes_AS_STRING(lowered)
     cdef Py_ssize_t i
-    cdef char c
     for i in range(size):
-        c = name[i]
-        out[i] = c + 32 if b"A" <= c <= b"Z" else c
+        out[i] = <char>LOWER[<unsigned char>name[i]]
     return lowered
 
 

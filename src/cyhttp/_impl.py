@@ -14,7 +14,6 @@ import os
 from typing import Any, Optional, Tuple, Type
 
 from . import request as _pure_request
-from . import response
 
 __all__ = [
     "AVAILABLE",
@@ -27,6 +26,7 @@ __all__ = [
     "asgi_class",
     "implementation",
     "protocol_class",
+    "request_connection",
     "websocket_module",
 ]
 
@@ -38,20 +38,29 @@ Headers: Any
 Query: Any
 Response: Any
 StreamingResponse: Any
+connection_of: Any
 if not NO_EXTENSIONS:
     try:
         from . import _fields, _response
         from ._protocol_c import HttpProtocol as HttpProtocolC
-        from ._request import Request
+        from ._request import Request, connection_of
 
         Headers, Query = _fields.Headers, _fields.Query
+        # Importing _response registered its classes with the pure module's served types.
         Response, StreamingResponse = _response.Response, _response.StreamingResponse
-        response.register(Response, StreamingResponse)  # both cores serve both kinds
     except ImportError:  # not built (e.g. an editable checkout without a compiler)
         HttpProtocolC = None
 if HttpProtocolC is None:
-    from .request import Headers, Query, Request
+    from .request import Headers, Query, Request, connection_of
     from .response import Response, StreamingResponse
+
+
+def request_connection(request: Any) -> Any:
+    """The connection *request* came on, whichever core made it (the WebSocket handshake
+    hands it over): each ``Request`` class reads its own field."""
+    if isinstance(request, _pure_request.Request):
+        return _pure_request.connection_of(request)
+    return connection_of(request)
 
 
 # What a handler is given, whichever core serves it: a server may run the pure core while

@@ -1,7 +1,9 @@
-"""What ``_protocol.py`` uses of Cython's ``cython`` module, for a process without Cython.
+"""What the one-source modules (``_protocol.py``, ``request.py``, ...) use of Cython's
+``cython`` module, for a process without Cython.
 
-Only the build needs Cython. The protocol asks ``cython.compiled`` and declares the
-C types of some locals with ``@cython.locals``; in plain Python neither does anything.
+Only the build needs Cython. The modules ask ``cython.compiled``, declare the C types
+of some locals with ``@cython.locals`` and give a class a free list; in plain Python
+none of it does anything.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=type)
 
 compiled = False
 
@@ -27,6 +30,16 @@ def address(value: Any) -> Any:  # Cython's name
 def cast(kind: Any, value: Any) -> Any:  # Cython's name
     """*value* as C type *kind* (only ever done in the compiled build)."""
     return value
+
+
+def cclass(cls: C) -> C:  # Cython's name
+    """Marks an extension type (only in the compiled build)."""
+    return cls
+
+
+def freelist(size: int) -> Callable[[C], C]:  # Cython's name
+    """Keeps *size* freed instances of a class for reuse (only in the compiled build)."""
+    return lambda cls: cls
 
 
 def locals(**types: Any) -> Callable[[F], F]:  # Cython's name

@@ -7,9 +7,10 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.tuple cimport PyTuple_GET_ITEM
 from libc.string cimport memchr, memcpy
 
+# The request accessors, through here as their pure twins are through _primitives_py.
+from ._fields cimport decode_path, new_headers, new_query
 from ._head cimport Head, lower_name, read_fields
 from ._head cimport scan as scan_head
-from ._request cimport Request
 from ._response cimport Response
 
 
@@ -103,6 +104,7 @@ cdef class ResponseFields:
     cdef int flags
     cdef bytes head
     cdef bytes body                 # None for a streaming response
+    cdef long long length           # the declared Content-Length (-1: none)
 
     cdef int _read_other(self, response) except -1
 
@@ -115,6 +117,7 @@ cdef class ResponseFields:
             self.flags = plain._flags
             self.head = plain._head
             self.body = plain.body
+            self.length = plain._length
             return self.status
         return self._read_other(response)
 
@@ -137,7 +140,7 @@ cdef inline bint is_response(obj):
     return type(obj) is Response or _is_other_response(obj)
 
 cdef bint is_streaming(obj)
-cdef list asgi_headers(Request req)
+cdef list asgi_headers(fields)
 cdef tuple split_target(bytes target)
 cdef object call_handler(app, req)
 cdef bytes date_block()

@@ -15,6 +15,8 @@ twins in ``_primitives_py.py``, which give the same results in plain Python:
   API and ``PyIter_Send``: no StopIteration, no Task when it does not suspend);
 * ``date_block``: the Server/Date lines, cached per second with C ``time()``;
 * ``asgi_headers``: a request's fields for an ASGI scope, names lowered in C;
+* ``new_headers``, ``new_query``, ``decode_path``: the request accessors of ``_fields``
+  (cimported through ``_primitives.pxd``), which read the received bytes in place;
 * ``split_target``: a target's path and query string, split with ``memchr``.
 """
 
@@ -30,9 +32,9 @@ from asyncio import Future
 from types import CoroutineType, MemberDescriptorType
 
 from . import _runner, _wire
+from . import response as responses
 from .response import Response as PyResponse
-from .response import StreamingResponse as PyStreamingResponse
-from .response import SwitchProtocols, fields
+from .response import declared_length, fields
 
 cdef extern from "Python.h":
     ctypedef struct PyMemberDef:
@@ -50,15 +52,13 @@ cdef enum:
     OUT_MIN = 4096          # first allocation of the output buffer
     OUT_KEEP = 16384        # larger buffers are freed when handed back
     SPARES = 64             # blocks kept for the next Output that has something to write
-    FLAG_MASK = 15          # every FLAG_* bit of _wire
 
-# In the order of _head's METHOD_* indexes.
-cdef tuple METHOD_NAMES = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
-# The compiled classes, then the pure ones (which the compiled build serves too, more slowly).
-cdef tuple RESPONSE_TYPES = (
-    Response, StreamingResponse, PyResponse, PyStreamingResponse, SwitchProtocols
-)
-cdef tuple STREAMING_TYPES = (StreamingResponse, PyStreamingResponse)
+cdef int FLAG_MASK = _wire.FLAG_MASK
+cdef tuple METHOD_NAMES = _wire.SCANNED_METHODS  # in the order of _head's METHOD_* indexes
+# Every class served (the pure ones too, more slowly): _response registered its own at its
+# import, which cimporting it made happen before this.
+cdef tuple RESPONSE_TYPES = responses.RESPONSE_TYPES
+cdef tuple STREAMING_TYPES = responses.STREAMING_TYPES
 
 
 # Output storage not in use, process-wide: an Output borrows a block when it has something
@@ -196,14 +196,14 @@ cdef class ResponseFields:
         cdef StreamingResponse streaming
         if isinstance(response, Response):
             plain = <Response>response
-            self.status, self.flags, self.head, self.body = (
-                plain.status, plain._flags, plain._head, plain.body
+            self.status, self.flags, self.head, self.body, self.length = (
+                plain.status, plain._flags, plain._head, plain.body, plain._length
             )
             return self.status
         if isinstance(response, StreamingResponse):
             streaming = <StreamingResponse>response
-            self.status, self.flags, self.head, self.body = (
-                streaming.status, streaming._flags, streaming._head, None
+            self.status, self.flags, self.head, self.body, self.length = (
+                streaming.status, streaming._flags, streaming._head, None, streaming._length
             )
             return self.status
         # A pure-Python response: a handler can reach its slots, skip __init__ or
@@ -227,6 +227,7 @@ cdef class ResponseFields:
         else:
             self.head = head
             self.body = body if is_plain else None
+            self.length = declared_length(response)
         return self.status
 
 
@@ -238,13 +239,12 @@ cdef bint is_streaming(obj):
     return type(obj) is StreamingResponse or isinstance(obj, STREAMING_TYPES)
 
 
-cdef list asgi_headers(Request req):
-    """The request's header fields for an ASGI scope: names lower-cased, in order."""
-    raw = req._fields
-    if type(raw) is bytes:  # the scanner's field lines: read once, lowered as they are
-        return read_fields(raw, True)
+cdef list asgi_headers(fields):
+    """A request's header *fields* for an ASGI scope: names lower-cased, in order."""
+    if type(fields) is bytes:  # the scanner's field lines: read once, lowered as they are
+        return read_fields(fields, True)
     return [(lower_name(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)), value)
-            for name, value in raw]
+            for name, value in fields]
 
 
 cdef tuple split_target(bytes target):

@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 from . import _runner
 from . import response as responses
-from ._wire import DateBlock
+from ._fields_py import Headers, Query, RawHeaders, decode_path
+from ._wire import FLAG_CONTENT_LENGTH, DateBlock
 
 __all__ = [
     "Output",
@@ -22,9 +23,12 @@ __all__ = [
     "asgi_headers",
     "call_handler",
     "date_block",
+    "decode_path",
     "is_name",
     "is_response",
     "is_streaming",
+    "new_headers",
+    "new_query",
     "split_target",
 ]
 
@@ -85,13 +89,14 @@ class ResponseFields:
     A status below 100 means the response cannot be served (``invalid_field`` says why).
     """
 
-    __slots__ = ("body", "flags", "head", "status")
+    __slots__ = ("body", "flags", "head", "length", "status")
 
     def __init__(self) -> None:
         self.status = 0
         self.flags = 0
         self.head = b""
         self.body: bytes | None = None
+        self.length = -1  # the declared Content-Length (-1: none)
 
     def read(self, response: Any) -> int:
         status, flags, head, body = responses.fields(response)
@@ -100,6 +105,7 @@ class ResponseFields:
             return 0
         self.status, self.flags, self.head = status, flags, head
         self.body = None if isinstance(response, responses.STREAMING_TYPES) else body
+        self.length = responses.declared_length(response) if flags & FLAG_CONTENT_LENGTH else -1
         return status  # type: ignore[no-any-return]
 
 
@@ -116,9 +122,18 @@ def is_streaming(obj: Any) -> bool:
     return isinstance(obj, responses.STREAMING_TYPES)
 
 
-def asgi_headers(req: Any) -> list[tuple[bytes, bytes]]:
-    """The request's header fields for an ASGI scope: names lower-cased, in order."""
-    return [(name.lower(), value) for name, value in req._raw_headers]
+def asgi_headers(fields: RawHeaders) -> RawHeaders:
+    """A request's header *fields* for an ASGI scope: names lower-cased, in order."""
+    return [(name.lower(), value) for name, value in fields]
+
+
+new_headers = Headers
+"""The ``Headers`` of a request's header fields."""
+
+
+def new_query(target: bytes) -> Query:
+    """The ``Query`` of request target *target* (everything after its first "?")."""
+    return Query(target.partition(b"?")[2])
 
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:

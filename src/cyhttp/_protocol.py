@@ -84,9 +84,9 @@ from ._wire import (
     FLAG_CONTENT_LENGTH,
     FLAG_DATE,
     FLAG_SERVER,
+    SCANNED_METHODS,
     STATUS_LINES,
     Reject,
-    declared_length,
     error_response,
     format_date_block,
 )
@@ -139,7 +139,7 @@ GONE = 4
 
 STATUS_LINE_TABLE = [STATUS_LINES.get(code) for code in range(600)]
 SERVER_LINE = len(format_date_block(0).partition(b"\r\n")[0]) + 2
-METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
+METHODS = {m.encode(): m for m in SCANNED_METHODS}
 
 
 def method_name(method: bytes) -> str:
@@ -880,7 +880,7 @@ class _Writer:
             if req._chunks is not None:
                 req._release()  # answered: what the handler left unread goes (see the class doc)
         else:
-            length = declared_length(head) if flags & FLAG_CONTENT_LENGTH else -1
+            length = responses.declared_length(response) if flags & FLAG_CONTENT_LENGTH else -1
             task = asyncio.get_running_loop().create_task(
                 _runner.stream_body(self.conn, response, chunked, send_body, length)
             )
@@ -892,7 +892,8 @@ class _Writer:
         started = self.reader.started
         assert started is not None  # kept whenever the access log is on
         fields = self.fields
-        self.access_log.log(req, status, flags, fields.head, fields.body, started.pop(req, None))
+        when = started.pop(req, None)
+        self.access_log.log(req, status, flags, fields.head, fields.body, when, fields.length)
 
     def stream_done(self, req: Request, keep: bool, task: asyncio.Task[None]) -> None:
         self.stream_task = None
@@ -1101,7 +1102,7 @@ class _Connection:
     """
 
     def __init__(self, server: Any) -> None:
-        self._server = server
+        self.server = server
         self.client: Optional[Tuple[str, int]] = None
         self.scheme: str = server.scheme
         # The server's sweep keeps these (Server._sweep): the sweep the connection is due
@@ -1122,7 +1123,7 @@ class _Connection:
 
     def connection_made(self, transport: Any) -> None:
         self._writer.transport = transport
-        if not self._server.track(self):
+        if not self.server.track(self):
             self._life.to(CLOSING)
             transport.close()
             return
@@ -1143,7 +1144,7 @@ class _Connection:
             req._abort(gone)
             self._reader.req = None
         self._queue.abandon(gone)
-        self._server.forget(self)
+        self.server.forget(self)
         # The parts refer to each other and to the connection; cut those references so that
         # a lost connection is freed at once, not by the cyclic GC long after. What may still
         # call in (a handler's body reader, a finishing Task) stops at the GONE checks.
@@ -1158,7 +1159,7 @@ class _Connection:
     @cython.locals(nbytes=cython.Py_ssize_t, state=cython.int)
     def buffer_updated(self, nbytes: int) -> None:
         if self.parked:
-            self._server.wake(self)  # the timeouts of what this read begins apply from now
+            self.server.wake(self)  # the timeouts of what this read begins apply from now
         reader = self._reader
         if nbytes < 0 or nbytes > reader.buffer_size:
             # The event loop never does this; the compiled scanner reads the buffer in C.
@@ -1220,7 +1221,7 @@ class _Connection:
             return None  # no socket, or TLS in between: the file goes through the transport
         self._writer.write_out()  # the head first
         transport.set_write_buffer_limits(0, 0)  # resume_writing once it is all sent
-        return sock.fileno(), self._server.config.write_timeout
+        return sock.fileno(), self.server.config.write_timeout
 
     def _sendfile_end(self) -> None:
         if self._writer.transport is not None:

@@ -259,7 +259,7 @@ cdef class _Lifecycle:
 
 
 cdef class _Connection:
-    cdef readonly object _server  # read by the WebSocket handshake (websocket.py)
+    cdef readonly object server  # read by the WebSocket handshake (websocket.py)
     cdef public object client
     cdef public str scheme
     cdef public Py_ssize_t sweep_due

@@ -1,11 +1,16 @@
-"""Typed face of the compiled ``Request`` (``_request.pyx``); as ``cyhttp.request.Request``."""
+"""Typed face of the compiled ``Request``: ``request.py`` compiled as ``_request`` (see
+setup.py); the same interface as ``cyhttp.request.Request``."""
 
 from typing import Any, AsyncIterator, List, Optional, Tuple
 
 from ._fields import Headers, Query
+from .errors import ClientDisconnected as ClientDisconnected
+from .errors import WebSocketClosed as WebSocketClosed
+
+__all__ = ["ClientDisconnected", "Headers", "Query", "Request", "WebSocketClosed"]
 
 class Request:
-    """One HTTP request as the handler sees it (compiled twin of ``cyhttp.request.Request``)."""
+    """One HTTP request as the handler sees it (compiled build of ``cyhttp.request.Request``)."""
 
     @property
     def method(self) -> str: ...
@@ -42,3 +47,6 @@ class Request:
     def scheme(self) -> str: ...
     async def body(self) -> bytes: ...
     def stream(self) -> AsyncIterator[bytes]: ...
+
+def connection_of(req: Request) -> Any:
+    """The connection *req* came on (what the WebSocket handshake hands over)."""

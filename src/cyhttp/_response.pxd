@@ -7,6 +7,7 @@ cdef class Response:
     cdef readonly bytes body
     cdef readonly bytes _head       # the encoded header lines
     cdef readonly int _flags        # _wire.FLAG_* bits
+    cdef readonly long long _length  # the declared Content-Length (-1: none)
 
 
 cdef class StreamingResponse:
@@ -14,3 +15,4 @@ cdef class StreamingResponse:
     cdef readonly object content
     cdef readonly bytes _head
     cdef readonly int _flags
+    cdef readonly long long _length

@@ -19,6 +19,8 @@ from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.object cimport PyObject
 from libc.string cimport memcpy
 
+from ._head cimport LOWER, TOKEN
+
 from collections.abc import Mapping
 
 from . import _wire, response as _pure
@@ -36,14 +38,6 @@ cdef int FLAG_DATE = _wire.FLAG_DATE
 cdef int FLAG_SERVER = _wire.FLAG_SERVER
 # Outside every FLAG_* bit: the fast path met a field it leaves to the pure code.
 cdef int REDO = 1 << 16
-
-cdef unsigned char TOKEN[256]
-cdef unsigned char LOWER[256]
-cdef int _c
-for _c in b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ":
-    TOKEN[_c] = 1
-for _c in range(256):
-    LOWER[_c] = _c + 32 if 65 <= _c <= 90 else _c
 
 cdef dict _CONTENT_TYPES = {}     # content type -> its encoded line
 cdef Py_ssize_t CONTENT_TYPES_MAX = 64
@@ -294,6 +288,7 @@ cdef class Response:
                 _pure.check_length(headers, content_type, body)  # raises the pure code's error
         self.body = body
         self._flags = flags
+        self._length = declared
         self.status = <int>code
 
     def __repr__(self):
@@ -320,6 +315,12 @@ cdef class StreamingResponse:
         else:
             self._head = _encode(headers, content_type, self.status, &flags, &declared)
         self._flags = flags
+        self._length = declared
 
     def __repr__(self):
         return f"<StreamingResponse {self.status}>"
+
+
+# Either core serves either kind: registered at import, so that every module that
+# cimports these classes finds them in the served types (``response.RESPONSE_TYPES``).
+_pure.register(Response, StreamingResponse)

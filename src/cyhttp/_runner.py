@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generator, Optional, Tuple, Union, cast
 
 from . import response as responses
 from ._contract import Connection
-from .request import ClientDisconnected
+from .errors import ClientDisconnected
 from .response import Response, StreamingResponse, SwitchProtocols
 
 if TYPE_CHECKING:

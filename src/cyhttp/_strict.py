@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import re
 
-from ._wire import Reject
-
-# RFC 9110 §5.6.2 tchar.
-_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+from ._wire import TOKEN, Reject
 
 # Methods of the IANA HTTP Method Registry that llhttp parses (RFC 9110, 5789,
 # 4918 and the WebDAV family, 3253, 3744, 4791, 5323, 5842, 2068's LINK/UNLINK,
@@ -54,7 +51,7 @@ _HOST = re.compile(
 
 def is_token(data: bytes) -> bool:
     """Whether *data* is a non-empty RFC 9110 token."""
-    return bool(data) and _TOKEN.issuperset(data)
+    return bool(data) and TOKEN.issuperset(data)
 
 
 def check_request_line(line: bytes | None) -> None:

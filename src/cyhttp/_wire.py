@@ -8,6 +8,7 @@ cores share it.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Iterable, Mapping, Tuple, Union
 
@@ -21,6 +22,17 @@ FLAG_CONTENT_LENGTH = 1  # the handler set Content-Length itself
 FLAG_CLOSE = 2  # the handler asked for Connection: close
 FLAG_DATE = 4  # the handler set Date itself
 FLAG_SERVER = 8  # the handler set Server itself
+FLAG_MASK = FLAG_CONTENT_LENGTH | FLAG_CLOSE | FLAG_DATE | FLAG_SERVER
+
+# RFC 9110 §5.6.2 tchar, the characters of a token (a method, a field name, a protocol
+# name): the one definition; the compiled scanner's C table is filled from it (_head.pyx).
+TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+TOKEN = frozenset(TOKEN_CHARS)
+TOKEN_PATTERN = "[" + re.escape(TOKEN_CHARS.decode("ascii")) + "]+"  # one token, for re
+
+# The methods the compiled head scanner reads itself, in the order of _head.pxd's
+# METHOD_* indexes (the test of the tables holds the two to each other).
+SCANNED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -116,8 +128,6 @@ class DateBlock:
 
 
 _FORBIDDEN = frozenset(b"\r\n\x00")
-# RFC 9110 §5.6.2 token characters, the only ones a field name may hold.
-_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _MANAGED = {
     b"content-length": FLAG_CONTENT_LENGTH,
     b"date": FLAG_DATE,
@@ -168,7 +178,7 @@ def encode_headers(
             raw_name, raw_value = header_pair(pair)
             name = _to_bytes(raw_name, "name")
             value = _check_value(_to_bytes(raw_value, "value"))
-            if not name or not _TOKEN.issuperset(name):
+            if not name or not TOKEN.issuperset(name):
                 raise ValueError(f"invalid header name {name!r}")
             lower = name.lower()
             if lower == b"connection":
@@ -201,15 +211,6 @@ def encode_headers(
         flags &= ~FLAG_CONTENT_LENGTH
         declared = -1
     return b"".join(parts), flags, declared
-
-
-def declared_length(head: bytes) -> int:
-    """The Content-Length an encoded header block declares (``encode_headers`` checked it)."""
-    for line in head.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        if name.lower() == b"content-length":
-            return int(value)
-    return -1
 
 
 def header_pair(pair: object) -> tuple[HeaderValue, HeaderValue]:

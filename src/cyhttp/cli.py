@@ -331,6 +331,8 @@ def _from_environment(parser: argparse.ArgumentParser, environ: Dict[str, str]) 
     set (any of its spellings); return the variables read."""
     read = []
     defaults = {}
+    # argparse keeps the actions it was given only in _actions (no public accessor; the
+    # same attribute since Python 2.7): read here alone, never written.
     for action in parser._actions:
         names = [
             flag[2:].upper().replace("-", "_")
@@ -396,7 +398,7 @@ def _workers(value: str) -> int:
 
 def _supervise(args: argparse.Namespace, options: dict[str, Any], inherited: Optional[Any]) -> int:
     """Serve with worker processes: bind here, load the application in each worker."""
-    from .server import Server, _loop_factory
+    from .server import Server, loop_factory_for
     from .supervisor import Supervisor, SupervisorSettings, bind, worker_main
 
     try:
@@ -406,7 +408,7 @@ def _supervise(args: argparse.Namespace, options: dict[str, Any], inherited: Opt
             max_rss_mib=args.workers_max_rss,
             shutdown_timeout=options["shutdown_timeout"],
         )
-        loop_factory = _loop_factory(args.loop)
+        loop_factory = loop_factory_for(args.loop)
     except (ValueError, ImportError) as exc:
         _parser().exit(2, f"cyhttp: error: {exc}\n")
     config = Config(**options)

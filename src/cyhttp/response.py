@@ -19,7 +19,9 @@ from typing import Any, AsyncIterable, Callable, Union
 from ._wire import (
     FLAG_CLOSE,
     FLAG_CONTENT_LENGTH,
+    FLAG_MASK,
     STATUS_LINES,
+    TOKEN_PATTERN,
     HeadersArg,
     HeaderValue,
     encode_headers,
@@ -34,12 +36,11 @@ __all__ = [
     "Response",
     "StreamingResponse",
     "SwitchProtocols",
+    "declared_length",
     "fields",
     "invalid_field",
     "register",
 ]
-
-_FLAG_MASK = 15  # every FLAG_* bit of _wire
 
 
 @functools.lru_cache(maxsize=64)
@@ -89,7 +90,7 @@ class Response:
     dropped: the server frames the body (see ``docs/http-responses.md``).
     """
 
-    __slots__ = ("_body", "_flags", "_head", "_status")
+    __slots__ = ("_body", "_flags", "_head", "_length", "_status")
 
     def __init__(
         self,
@@ -106,15 +107,16 @@ class Response:
         self._body = body
         self._status = status
         if headers is None:
+            self._length = -1
             if content_type is None:
                 self._head = b""
                 self._flags = 0
             else:
                 self._head, self._flags, _ = _content_type_head(content_type)
             return
-        self._head, self._flags, declared = encode_headers(headers, content_type, status)
+        self._head, self._flags, self._length = encode_headers(headers, content_type, status)
         if self._flags & FLAG_CONTENT_LENGTH and body:
-            _check_declared(declared, body)
+            _check_declared(self._length, body)
 
     @property
     def body(self) -> bytes:
@@ -141,7 +143,7 @@ class StreamingResponse:
     producer instead of filling memory.
     """
 
-    __slots__ = ("_content", "_flags", "_head", "_status")
+    __slots__ = ("_content", "_flags", "_head", "_length", "_status")
 
     def __init__(
         self,
@@ -154,7 +156,7 @@ class StreamingResponse:
             raise TypeError("StreamingResponse needs an async iterable")
         self._status = check_status(status)
         self._content = content
-        self._head, self._flags, _ = encode_headers(headers, content_type, status)
+        self._head, self._flags, self._length = encode_headers(headers, content_type, status)
 
     @property
     def content(self) -> AsyncIterable[Body]:
@@ -219,10 +221,8 @@ class SwitchProtocols:
 
 
 # "protocol-name [/ version]" items, comma-separated (RFC 9110 §7.8).
-_TOKEN_LIST = re.compile(
-    r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+(/[!#$%&'*+\-.^_`|~0-9A-Za-z]+)?"
-    r"(\s*,\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(/[!#$%&'*+\-.^_`|~0-9A-Za-z]+)?)*"
-)
+_PROTOCOL = f"{TOKEN_PATTERN}(/{TOKEN_PATTERN})?"
+_TOKEN_LIST = re.compile(rf"{_PROTOCOL}(\s*,\s*{_PROTOCOL})*")
 
 
 # Every class a core serves: the pure ones, and the compiled ones once ``_impl`` has
@@ -287,6 +287,13 @@ def fields(response: Any) -> tuple[Any, Any, Any, Any]:
     return values[0], values[1], values[2], values[3]
 
 
+def declared_length(response: Any) -> int:
+    """The Content-Length *response* declared, kept when it was built (-1: none)."""
+    # A pure response's slot exists unless a handler skipped __init__ (or replaced it).
+    length = getattr(response, "_length", -1)
+    return length if type(length) is int and 0 <= length < 1 << 63 else -1
+
+
 def invalid_field(response: Any) -> str | None:
     """Why the core cannot serve *response*, naming the field; None if it can."""
     return invalid_values(response, *fields(response))
@@ -302,6 +309,6 @@ def invalid_values(response: Any, status: Any, flags: Any, head: Any, body: Any)
         return f"response body must be bytes, not {type(body).__name__}"
     if type(head) is not bytes:
         return "response headers were replaced after construction"
-    if type(flags) is not int or flags & ~_FLAG_MASK:
+    if type(flags) is not int or flags & ~FLAG_MASK:
         return "response flags were replaced after construction"
     return None

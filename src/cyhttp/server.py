@@ -521,7 +521,8 @@ def where(sock: socket.socket, scheme: str = "http") -> str:
     return f"{scheme}://{host}:{name[1]}"
 
 
-def _loop_factory(loop: str) -> Optional[Callable[[], asyncio.AbstractEventLoop]]:
+def loop_factory_for(loop: str) -> Optional[Callable[[], asyncio.AbstractEventLoop]]:
+    """What makes the event loop *loop* names (one of ``LOOPS``); None for asyncio's own."""
     if loop not in LOOPS:
         raise ValueError(f"loop must be one of {', '.join(LOOPS)}, got {loop!r}")
     if loop == "asyncio":
@@ -587,7 +588,7 @@ def run(
     if factory:
         handler = handler()
     server = Server(handler, host, port, **options)
-    loop_factory = _loop_factory(loop)
+    loop_factory = loop_factory_for(loop)
 
     async def main() -> None:
         await server.start()

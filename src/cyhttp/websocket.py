@@ -15,8 +15,8 @@ import re
 from typing import Any, Awaitable, Callable, List, Optional, Tuple, Union
 
 from . import _impl, _websocket
-from ._wire import HeadersArg
-from .request import WebSocketClosed
+from ._wire import TOKEN_PATTERN, HeadersArg
+from .errors import WebSocketClosed
 from .response import Response, SwitchProtocols
 
 __all__ = ["WebSocket", "WebSocketClosed", "accept_websocket", "subprotocols"]
@@ -35,7 +35,7 @@ if _impl.HttpProtocolC is not None:
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 KEY = re.compile(rb"[A-Za-z0-9+/]{22}==")  # 16 bytes in base64 (§4.2.1)
-TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+TOKEN = re.compile(TOKEN_PATTERN)
 
 Session = Callable[[Any], Awaitable[None]]
 
@@ -160,7 +160,7 @@ def switch(
     session: Optional[Session],
 ) -> Tuple[Any, SwitchProtocols]:
     """The connection for an accepted handshake, and the ``101`` answer that hands it over."""
-    server = request._conn._server
+    server = _impl.request_connection(request).server
     offered = subprotocols(request)
     if subprotocol is not None and subprotocol not in offered:
         raise ValueError(f"subprotocol {subprotocol!r} was not offered (offered: {offered})")

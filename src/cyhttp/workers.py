@@ -19,7 +19,7 @@ from typing import Any, Dict
 
 from gunicorn.workers.base import Worker
 
-from .server import Server, StartupFailed, _loop_factory
+from .server import Server, StartupFailed, loop_factory_for
 
 __all__ = ["CyhttpAsyncioWorker", "CyhttpWorker", "settings_from"]
 
@@ -72,7 +72,7 @@ class CyhttpWorker(Worker):  # type: ignore[misc]
         for name in IGNORED:
             if self.cfg.settings[name].value != self.cfg.settings[name].default:
                 self.log.warning("cyhttp worker: gunicorn's %s is ignored", name)
-        with asyncio.Runner(loop_factory=_loop_factory(self.loop)) as runner:
+        with asyncio.Runner(loop_factory=loop_factory_for(self.loop)) as runner:
             status = runner.run(self.serve())
         sys.exit(status)
 

@@ -45,9 +45,9 @@ from contextvars import Context, copy_context
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Set, Tuple
 
-from . import _asgi_ws, _runner
+from . import _asgi_ws, _outcomes, _stepping, _streaming
 from ._proxy import TrustedProxies
-from ._runner import StreamAborted
+from ._streaming import StreamAborted
 from ._wire import FLAG_CONTENT_LENGTH, declared_length, encode_headers
 from .request import ClientDisconnected, _next_piece
 
@@ -148,7 +148,7 @@ def _coroutine(coro: Any) -> Any:
     this module's are Cython's, which lack ``cr_suspended``: ``inspect.getcoroutinestate``
     (which anyio's cancel scopes ask of their tasks' coroutines) fails on them."""
     if cython.compiled:
-        return _runner.awaited(coro)
+        return _stepping.awaited(coro)
     return coro
 
 
@@ -179,7 +179,7 @@ class _Carrier:
 
     async def carry(self) -> None:
         coro, yielded, ctx = await self.handoff
-        await _runner.resume(coro, yielded, ctx)
+        await _stepping.resume(coro, yielded, ctx)
 
     def step(self, coro: Any) -> None:
         """The application's first step, as the carrier (run in the request's context)."""
@@ -262,7 +262,7 @@ class Asgi:
         try:
             coro = self.app(self.scope(req), ex.receive, ex.send)
             if type(coro) is not CoroutineType:
-                coro = _runner.awaited(coro)
+                coro = _stepping.awaited(coro)
         except Exception as exc:
             return ex.ended(exc)
         loop = self.loop
@@ -538,7 +538,7 @@ class _Exchange:
             size = os.fstat(file.fileno()).st_size
         except OSError as exc:
             return self.bad(f"{PATHSEND} cannot open {path!r}: {exc}")
-        content = _runner.FileContent(file, size)
+        content = _streaming.FileContent(file, size)
         try:
             response = StreamingResponse(content, self.status, self.headers)
             if not response._flags & FLAG_CONTENT_LENGTH:  # the file's size: not chunked
@@ -686,7 +686,7 @@ class _Exchange:
         self.wake_writer()
         self.finish()
         if self.response is None:
-            self.give(_runner.INTERNAL_ERROR)
+            self.give(_outcomes.INTERNAL_ERROR)
         return self.response
 
     def client_gone(self) -> None:

@@ -29,7 +29,7 @@ classes: direct C calls between them in the compiled build):
   ``Expect: 100-continue`` lands here too). A handler's coroutine is stepped
   once, eagerly (``call_handler``); if it finishes, no Task exists; only a
   coroutine that really suspends is finished inside a Task
-  (``_runner.resume``). Each handler runs in its own ``contextvars`` context.
+  (``_stepping.resume``). Each handler runs in its own ``contextvars`` context.
   Responses go out strictly in request order: while nothing is waiting, a
   finished response is written straight away; otherwise each request gets a
   ``_Slot`` in ``pending`` and its answer is written as soon as it is ready
@@ -75,7 +75,7 @@ from httptools import (
     HttpRequestParser,
 )
 
-from . import _runner, _strict
+from . import _connection_log, _handover, _outcomes, _streaming, _strict
 from . import response as responses
 from ._frames import Frames
 from ._wire import (
@@ -483,7 +483,7 @@ class _Reader:
         if isinstance(cause, Reject):
             self.queue.fail(cause.status, cause.reason)
         else:
-            _runner.log.error("internal error in a parser callback", exc_info=cause or exc)
+            _outcomes.log.error("internal error in a parser callback", exc_info=cause or exc)
             self.queue.fail(500, "internal error in a parser callback")
 
     def guard_stall(self, nbytes: int) -> None:
@@ -625,9 +625,9 @@ class _Queue:
         assert slot.request is not None
         if self.writer is None or slot.response is not None:
             # The connection is gone (its parts are cut), or the server answered in its place.
-            _runner.discard(task, slot.request)
+            _outcomes.discard(task, slot.request)
             return
-        slot.response = _runner.outcome(task, slot.request)
+        slot.response = _outcomes.outcome(task, slot.request)
         if self.pending and self.pending[0] is slot:
             # Handlers that finish in the same loop turn (pipelined requests) leave in one
             # write: the flush comes one turn later.
@@ -668,7 +668,7 @@ class _Queue:
                     pending.pop(0)
                     self.switch(response)
                     return
-                response = slot.response = _runner.not_asked(req)
+                response = slot.response = _outcomes.not_asked(req)
             if native.is_streaming(response):
                 writer.respond(req, response, len(pending) == 1)
                 break  # the slot leaves the queue when the stream ends
@@ -697,12 +697,12 @@ class _Queue:
         self.writer.out.write(switch.answer(native.date_block()))
         self.writer.write_out()
         self.conn.connection_lost(None)  # this protocol is done with the connection
-        _runner.hand_over(transport, switch, tail)
+        _handover.hand_over(transport, switch, tail)
 
     def fail(self, status: int, reason: str) -> None:
         """The input is unusable: answer *status* in turn and close.
 
-        *reason*, the rule that refused, is logged (see ``_runner.Refusals``), and
+        *reason*, the rule that refused, is logged (see ``_connection_log.Refusals``), and
         with the ``debug`` setting also sent in the answer's body.
         """
         self.life.to(LAST)
@@ -752,9 +752,9 @@ class _Queue:
             if slot.request is not None:
                 slot.request._abort(gone)
             if slot.task is not None:
-                _runner.abandon(slot.task)
+                _outcomes.abandon(slot.task)
             if native.is_streaming(slot.response) and not streaming:
-                _runner.unsent(slot.response)  # its content is never read: let it clean up
+                _streaming.unsent(slot.response)  # its content is never read: let it clean up
             streaming = False
         self.pending.clear()
 
@@ -813,7 +813,7 @@ class _Writer:
         fields = self.fields  # the server's: read into locals before anything else runs
         status = fields.read(response)
         if status < 100:
-            self.respond(req, _runner.unservable(req, invalid_field(response)), last)
+            self.respond(req, _outcomes.unservable(req, invalid_field(response)), last)
             return
         flags = fields.flags | self.omit
         head = fields.head
@@ -882,7 +882,7 @@ class _Writer:
         else:
             length = declared_length(head) if flags & FLAG_CONTENT_LENGTH else -1
             task = asyncio.get_running_loop().create_task(
-                _runner.stream_body(self.conn, response, chunked, send_body, length)
+                _streaming.stream_body(self.conn, response, chunked, send_body, length)
             )
             self.stream_task = task
             task.add_done_callback(partial(self.stream_done, req, keep))
@@ -899,7 +899,7 @@ class _Writer:
         if self.transport is None:
             return
         req._release()  # answered: what the handler left unread goes (see the class doc)
-        if not _runner.streamed(req, task):
+        if not _streaming.streamed(req, task):
             # The head is already out: the only honest signal left is closing.
             self.life.to(CLOSING)
             self.flush()
@@ -1082,7 +1082,7 @@ class _Lifecycle:
             self.idle += 1
             if self.idle < self.idle_limit:
                 return self.idle_limit - self.idle
-            _runner.idle_expired(transport, writer.paused)
+            _connection_log.idle_expired(transport, writer.paused)
             self.to(CLOSING)
             writer.flush()
         return 0

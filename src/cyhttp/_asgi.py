@@ -60,11 +60,11 @@ else:
         from . import _no_cython as cython
 
 if cython.compiled:
-    from cython.cimports.cyhttp import _primitives as native
+    from cython.cimports.cyhttp import _primitives as primitives
     from cython.cimports.cyhttp._request import Request as CRequest
     from cython.cimports.cyhttp._response import Response, StreamingResponse
 else:
-    from . import _primitives_py as native
+    from . import _primitives_py as primitives
     from .request import Request as CRequest
     from .response import Response, StreamingResponse
 
@@ -289,7 +289,7 @@ class Asgi:
     @cython.locals(raw=bytes, scope=dict)
     def scope(self, req: Any) -> Dict[str, Any]:
         """The HTTP connection scope of *req* (ASGI HTTP spec 2.4)."""
-        raw, query = native.split_target(req.raw_path)
+        raw, query = primitives.split_target(req.raw_path)
         path = req.path
         if self.raw_root:
             raw = self.raw_root + raw
@@ -301,7 +301,7 @@ class Asgi:
         scope["path"] = path
         scope["raw_path"] = raw
         scope["query_string"] = query
-        scope["headers"] = headers = native.asgi_headers(req)
+        scope["headers"] = headers = primitives.asgi_headers(req)
         scope["client"] = client = req.client
         scope["server"] = self.server
         scope["state"] = self.state.copy()

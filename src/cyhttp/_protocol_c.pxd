@@ -219,7 +219,7 @@ cdef class _Writer:
 
     cdef write_out(self)
 
-    cdef spill(self)
+    cdef int spill(self) except -1
 
     cdef pause(self, int reason)
 

@@ -219,16 +219,16 @@ class _SocketTransport:
 def test_idle_close_with_unread_input_is_logged(caplog):
     """A connection closed as idle while bytes wait unread says so at DEBUG: a stall of
     reading looks idle to the sweep, and this line is what tells the two apart."""
-    from cyhttp import _runner
+    from cyhttp import _connection_log
 
     left, right = socket.socketpair()
     with left, right:
         right.sendall(b"GET / HTTP/1.1\r\n\r\n")
         time.sleep(0.05)
         with caplog.at_level("DEBUG", logger="cyhttp.error"):
-            _runner.idle_expired(_SocketTransport(left), 2)
+            _connection_log.idle_expired(_SocketTransport(left), 2)
             left.recv(100)
-            _runner.idle_expired(_SocketTransport(left), 0)  # nothing unread: no line
+            _connection_log.idle_expired(_SocketTransport(left), 0)  # nothing unread: no line
     lines = [r.getMessage() for r in caplog.records]
     assert lines == [
         "closing idle connection from ('127.0.0.1', 4242) with 18 bytes unread in the socket"

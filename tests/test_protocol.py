@@ -703,7 +703,7 @@ async def test_disconnect_still_cancels_a_handler_that_ignores_it(conn):
 
 
 async def test_cancellation_racing_a_finished_future_reaches_handler():
-    from cyhttp import _runner
+    from cyhttp import _stepping
 
     seen = []
     loop = asyncio.get_running_loop()
@@ -719,7 +719,7 @@ async def test_cancellation_racing_a_finished_future_reaches_handler():
 
     it = handler().__await__()
     yielded = it.send(None)
-    task = _runner.start_task(it, yielded, contextvars.copy_context())
+    task = _stepping.start_task(it, yielded, contextvars.copy_context())
     await asyncio.sleep(0)
     fut.set_result(None)  # the future completes ...
     task.cancel()  # ... and the Task is cancelled before it wakes
@@ -729,7 +729,7 @@ async def test_cancellation_racing_a_finished_future_reaches_handler():
 
 
 async def test_cancel_before_first_step_reaches_handler():
-    from cyhttp import _runner
+    from cyhttp import _stepping
 
     seen = []
 
@@ -740,7 +740,7 @@ async def test_cancel_before_first_step_reaches_handler():
             seen.append("cleanup")
 
     it = handler().__await__()
-    task = _runner.start_task(it, it.send(None), contextvars.copy_context())
+    task = _stepping.start_task(it, it.send(None), contextvars.copy_context())
     task.cancel()  # before the Task ever ran
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import cyhttp
-from cyhttp import _runner
+from cyhttp import _connection_log
 
 from .support import read_until_closed
 
@@ -77,7 +77,7 @@ def test_one_warning_per_peer_a_minute(live, caplog, monkeypatch):
     """A flood of bad requests from one peer: one WARNING, the rest at DEBUG, until the
     minute is over; each other peer has its own minute."""
     now = [1000.0]
-    monkeypatch.setattr(_runner, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr(_connection_log, "time", SimpleNamespace(monotonic=lambda: now[0]))
     with caplog.at_level(logging.DEBUG, logger="cyhttp.error"), live(app) as srv:
         ports = [_refuse(srv)[1] for _ in range(3)]
         ports.append(_refuse(srv, source="127.0.0.2")[1])
@@ -96,7 +96,7 @@ def test_one_warning_per_peer_a_minute(live, caplog, monkeypatch):
 def test_warned_peers_are_bounded(live, caplog, monkeypatch):
     """While as many peers as are remembered were warned about this minute, a new peer's
     refusals are logged at DEBUG only: many peers cannot fill the log or the memory."""
-    monkeypatch.setattr(_runner.Refusals, "PEERS", 1)
+    monkeypatch.setattr(_connection_log.Refusals, "PEERS", 1)
     with caplog.at_level(logging.DEBUG, logger="cyhttp.error"), live(app) as srv:
         _refuse(srv)
         _refuse(srv, source="127.0.0.2")

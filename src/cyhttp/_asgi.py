@@ -45,9 +45,9 @@ from contextvars import Context, copy_context
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Set, Tuple
 
-from . import _asgi_ws, _runner
+from . import _asgi_ws, _outcomes, _stepping, _streaming
 from ._proxy import TrustedProxies
-from ._runner import StreamAborted
+from ._streaming import StreamAborted
 from ._wire import FLAG_CONTENT_LENGTH, encode_headers
 from .errors import ClientDisconnected
 
@@ -60,11 +60,11 @@ else:
         from . import _no_cython as cython
 
 if cython.compiled:
-    from cython.cimports.cyhttp import _primitives as native
+    from cython.cimports.cyhttp import _primitives as primitives
     from cython.cimports.cyhttp._request import Request as CRequest
     from cython.cimports.cyhttp._response import Response, StreamingResponse
 else:
-    from . import _primitives_py as native
+    from . import _primitives_py as primitives
     from .request import Request as CRequest
     from .response import Response, StreamingResponse
 
@@ -148,7 +148,7 @@ def _coroutine(coro: Any) -> Any:
     this module's are Cython's, which lack ``cr_suspended``: ``inspect.getcoroutinestate``
     (which anyio's cancel scopes ask of their tasks' coroutines) fails on them."""
     if cython.compiled:
-        return _runner.awaited(coro)
+        return _stepping.awaited(coro)
     return coro
 
 
@@ -179,7 +179,7 @@ class _Carrier:
 
     async def carry(self) -> None:
         coro, yielded, ctx = await self.handoff
-        await _runner.resume(coro, yielded, ctx)
+        await _stepping.resume(coro, yielded, ctx)
 
     def step(self, coro: Any) -> None:
         """The application's first step, as the carrier (run in the request's context)."""
@@ -266,7 +266,7 @@ class Asgi:
         try:
             coro = self.app(self.scope(req), ex.receive, ex.send)
             if type(coro) is not CoroutineType:
-                coro = _runner.awaited(coro)
+                coro = _stepping.awaited(coro)
         except Exception as exc:
             return ex.ended(exc)
         loop = self.loop
@@ -293,7 +293,7 @@ class Asgi:
     @cython.locals(raw=bytes, scope=dict)
     def scope(self, req: Any) -> Dict[str, Any]:
         """The HTTP connection scope of *req* (ASGI HTTP spec 2.4)."""
-        raw, query = native.split_target(req.raw_path)
+        raw, query = primitives.split_target(req.raw_path)
         path = req.path
         if self.raw_root:
             raw = self.raw_root + raw
@@ -305,7 +305,7 @@ class Asgi:
         scope["path"] = path
         scope["raw_path"] = raw
         scope["query_string"] = query
-        scope["headers"] = headers = native.asgi_headers(req._fields)
+        scope["headers"] = headers = primitives.asgi_headers(req._fields)
         scope["client"] = client = req.client
         scope["server"] = self.server
         scope["state"] = self.state.copy()
@@ -542,7 +542,7 @@ class _Exchange:
             size = os.fstat(file.fileno()).st_size
         except OSError as exc:
             return self.bad(f"{PATHSEND} cannot open {path!r}: {exc}")
-        content = _runner.FileContent(file, size)
+        content = _streaming.FileContent(file, size)
         try:
             response = StreamingResponse(content, self.status, self.headers)
             if not response._flags & FLAG_CONTENT_LENGTH:  # the file's size: not chunked
@@ -690,7 +690,7 @@ class _Exchange:
         self.wake_writer()
         self.finish()
         if self.response is None:
-            self.give(_runner.INTERNAL_ERROR)
+            self.give(_outcomes.INTERNAL_ERROR)
         return self.response
 
     def client_gone(self) -> None:

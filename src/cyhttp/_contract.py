@@ -1,6 +1,6 @@
 """The contract between a core's connection and the code it shares with the other core.
 
-``request.py`` (the body readers) and ``_runner.py`` (streaming answers) call
+``request.py`` (the body readers) and ``_streaming.py`` (streaming answers) call
 back into whichever connection made the request; this is all they may use. It
 imports nothing of cyhttp, so that neither side depends on the other, even for
 type checking.

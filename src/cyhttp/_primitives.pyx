@@ -31,7 +31,7 @@ from ._response cimport StreamingResponse
 from asyncio import Future
 from types import CoroutineType, MemberDescriptorType
 
-from . import _runner, _wire
+from . import _outcomes, _stepping, _wire
 from . import response as responses
 from .response import Response as PyResponse
 from .response import declared_length, fields
@@ -272,19 +272,19 @@ cdef object call_handler(app, req):
             elif is_response(result) or isinstance(result, Future):
                 return result  # a Future is waited for as a Task would be (the ASGI layer's)
             else:
-                it = _runner.awaitable(result)
+                it = _stepping.awaitable(result)
             state = PyIter_Send(it, None, &step)
             value = <object>step
             Py_XDECREF(step)
             if state == 0:
                 if is_response(value):
                     return value
-                return _runner.checked(value, req)
-            return _runner.start_task(it, value, ctx)
+                return _outcomes.checked(value, req)
+            return _stepping.start_task(it, value, ctx)
         finally:
             PyContext_Exit(ctx)
     except Exception as exc:
-        return _runner.failed(req, exc)
+        return _outcomes.failed(req, exc)
 
 
 cdef time_t _date_second = -1

@@ -11,7 +11,7 @@ from contextvars import copy_context
 from types import CoroutineType
 from typing import Any, Callable
 
-from . import _runner
+from . import _outcomes, _stepping
 from . import response as responses
 from ._fields_py import Headers, Query, RawHeaders, decode_path
 from ._wire import FLAG_CONTENT_LENGTH, DateBlock
@@ -149,14 +149,14 @@ def call_handler(app: Callable[[Any], Any], req: Any) -> Any:
         result = ctx.run(app, req)
         if isinstance(result, responses.RESPONSE_TYPES) or isinstance(result, Future):
             return result  # a Future is waited for as a Task would be (the ASGI layer's)
-        it = result if type(result) is CoroutineType else _runner.awaitable(result)
+        it = result if type(result) is CoroutineType else _stepping.awaitable(result)
         try:
             yielded = ctx.run(it.send, None)
         except StopIteration as stop:
-            return _runner.checked(stop.value, req)
-        return _runner.start_task(it, yielded, ctx)
+            return _outcomes.checked(stop.value, req)
+        return _stepping.start_task(it, yielded, ctx)
     except Exception as exc:
-        return _runner.failed(req, exc)
+        return _outcomes.failed(req, exc)
 
 
 date_block = DateBlock().get

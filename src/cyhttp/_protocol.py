@@ -12,7 +12,28 @@ One ``HttpProtocol`` serves one connection. uvloop (or asyncio) reads straight
 into a buffer the protocol owns (``get_buffer``/``buffer_updated``). The
 protocol (``_Connection``) only takes the asyncio callbacks and the calls of
 requests and the server; the work is done by four parts, one job each (final
-classes: direct C calls between them in the compiled build):
+classes: direct C calls between them in the compiled build).
+
+The parts call in one direction, top to bottom::
+
+    _Connection   wires the parts, takes every call from outside, decides when output leaves
+        |
+    _Reader       bytes -> requests
+        |
+    _Queue        requests -> handlers -> answers, in order
+        |
+    _Writer       answers -> output buffer -> transport; why reading is paused
+        |
+    _Lifecycle    the state, the closing rule, the timeouts; calls nobody
+
+Each part is made after the parts below it and given only those; it may call
+any of them, and changes only its own fields (each change through one of its
+methods). What a lower part must tell an upper one it returns, or keeps in its
+own state for the upper one to read, or reports to ``_Connection`` (a handler's
+or a stream's Task ending, a protocol switch whose turn has come, a timeout).
+Output leaves at the end of each read, or at once outside a read: ``_Connection``
+decides (``_flush``, ``_deliver``), and the lifecycle's ``through`` says whether
+the connection closes then.
 
 * ``_Reader`` -- reading. At a message boundary each head is first offered to
   the ``Scanner``, which in the compiled build reads plain heads straight from
@@ -22,30 +43,30 @@ classes: direct C calls between them in the compiled build):
   until httptools is between messages again, so httptools decides every case
   that is not plain; ``_frames`` follows the request lines it does not report.
   Either way a complete, acceptable head becomes the current request
-  (``open``), within the limits, with the head and body timeouts' counters.
+  (``open``), within the limits; the lifecycle hears where it stands.
 * ``_Queue`` -- the response queue. A request is *dispatched* to its handler
   when its message is complete, or, if its body is still arriving when a read
   ends, at the end of that read (so the handler can stream the body;
   ``Expect: 100-continue`` lands here too). A handler's coroutine is stepped
   once, eagerly (``call_handler``); if it finishes, no Task exists; only a
   coroutine that really suspends is finished inside a Task
-  (``_runner.resume``). Each handler runs in its own ``contextvars`` context.
+  (``_stepping.resume``). Each handler runs in its own ``contextvars`` context.
   Responses go out strictly in request order: while nothing is waiting, a
   finished response is written straight away; otherwise each request gets a
   ``_Slot`` in ``pending`` and its answer is written as soon as it is ready
   (``send_ready``), with at most ``max_pipelined`` waiting. Unusable input is
   answered here too (``fail``: 400, 408, 413, 431, ...). A request that asks to
   switch protocols is the connection's last: if its handler returns
-  ``SwitchProtocols``, once every earlier answer has left the connection is
-  handed to the new protocol with the bytes read past the head (``switch``).
+  ``SwitchProtocols``, once every earlier answer has left (``switch_due``) the
+  connection is handed to the new protocol with the bytes read past the head.
 * ``_Writer`` -- writing. Answers are serialized into the output buffer
   (``respond``); everything produced during one read leaves in one
-  ``transport.write`` at the end of that read (``flush``), but a body of
-  16 KiB or more is handed over as it is, and the buffer is flushed early past
-  the 256 KiB write high-water mark. It owns flow control: reading pauses for
-  any of four reasons (a bit each in ``paused``): the transport asked us to
-  stop writing, a streaming body reader fell behind, too many pipelined
-  requests are waiting, or a protocol switch is pending.
+  ``transport.write`` at the end of that read, but a body of 16 KiB or more is
+  handed over as it is, and the buffer is written early past the 256 KiB write
+  high-water mark (``spill``). It owns flow control: reading pauses for any of
+  four reasons (a bit each in ``paused``): the transport asked us to stop
+  writing, a streaming body reader fell behind, too many pipelined requests are
+  waiting, or a protocol switch is pending.
 * ``_Lifecycle`` -- the lifecycle, one state that only moves forward:
   ``OPEN`` (requests are taken), ``LAST`` (no new request: the client's last
   one, a parse error, a protocol switch, server shutdown; the answers still
@@ -53,11 +74,12 @@ classes: direct C calls between them in the compiled build):
   is flushed; nothing more is answered), ``LINGERING`` (half-closed after an
   answer the client may not have waited for: input is drained until the
   client closes or the linger timeout), ``GONE`` (the transport was lost or
-  handed to another protocol). ``half_close`` says how to close: by lingering
-  when the client may still be sending. The server's sweep calls ``tick``,
-  which enforces every timeout; an idle connection's tick says how many sweeps
-  it may be left alone for, and the sweep parks it until then, unless a read
-  wakes it (``Server.wake``).
+  handed to another protocol). ``through`` is the one closing rule;
+  ``half_close`` says how to close: by lingering when the client may still be
+  sending. The server's sweep calls ``tick``, which enforces every timeout and
+  says which one fired; an idle connection's tick says how many sweeps it may
+  be left alone for, and the sweep parks it until then, unless a read wakes it
+  (``Server.wake``).
 """
 
 from __future__ import annotations
@@ -75,7 +97,7 @@ from httptools import (
     HttpRequestParser,
 )
 
-from . import _runner, _strict
+from . import _connection_log, _handover, _outcomes, _streaming, _strict
 from . import response as responses
 from ._frames import Frames
 from ._wire import (
@@ -103,11 +125,11 @@ else:
 
 # The primitives and the Request class: the compiled ones in the compiled build.
 if cython.compiled:
-    from cython.cimports.cyhttp import _primitives as native
+    from cython.cimports.cyhttp import _primitives as primitives
     from cython.cimports.cyhttp import _request as requests
     from cython.cimports.cyhttp._response import Response
 else:
-    from . import _primitives_py as native
+    from . import _primitives_py as primitives
     from . import request as requests
     from .response import Response
 if TYPE_CHECKING:
@@ -136,6 +158,11 @@ LAST = 1
 CLOSING = 2
 LINGERING = 3
 GONE = 4
+
+# What the lifecycle's tick says when a timeout fired that the connection must act on.
+TIMED_OUT_HEAD = -1
+TIMED_OUT_BODY = -2
+TIMED_OUT_IDLE = -3
 
 STATUS_LINE_TABLE = [STATUS_LINES.get(code) for code in range(600)]
 SERVER_LINE = len(format_date_block(0).partition(b"\r\n")[0]) + 2
@@ -174,8 +201,10 @@ class _Shared:
     def __init__(self, server: Any) -> None:
         # Its results are read right after each scan, within one read of one connection,
         # as the read buffer they come from is (shared the same way, see Server).
-        self.scanner = native.Scanner(server.read_buffer, server.config)
-        self.fields = native.ResponseFields()  # read into locals by respond() at once
+        self.scanner = primitives.Scanner(server.read_buffer, server.config)
+        # What a response is served as (status, flags, field lines, body): read into
+        # locals by respond() at once.
+        self.response_parts = primitives.ResponseFields()
 
 
 def shared(server: Any) -> _Shared:
@@ -189,13 +218,20 @@ def shared(server: Any) -> _Shared:
 class _Reader:
     """Reading: the bytes of each read become requests (scanner first, then httptools).
 
-    Owns what a request's head and body are while they arrive, the current request
-    (``req``) and its reading timeouts; hands complete heads and messages to the queue.
+    Owns what a request's head and body are while they arrive and the current request
+    (``req``); hands complete heads and messages to the queue, tells the lifecycle
+    where the request stands (for its timeouts), and the writer when a body's reader
+    falls behind (a reason to pause reading).
     """
 
-    def __init__(self, conn: _Connection, server: Any) -> None:
+    def __init__(
+        self, conn: _Connection, server: Any, queue: _Queue, writer: _Writer, life: _Lifecycle
+    ) -> None:
         cfg = server.config
-        self.conn = conn
+        self.conn = conn  # what each request it makes answers through
+        self.queue = queue
+        self.writer = writer
+        self.life = life
         self.max_url = cfg.max_url_size
         self.max_head = cfg.max_header_size
         self.max_headers = cfg.max_headers
@@ -226,7 +262,6 @@ class _Reader:
         self.keep_option = False  # a Connection field asked for keep-alive
         self.content_length = 0
         self.body_size = 0
-        self.body_progress = False
         # httptools has begun a message it has not completed; between messages it holds
         # nothing, so heads go to the scanner first.
         self.in_message = False
@@ -235,20 +270,19 @@ class _Reader:
         self.scanned_left = 0  # body bytes still due to a scanned request
         self.req: Optional[Request] = None
         self.dispatched = False  # req has been handed to the queue
-        self.requests = 0
-        # When each request still unanswered was read, if the access log is on.
-        self.started: Optional[dict[Request, float]] = None if server.access_log is None else {}
-        self.head_ticks = 0
-        self.body_ticks = 0
-
-    def wire(self, queue: _Queue, writer: _Writer, life: _Lifecycle) -> None:
-        self.queue = queue
-        self.writer = writer
-        self.life = life
 
     def cut(self) -> None:
-        """Forget the connection and the other parts once it is lost: nothing cycles."""
-        self.conn = self.queue = self.writer = self.life = None  # type: ignore[assignment]
+        """Forget the connection once it is lost: nothing cycles."""
+        self.conn = None  # type: ignore[assignment]
+
+    def lost(self, gone: ClientDisconnected) -> None:
+        """The connection is lost: a request still arriving never completes."""
+        self.parser = None  # it holds bound methods of the reader: break the cycle
+        req = self.req
+        if req is not None:
+            req._abort(gone)
+            self.req = None
+            self.life.read_done()
 
     def read(self, nbytes: int) -> None:
         """Take the *nbytes* just read into the buffer: heads to the scanner, then httptools."""
@@ -277,6 +311,7 @@ class _Reader:
                 self.refused(exc)
         self.guard_stall(nbytes)
         if self.req is not None and not self.dispatched:
+            self.dispatched = True
             self.queue.dispatch(self.req)  # the body is still coming: let the handler stream it
         self.in_read = False
 
@@ -298,8 +333,8 @@ class _Reader:
             size = scanner.scan(pos, nbytes)
             if size == 0:
                 break
-            self.body_size = self.body_ticks = 0
-            self.body_progress = False
+            self.body_size = 0
+            self.life.head_done()
             start = pos + scanner.head.target
             self.open(
                 scanner.method(),
@@ -345,7 +380,7 @@ class _Reader:
             # (cheaper than one more callback; before this the idle sweep applies).
             self.url = url
             self.in_head = True
-            self.head_ticks = 0
+            self.life.head_begun()
         if len(self.url) > self.max_url:
             raise Reject(414, "request target longer than max_url_size")
 
@@ -367,16 +402,16 @@ class _Reader:
             raise Reject(431, "more header fields than max_headers")
         # Only the few headers the core acts on are looked at, by length first.
         if size == 4:
-            if native.is_name(name, b"host"):
+            if primitives.is_name(name, b"host"):
                 self.hosts.append(value)
         elif size == 6:
-            if native.is_name(name, b"expect"):
+            if primitives.is_name(name, b"expect"):
                 self.expect = value.lower() == b"100-continue"
         elif size == 10:
-            if native.is_name(name, b"connection") and _strict.asks_keep_alive(value):
+            if primitives.is_name(name, b"connection") and _strict.asks_keep_alive(value):
                 self.keep_option = True
         elif size == 12:
-            if native.is_name(name, b"content-type"):
+            if primitives.is_name(name, b"content-type"):
                 # A singleton field (RFC 9110 §8.3): which of two values counts would
                 # depend on who reads it. The same value twice says nothing new.
                 if self.content_type is None:
@@ -384,9 +419,9 @@ class _Reader:
                 elif value != self.content_type:
                     raise Reject(400, "Content-Type fields with different values")
         elif size == 14:
-            if native.is_name(name, b"content-length"):
+            if primitives.is_name(name, b"content-length"):
                 self.content_length = int(value)  # llhttp has checked the digits
-        elif size == 17 and native.is_name(name, b"transfer-encoding"):
+        elif size == 17 and primitives.is_name(name, b"transfer-encoding"):
             self.codings.append(value)
 
     def on_trailer(self, name: bytes, value: bytes) -> None:
@@ -424,9 +459,9 @@ class _Reader:
         self.headers = self.hosts = self.codings = None  # type: ignore[assignment]
         self.content_type = None
         self.trailers = None
-        self.expect = self.in_head = self.body_progress = self.keep_option = False
+        self.expect = self.in_head = self.keep_option = False
         self.head_size = self.content_length = self.body_size = 0
-        self.body_ticks = 0
+        self.life.head_done()
         self.advanced = True
         line = self.frames.head()
         if self.life.state != OPEN:
@@ -453,7 +488,8 @@ class _Reader:
         )
         self.open(method, url, headers, version == "1.0", keep_alive, expect)
         if upgrade:
-            self.queue.upgrade = self.req
+            assert self.req is not None  # opened just now
+            self.queue.upgrade_asked(self.req)
 
     def on_body(self, body: bytes) -> None:
         if self.body_size + len(body) > self.max_body:
@@ -471,20 +507,20 @@ class _Reader:
         if self.life.state >= LAST:
             # Bytes after the client's last request (RFC 9112 §9.6): not answered, but
             # drained while closing, so that they do not turn the close into a reset.
-            self.life.half_close = True
+            self.life.drain_on_close()
         else:
             invalid_method = isinstance(exc, HttpParserInvalidMethodError)
             refusal = _strict.parse_error(invalid_method, self.frames.pending(), str(exc))
-            self.queue.fail(refusal.status, refusal.reason)
+            self.fail(refusal.status, refusal.reason)
         self.frames.stop()
 
     def callback_failed(self, exc: HttpParserCallbackError) -> None:
         cause = exc.__context__
         if isinstance(cause, Reject):
-            self.queue.fail(cause.status, cause.reason)
+            self.fail(cause.status, cause.reason)
         else:
-            _runner.log.error("internal error in a parser callback", exc_info=cause or exc)
-            self.queue.fail(500, "internal error in a parser callback")
+            _outcomes.log.error("internal error in a parser callback", exc_info=cause or exc)
+            self.fail(500, "internal error in a parser callback")
 
     def guard_stall(self, nbytes: int) -> None:
         """Bound what httptools may hold of an unfinished head or trailer section."""
@@ -496,7 +532,7 @@ class _Reader:
         elif self.in_head or self.req is not None:
             self.stalled += nbytes
             if self.stalled > self.stall_limit:
-                self.queue.fail(431, "unfinished head or trailer section past the size limits")
+                self.fail(431, "unfinished head or trailer section past the size limits")
 
     # -- one request, whichever parser read it ---------------------------------
 
@@ -515,21 +551,17 @@ class _Reader:
         req = requests.new_request(self.conn, method, url, headers, http10, keep_alive)
         if expect and not http10:  # an HTTP/1.0 client knows no 1xx (RFC 9110 §10.1.1)
             req._expect = True
-        if self.started is not None:
-            self.timed(req)
+        if self.writer.started is not None:
+            self.writer.timed(req)
         self.advanced = True
         self.req = req
         self.dispatched = False
-        self.requests += 1
-
-    def timed(self, req: Request) -> None:
-        """Note when *req* was read, for the access log's duration."""
-        assert self.started is not None
-        self.started[req] = perf_counter()
+        self.life.opened()
 
     def body(self, body: bytes) -> None:
         self.body_size += len(body)
-        self.body_progress = self.advanced = True
+        self.advanced = True
+        self.life.body_came()
         if self.req is not None and self.req._feed(body):
             self.writer.pause(PAUSE_BODY)
 
@@ -540,6 +572,7 @@ class _Reader:
             self.trailers = None
             return
         self.req = None
+        self.life.read_done()
         if not req.keep_alive:
             self.life.to(LAST)  # the client's last request: nothing after it is processed
         if self.trailers is not None:  # only httptools reports trailers
@@ -547,12 +580,20 @@ class _Reader:
             self.trailers = None
         req._finish()
         if not self.dispatched:
+            self.dispatched = True
             self.queue.dispatch(req)
 
-    def drop(self) -> None:
-        """The current request's head or body is unusable (``_Queue.fail``): forget it."""
+    def fail(self, status: int, reason: str) -> None:
+        """The input is unusable: the current request, if any, is forgotten, and the
+        queue answers *status* in turn (see ``_Queue.fail``)."""
+        req = self.req
+        line = None  # the access log's record of a refusal that is not a request
+        if req is None and self.writer.access_log is not None:
+            line = self.refused_line()
         self.in_head = False
         self.req = None
+        self.life.read_done()
+        self.queue.fail(status, reason, req, self.dispatched, line)
 
     def refused_line(self) -> bytes:
         """The request line of the head being refused, as far as it came (b"" if none)."""
@@ -566,10 +607,14 @@ class _Queue:
 
     Owns the answers still owed (``pending``), the pipelining limit, the eager
     first step of each handler, the server's own error answers, and the upgrade seam.
+    Calls the writer and the lifecycle; what it cannot finish alone (a Task's
+    outcome, a protocol switch whose turn has come) goes through the connection.
     """
 
-    def __init__(self, conn: _Connection, server: Any) -> None:
-        self.conn = conn
+    def __init__(self, conn: _Connection, server: Any, writer: _Writer, life: _Lifecycle) -> None:
+        self.conn = conn  # its handlers' Tasks report to it (``_Connection._handler_done``)
+        self.writer = writer
+        self.life = life
         self.app = server.app
         self.max_pipeline = server.config.max_pipelined
         self.refusals = server.refusals
@@ -579,29 +624,22 @@ class _Queue:
         self.upgrade: Optional[Request] = None  # the request that asked to switch protocols
         self.tail = b""  # what the client sent after that request's head
 
-    def wire(self, reader: _Reader, writer: _Writer, life: _Lifecycle) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.life = life
-
     def cut(self) -> None:
-        """Forget the connection and the other parts once it is lost: nothing cycles."""
-        self.conn = self.reader = self.writer = self.life = None  # type: ignore[assignment]
+        """Forget the connection once it is lost: nothing cycles."""
+        self.conn = None  # type: ignore[assignment]
 
     def dispatch(self, req: Request) -> None:
         """Hand *req* to its handler, or keep it until the queue has room."""
-        self.reader.dispatched = True
         if self.writer.write_paused or len(self.pending) >= self.max_pipeline:
             # Backlogged: keep the request, run its handler when the queue drains.
             slot = _Slot(req, None)
             slot.deferred = True
             self.enqueue(slot)
             return
-        result = native.call_handler(self.app, req)
+        result = primitives.call_handler(self.app, req)
         if not self.pending and type(result) is Response:
-            self.writer.respond(req, result, True)
-            if self.writer.out.size() > WRITE_HIGH_WATER:
-                self.writer.flush()  # let the transport's flow control see it before the next
+            self.writer.respond(req, result, False)
+            self.writer.spill()
             return
         slot = _Slot(req, None)
         self.enqueue(slot)
@@ -609,36 +647,33 @@ class _Queue:
         self.send_ready()
 
     def settle(self, slot: _Slot, result: Any) -> None:
-        if native.is_response(result):
+        if primitives.is_response(result):
             slot.response = result
         else:
             slot.task = result
-            result.add_done_callback(partial(self.handler_done, slot))
+            result.add_done_callback(partial(self.conn._handler_done, slot))
 
     def enqueue(self, slot: _Slot) -> None:
         self.pending.append(slot)
         if len(self.pending) > self.max_pipeline:
             self.writer.pause(PAUSE_PIPELINE)
 
-    @cython.locals(slot=_Slot)
-    def handler_done(self, slot: _Slot, task: asyncio.Task[Any]) -> None:
+    def handler_done(self, slot: _Slot, task: asyncio.Task[Any]) -> bool:
+        """The Task of *slot*'s handler finished: whether its answer is now the next to go."""
         assert slot.request is not None
-        if self.writer is None or slot.response is not None:
-            # The connection is gone (its parts are cut), or the server answered in its place.
-            _runner.discard(task, slot.request)
-            return
-        slot.response = _runner.outcome(task, slot.request)
-        if self.pending and self.pending[0] is slot:
-            # Handlers that finish in the same loop turn (pipelined requests) leave in one
-            # write: the flush comes one turn later.
-            self.writer.batching = True
-            self.send_ready()
-            if self.writer is not None:  # None: a protocol switch let go of the connection
-                self.writer.batching = False
-                self.writer.flush_soon()
+        if self.life.state == GONE or slot.response is not None:
+            # The connection is gone, or the server answered in the handler's place.
+            _outcomes.discard(task, slot.request)
+            return False
+        slot.response = _outcomes.outcome(task, slot.request)
+        return len(self.pending) > 0 and self.pending[0] is slot
 
     def send_ready(self) -> None:
-        """Write every ready response at the head of the queue, in order."""
+        """Write every ready response at the head of the queue, in order.
+
+        It stops at a protocol switch whose turn has come: the connection makes it
+        (``switch_due``) once the read that brought its head has ended.
+        """
         pending = self.pending
         writer = self.writer
         while pending and self.life.state < CLOSING and writer.stream_task is None:
@@ -647,7 +682,7 @@ class _Queue:
                 if writer.write_paused:
                     break
                 slot.deferred = False
-                self.settle(slot, native.call_handler(self.app, slot.request))
+                self.settle(slot, primitives.call_handler(self.app, slot.request))
             response = slot.response
             if response is None:
                 req = slot.request
@@ -656,93 +691,103 @@ class _Queue:
                 break
             if type(response) is bytes:  # an error answer of the server's own: the last
                 pending.pop(0)
-                writer.out.write(response)
+                writer.write(response)
                 self.life.to(CLOSING)
                 break
             req = slot.request
             assert req is not None
             if type(response) is SwitchProtocols:
                 if req is self.upgrade:
-                    if self.reader.in_read:
-                        break  # the read that brought the head ends first: it holds the tail
-                    pending.pop(0)
-                    self.switch(response)
-                    return
-                response = slot.response = _runner.not_asked(req)
-            if native.is_streaming(response):
-                writer.respond(req, response, len(pending) == 1)
-                break  # the slot leaves the queue when the stream ends
+                    break  # its turn: the connection switches once the read holding the tail ends
+                response = slot.response = _outcomes.not_asked(req)
+            if primitives.is_streaming(response):
+                writer.respond(req, response, len(pending) > 1)
+                break  # the slot leaves the queue when the stream ends (stream_sent)
             pending.pop(0)
-            writer.respond(req, response, not pending)
-            if writer.out.size() > WRITE_HIGH_WATER:
-                writer.flush()
+            writer.respond(req, response, len(pending) > 0)
+            writer.spill()
         if writer.paused & PAUSE_PIPELINE and len(pending) <= self.max_pipeline // 2:
             writer.unpause(PAUSE_PIPELINE)
-        if not self.reader.in_read and not writer.batching:
-            writer.flush()
+
+    def stream_sent(self) -> None:
+        """The streaming answer at the head of the queue went out whole."""
+        self.pending.pop(0)
+
+    def upgrade_asked(self, req: Request) -> None:
+        """*req*, just read, asks to switch protocols (see ``upgrading``)."""
+        self.upgrade = req
 
     def upgrading(self, tail: bytes) -> None:
         """The request just read asks to switch protocols: nothing after its head is HTTP.
 
-        Its handler decides: ``SwitchProtocols`` hands the connection over (``switch``),
+        Its handler decides: ``SwitchProtocols`` hands the connection over (``switch_due``),
         anything else is answered as the connection's last response.
         """
         self.life.to(LAST)
         self.tail = tail
         self.writer.pause(PAUSE_UPGRADE)  # until the switch, or for good
 
-    def switch(self, switch: SwitchProtocols) -> None:
-        """Every earlier answer has left: answer 101 and give the connection away."""
-        transport, tail = self.writer.transport, self.tail
-        self.writer.out.write(switch.answer(native.date_block()))
-        self.writer.write_out()
-        self.conn.connection_lost(None)  # this protocol is done with the connection
-        _runner.hand_over(transport, switch, tail)
+    def more_tail(self, data: Any) -> None:
+        """A read already under way when reading paused: it belongs to the next protocol."""
+        self.tail += data
 
-    def fail(self, status: int, reason: str) -> None:
+    def switch_due(self) -> Optional[SwitchProtocols]:
+        """The protocol switch whose turn has come, taken off the queue; else None.
+
+        Its turn has come when ``send_ready`` stopped at it: every earlier answer has left.
+        """
+        pending = self.pending
+        if not pending or self.life.state >= CLOSING or self.writer.stream_task is not None:
+            return None
+        slot = pending[0]
+        switch = slot.response
+        if slot.request is not self.upgrade or type(switch) is not SwitchProtocols:
+            return None
+        pending.pop(0)
+        return switch
+
+    def fail(
+        self,
+        status: int,
+        reason: str,
+        req: Optional[Request],
+        dispatched: bool,
+        line: Optional[bytes],
+    ) -> None:
         """The input is unusable: answer *status* in turn and close.
 
-        *reason*, the rule that refused, is logged (see ``_runner.Refusals``), and
-        with the ``debug`` setting also sent in the answer's body.
+        *req* is the request being read, if any (*dispatched*: its handler has it);
+        *line*, the refused request line for the access log when there is no request.
+        *reason*, the rule that refused, is logged (see ``_connection_log.Refusals``),
+        and with the ``debug`` setting also sent in the answer's body.
         """
-        self.life.to(LAST)
-        self.life.half_close = True  # the client may still be sending: let it read our answer
-        req = self.reader.req
-        self.reader.drop()
-        self.refusals.report(self.conn.client, status, reason)
-        err = error_response(status, native.date_block(), reason if self.debug else "")
-        if req is not None and self.reader.dispatched:
+        life = self.life
+        life.to(LAST)
+        life.drain_on_close()  # the client may still be sending: let it read our answer
+        client = self.conn.client
+        self.refusals.report(client, status, reason)
+        err = error_response(status, primitives.date_block(), reason if self.debug else "")
+        if req is not None and dispatched:
             # The handler already has this request: answer in its place unless it has answered.
             req._abort(ClientDisconnected("malformed request body"))
             for slot in self.pending:
                 if slot.request is req:
                     if slot.response is None:
-                        self.log_answer(req, status)
+                        self.writer.log_answer(req, status, client, line)
                         slot.response = err  # handler_done ignores the handler's result
                         slot.deferred = False
                         if slot.task is not None:
                             slot.task.cancel()
                         self.send_ready()
                     return
-            self.life.to(CLOSING)  # its answer is already out
+            life.to(CLOSING)  # its answer is already out
             return
-        self.log_answer(req, status)
+        self.writer.log_answer(req, status, client, line)
         if self.pending:
             self.enqueue(_Slot(None, err))
         else:
-            self.writer.out.write(err)
-            self.life.to(CLOSING)
-
-    def log_answer(self, req: Optional[Request], status: int) -> None:
-        """The access-log line of an answer of the server's own (when the log is on)."""
-        access = self.writer.access_log
-        if access is not None:
-            if req is not None:
-                started = self.reader.started
-                when = started.pop(req, None) if started is not None else None
-                access.log(req, status, 0, b"", None, when)
-            else:
-                access.refused(self.conn.client, self.reader.refused_line(), status)
+            self.writer.write(err)
+            life.to(CLOSING)
 
     def abandon(self, gone: ClientDisconnected) -> None:
         """Nobody is left to read the answers owed: stop the work behind them."""
@@ -752,9 +797,9 @@ class _Queue:
             if slot.request is not None:
                 slot.request._abort(gone)
             if slot.task is not None:
-                _runner.abandon(slot.task)
-            if native.is_streaming(slot.response) and not streaming:
-                _runner.unsent(slot.response)  # its content is never read: let it clean up
+                _outcomes.abandon(slot.task)
+            if primitives.is_streaming(slot.response) and not streaming:
+                _streaming.unsent(slot.response)  # its content is never read: let it clean up
             streaming = False
         self.pending.clear()
 
@@ -779,52 +824,58 @@ class _Writer:
     ``BODY_HIGH_WATER``, when that body is released (``Request._release``): taken by
     the handler in any way, or dropped once the request's answer is complete, whether
     the handler read it or not. Closing by lingering lifts them all (input is drained).
+
+    Knows the transport, the output buffer and the lifecycle below it; the end of a
+    streaming body is reported to the connection (``_Connection._stream_done``).
     """
 
-    def __init__(self, conn: _Connection, server: Any) -> None:
-        self.conn = conn
+    def __init__(self, conn: _Connection, server: Any, life: _Lifecycle) -> None:
+        self.conn = conn  # what streaming bodies write through, and report their end to
+        self.life = life
         self.transport: Any = None
-        self.out = native.Output()
-        self.fields = shared(server).fields
-        self.serializing = False  # inside serialize(): no I/O
-        self.batching = False  # answers of finished handlers: flushed one loop turn later
-        self.flush_due = False  # such a flush is scheduled
+        self.out = primitives.Output()
+        self.response_parts = shared(server).response_parts
+        self.serializing = False  # inside serialize(): no I/O, no change of state
         self.paused = 0  # why reading is paused: PAUSE_* bits
         self.write_paused = False
         self.room_waiter: Optional[asyncio.Future[None]] = None
         self.stream_task: Optional[asyncio.Task[None]] = None
         self.access_log = server.access_log  # an AccessLog: a line per answer
+        # When each request still unanswered was read, if the access log is on.
+        self.started: Optional[dict[Request, float]] = None if self.access_log is None else {}
         # Without the server's own Server or Date field, every answer is written as if it
         # had set that one itself (only the other line of the cached block goes out).
         self.omit = server.omit
         self.extra = server.extra_head  # fields the server adds to every answer, or None
 
-    def wire(self, reader: _Reader, queue: _Queue, life: _Lifecycle) -> None:
-        self.reader = reader
-        self.queue = queue
-        self.life = life
-
     def cut(self) -> None:
-        """Forget the connection and the other parts once it is lost: nothing cycles."""
-        self.conn = self.reader = self.queue = self.life = None  # type: ignore[assignment]
+        """Forget the connection once it is lost: nothing cycles."""
+        self.conn = None  # type: ignore[assignment]
 
-    def respond(self, req: Request, response: Any, last: bool) -> None:
-        """Serialize *response* to *req* into the output buffer (head of the line only)."""
-        fields = self.fields  # the server's: read into locals before anything else runs
-        status = fields.read(response)
+    def attach(self, transport: Any) -> None:
+        """The connection is made: answers go to *transport*."""
+        self.transport = transport
+
+    def respond(self, req: Request, response: Any, owed_after: bool) -> None:
+        """Serialize *response* to *req* into the output buffer (head of the line only).
+
+        *owed_after*: answers to later requests are still owed after this one.
+        """
+        parts = self.response_parts  # the server's: read into locals before anything else runs
+        status = parts.read(response)
         if status < 100:
-            self.respond(req, _runner.unservable(req, invalid_field(response)), last)
+            self.respond(req, _outcomes.unservable(req, invalid_field(response)), owed_after)
             return
-        flags = fields.flags | self.omit
-        head = fields.head
-        body = fields.body
+        flags = parts.flags | self.omit
+        field_lines = parts.head
+        body = parts.body
         if self.access_log is not None:
             self.log_access(req, status, flags)
         keep = (
             req.keep_alive
             and req._body_done
             and not flags & FLAG_CLOSE
-            and not (self.life.state >= LAST and last and self.reader.req is None)
+            and not self.life.through(owed_after)
         )
         has_body = status >= 200 and status != 204 and status != 304
         send_body = has_body and not req._is_head
@@ -833,11 +884,15 @@ class _Writer:
             send_body and body is not None and (len(body) < LARGE_BODY or self.serializing)
         )
         line = STATUS_LINE_TABLE[status]
-        block = native.date_block()
+        block = primitives.date_block()
         out = self.out
         # Room for the longest head this can be, so the pieces below need no checks.
         out.reserve(
-            len(line) + len(block) + len(head) + HEAD_EXTRA + (len(body) if inline_body else 0)
+            len(line)
+            + len(block)
+            + len(field_lines)
+            + HEAD_EXTRA
+            + (len(body) if inline_body else 0)
         )
         out.put(line)
         if flags & (FLAG_DATE | FLAG_SERVER) == 0:
@@ -850,7 +905,7 @@ class _Writer:
         if extra is not None:
             out.reserve(len(extra))
             out.put(extra)
-        out.put(head)
+        out.put(field_lines)
         if body is not None:
             if has_body and not flags & FLAG_CONTENT_LENGTH:
                 out.put_length(len(body))
@@ -874,41 +929,68 @@ class _Writer:
                 # then into a new bytes object would cost two copies and a malloc.
                 self.write_out()
                 self.transport.write(body)
-            if not keep:
+            if not keep and not self.serializing:
                 self.life.to(CLOSING)
-                self.life.half_close = self.life.half_close or not req._body_done
+                if not req._body_done:
+                    self.life.drain_on_close()
             if req._chunks is not None:
                 req._release()  # answered: what the handler left unread goes (see the class doc)
         else:
             length = responses.declared_length(response) if flags & FLAG_CONTENT_LENGTH else -1
             task = asyncio.get_running_loop().create_task(
-                _runner.stream_body(self.conn, response, chunked, send_body, length)
+                _streaming.stream_body(self.conn, response, chunked, send_body, length)
             )
             self.stream_task = task
-            task.add_done_callback(partial(self.stream_done, req, keep))
+            task.add_done_callback(partial(self.conn._stream_done, req, keep))
+
+    def stream_ended(self) -> bool:
+        """The streaming body's Task ended: whether the transport is still there."""
+        self.stream_task = None
+        return self.transport is not None
+
+    def serialize(self, req: Request, response: Any) -> bytes:
+        """The bytes ``respond`` writes for *response*, taken back out of the buffer."""
+        out = self.out
+        start = out.size()
+        self.serializing = True  # keeps even a large body in the buffer
+        try:
+            self.respond(req, response, False)
+            answer: bytes = out.since(start)
+            return answer
+        finally:
+            out.truncate(start)
+            self.serializing = False
+
+    def timed(self, req: Request) -> None:
+        """Note when *req* was read, for the access log's duration."""
+        assert self.started is not None
+        self.started[req] = perf_counter()
 
     def log_access(self, req: Request, status: int, flags: int) -> None:
         """The access log's record of the answer being written (out of ``respond``'s way)."""
-        started = self.reader.started
+        started = self.started
         assert started is not None  # kept whenever the access log is on
-        fields = self.fields
+        parts = self.response_parts
         when = started.pop(req, None)
-        self.access_log.log(req, status, flags, fields.head, fields.body, when, fields.length)
+        self.access_log.log(req, status, flags, parts.head, parts.body, when, parts.length)
 
-    def stream_done(self, req: Request, keep: bool, task: asyncio.Task[None]) -> None:
-        self.stream_task = None
-        if self.transport is None:
-            return
-        req._release()  # answered: what the handler left unread goes (see the class doc)
-        if not _runner.streamed(req, task):
-            # The head is already out: the only honest signal left is closing.
-            self.life.to(CLOSING)
-            self.flush()
-            return
-        self.queue.pending.pop(0)
-        if not keep:
-            self.life.to(CLOSING)
-        self.queue.send_ready()
+    def log_answer(
+        self,
+        req: Optional[Request],
+        status: int,
+        client: Optional[Tuple[str, int]],
+        line: Optional[bytes],
+    ) -> None:
+        """The access-log line of an answer of the server's own (when the log is on): to
+        *req*, or to what *client* sent, whose request line was *line*."""
+        access = self.access_log
+        if access is not None:
+            if req is not None:
+                started = self.started
+                when = started.pop(req, None) if started is not None else None
+                access.log(req, status, 0, b"", None, when)
+            else:
+                access.refused(client, line, status)
 
     def continue_(self, req: Request) -> None:
         """``100 Continue``: the handler reads the body it was asked about."""
@@ -916,33 +998,20 @@ class _Writer:
         if not req._body_done and self.life.state < CLOSING:
             self.out.write(CONTINUE)
 
+    def write(self, data: bytes) -> None:
+        """Buffer *data*, bytes already serialized, after everything before them."""
+        self.out.write(data)
+
     def write_out(self) -> None:
         """Hand the buffered bytes to the transport."""
         if self.out.size():
             self.transport.write(self.out.take())
 
-    def flush(self) -> None:
-        """Write out, and close if nothing more is owed (see ``_Lifecycle``)."""
-        transport = self.transport
-        if transport is None:
-            return
-        self.write_out()
-        state = self.life.state
-        if state >= CLOSING or (
-            state == LAST and not self.queue.pending and self.reader.req is None
-        ):
-            self.life.close(transport)
-
-    def flush_soon(self) -> None:
-        """Flush once the callbacks of this loop turn have run (see ``handler_done``)."""
-        if not self.flush_due:
-            self.flush_due = True
-            asyncio.get_running_loop().call_soon(self.flush_later)
-
-    def flush_later(self) -> None:
-        self.flush_due = False
-        if self.transport is not None and not self.reader.in_read:
-            self.flush()
+    def spill(self) -> None:
+        """Write out early past the high-water mark: the transport's flow control sees
+        it before the next answer is produced."""
+        if self.out.size() > WRITE_HIGH_WATER:
+            self.write_out()
 
     def pause(self, reason: int) -> None:
         if not self.paused and self.transport is not None:
@@ -967,8 +1036,6 @@ class _Writer:
             if not waiter.done():
                 waiter.set_result(None)
         self.unpause(PAUSE_WRITE)
-        if self.queue.pending and self.transport is not None:
-            self.queue.send_ready()  # backlogged requests may run now
 
     def room(self) -> Optional[asyncio.Future[None]]:
         """None when the transport takes more now, else a future for when it does."""
@@ -995,7 +1062,10 @@ class _Lifecycle:
     """The lifecycle: one state that only moves forward, how to close, and the timeouts.
 
     ``OPEN`` → ``LAST`` → ``CLOSING`` → ``LINGERING`` → ``GONE`` (see the module
-    docstring); ``tick`` is the server's sweep, which enforces every timeout.
+    docstring). At the bottom of the parts, it calls none of them: the reader tells
+    it where the request being read stands (``head_begun`` ... ``read_done``), the
+    others move its state, and ``tick``, the server's sweep, enforces every timeout
+    from the facts the connection gives it, saying which one fired.
     """
 
     def __init__(self, server: Any) -> None:
@@ -1008,26 +1078,69 @@ class _Lifecycle:
         self.state = OPEN
         self.draining = False  # shutting down: the next request opened is the last
         self.half_close = False  # close by half-closing and draining input (see close)
+        self.reading = False  # a request's head is complete and its message is not
+        self.requests = 0  # requests read
+        self.head_ticks = 0  # sweeps since the head being read began
+        self.body_ticks = 0  # sweeps since the body being read last brought bytes
+        self.body_progress = False  # it brought some since the last sweep
         self.linger_ticks = 0  # sweeps spent lingering
         self.write_ticks = 0
         self.idle = 0
         self.seen = 0  # requests read by the last sweep that saw the connection busy
-
-    def wire(self, reader: _Reader, queue: _Queue, writer: _Writer) -> None:
-        self.reader = reader
-        self.queue = queue
-        self.writer = writer
-
-    def cut(self) -> None:
-        """Forget the connection and the other parts once it is lost: nothing cycles."""
-        self.reader = self.queue = self.writer = None  # type: ignore[assignment]
 
     def to(self, state: int) -> None:
         """Move the lifecycle forward to *state* (never back)."""
         if self.state < state:
             self.state = state
 
-    def close(self, transport: Any) -> None:
+    def through(self, owed: bool) -> bool:
+        """Whether the connection closes once its output is out (the one closing rule):
+        it is closing, or no request is taken any more, none is being read and no
+        answer is owed (*owed*) besides what is written."""
+        state = self.state
+        return state >= CLOSING or (state == LAST and not owed and not self.reading)
+
+    def drain_on_close(self) -> None:
+        """The client may still be sending: close by half-closing and draining input."""
+        self.half_close = True
+
+    def begin_shutdown(self) -> None:
+        """The server is stopping: the next request opened is the connection's last."""
+        self.draining = True
+
+    def head_begun(self) -> None:
+        """A request's head has begun arriving (the head timeout runs from here)."""
+        self.head_ticks = 0
+
+    def head_done(self) -> None:
+        """A request's head is complete (the body timeout runs from here)."""
+        self.body_ticks = 0
+        self.body_progress = False
+
+    def opened(self) -> None:
+        """The complete head became the current request: it is read until its end."""
+        self.reading = True
+        self.requests += 1
+
+    def body_came(self) -> None:
+        """The request being read brought body bytes."""
+        self.body_progress = True
+
+    def read_done(self) -> None:
+        """The request being read is complete, or forgotten."""
+        self.reading = False
+
+    def recently_busy(self) -> bool:
+        """Whether a request was read since the last sweep that saw the connection busy."""
+        return self.requests != self.seen
+
+    def unpark(self, left: int) -> None:
+        """The sweep takes the idle connection back, *left* sweeps before its deadline."""
+        self.idle = self.idle_limit - left
+
+    def close(self, transport: Any) -> bool:
+        """Close *transport* as ``half_close`` says; whether that began lingering (then
+        every reason to pause reading is lifted: the input is drained)."""
         if not self.half_close:
             transport.close()
         elif self.state != LINGERING and transport.can_write_eof():
@@ -1036,68 +1149,66 @@ class _Lifecycle:
             self.state = LINGERING
             self.linger_ticks = 0
             transport.write_eof()
-            self.writer.unpause(-1)  # drain the input, whatever held it back
+            return True
         elif self.state != LINGERING:
             transport.close()
+        return False
 
-    def tick(self) -> int:
+    def tick(self, transport: Any, write_paused: bool, in_head: bool, owed: bool) -> int:
         """One sweep of the server: enforces every timeout of this connection.
 
-        Returns how many sweeps the connection may be left alone for when it is idle
-        (its idle deadline; only a read can change that first), else 0.
+        *transport* is the connection's, *write_paused* whether it asked us to stop
+        writing, *in_head* whether a request's head is arriving, *owed* whether answers
+        are owed. Returns how many sweeps the connection may be left alone for when it
+        is idle (its idle deadline; only a read can change that first), 0 when it must
+        be ticked at the next sweep, or the ``TIMED_OUT_*`` that the connection acts on
+        (an idle connection is ``CLOSING`` by then).
         """
-        reader = self.reader
-        writer = self.writer
-        transport = writer.transport
-        if transport is None:
-            return 0
         if self.state == LINGERING:
             self.linger_ticks += 1
             if self.linger_ticks >= self.linger_limit:
                 transport.close()
             return 0
-        if writer.write_paused:
+        if write_paused:
             self.write_ticks += 1
             if self.write_ticks >= self.write_limit:
                 transport.abort()  # the client stopped reading
             return 0
         self.write_ticks = 0
-        if reader.in_head:
-            reader.head_ticks += 1
-            if reader.head_ticks >= self.head_limit:
-                self.expire("request head not complete within header_timeout")
-        elif reader.req is not None:
-            if reader.body_progress:
-                reader.body_progress = False
-                reader.body_ticks = 0
+        if in_head:
+            self.head_ticks += 1
+            if self.head_ticks >= self.head_limit:
+                return TIMED_OUT_HEAD
+        elif self.reading:
+            if self.body_progress:
+                self.body_progress = False
+                self.body_ticks = 0
             else:
-                reader.body_ticks += 1
-                if reader.body_ticks >= self.body_limit:
-                    self.expire("request body stalled for body_timeout")
-        elif self.queue.pending or reader.requests != self.seen:
-            self.seen = reader.requests
+                self.body_ticks += 1
+                if self.body_ticks >= self.body_limit:
+                    return TIMED_OUT_BODY
+        elif owed or self.requests != self.seen:
+            self.seen = self.requests
             self.idle = 0
-            if not self.queue.pending:
+            if not owed:
                 return self.idle_limit  # answered since the last sweep: idle from now on
         else:
             self.idle += 1
             if self.idle < self.idle_limit:
                 return self.idle_limit - self.idle
-            _runner.idle_expired(transport, writer.paused)
             self.to(CLOSING)
-            writer.flush()
+            return TIMED_OUT_IDLE
         return 0
-
-    def expire(self, reason: str) -> None:
-        writer = self.writer  # fail() may end in a protocol switch, which cuts the parts
-        self.queue.fail(408, reason)
-        writer.flush()
 
 
 class _Connection:
     """One connection: the asyncio callbacks, and what requests and the server call.
 
-    The work is the parts': ``_Reader``, ``_Queue``, ``_Writer`` and ``_Lifecycle``;
+    The work is the parts': ``_Reader``, ``_Queue``, ``_Writer`` and ``_Lifecycle``,
+    made bottom up, each given only the parts below it. The connection passes each
+    call to the part whose job it is, acts on what the parts report up (a Task's
+    outcome, a stream's end, a timeout, a protocol switch whose turn has come), and
+    decides when output leaves: at the end of a read, or at once outside one.
     ``HttpProtocol`` adds the asyncio base class.
     """
 
@@ -1110,19 +1221,16 @@ class _Connection:
         self.sweep_due = 0
         self.sweep_slot = 0
         self.parked = False
-        reader = self._reader = _Reader(self, server)
-        queue = self._queue = _Queue(self, server)
-        writer = self._writer = _Writer(self, server)
+        self.flush_due = False  # a flush is scheduled for the next loop turn (_flush_soon)
         life = self._life = _Lifecycle(server)
-        reader.wire(queue, writer, life)
-        queue.wire(reader, writer, life)
-        writer.wire(reader, queue, life)
-        life.wire(reader, queue, writer)
+        writer = self._writer = _Writer(self, server, life)
+        queue = self._queue = _Queue(self, server, writer, life)
+        self._reader = _Reader(self, server, queue, writer, life)
 
     # -- asyncio callbacks -----------------------------------------------------
 
     def connection_made(self, transport: Any) -> None:
-        self._writer.transport = transport
+        self._writer.attach(transport)
         if not self.server.track(self):
             self._life.to(CLOSING)
             transport.close()
@@ -1135,23 +1243,18 @@ class _Connection:
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         if self._life.state == GONE:
             return
-        self._life.state = GONE
-        self._reader.parser = None  # it holds bound methods of the reader: break the cycle
+        self._life.to(GONE)
         gone = ClientDisconnected("client disconnected")
         self._writer.gone(gone)
-        req = self._reader.req
-        if req is not None:
-            req._abort(gone)
-            self._reader.req = None
+        self._reader.lost(gone)
         self._queue.abandon(gone)
         self.server.forget(self)
-        # The parts refer to each other and to the connection; cut those references so that
-        # a lost connection is freed at once, not by the cyclic GC long after. What may still
+        # The parts refer to the connection; cut those references so that a lost
+        # connection is freed at once, not by the cyclic GC long after. What may still
         # call in (a handler's body reader, a finishing Task) stops at the GONE checks.
         self._reader.cut()
         self._queue.cut()
         self._writer.cut()
-        self._life.cut()
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._reader.buffer
@@ -1164,22 +1267,25 @@ class _Connection:
         if nbytes < 0 or nbytes > reader.buffer_size:
             # The event loop never does this; the compiled scanner reads the buffer in C.
             raise ValueError(f"buffer_updated({nbytes}) outside a {reader.buffer_size}-byte buffer")
-        state = self._life.state
-        if self._queue.upgrade is not None and state < CLOSING:
+        life = self._life
+        queue = self._queue
+        state = life.state
+        if queue.upgrade is not None and state < CLOSING:
             # A read already under way when reading paused: it belongs to the next protocol.
-            self._queue.tail += reader.buffer[:nbytes]
+            queue.more_tail(reader.buffer[:nbytes])
             return
-        if state >= CLOSING or (state == LAST and reader.req is None):
+        if life.through(False):
             # Nothing new is accepted (RFC 9112 §9.6: not even after the client's last
             # request); the input is dropped, and drained while closing so that it does
             # not turn the close into a reset.
-            self._life.half_close = True
+            life.drain_on_close()
             return
         reader.read(nbytes)
-        if self._queue.upgrade is not None:
-            self._queue.send_ready()  # a switch the handler decided during this read happens now
+        if queue.upgrade is not None:
+            queue.send_ready()  # a switch the handler decided during this read happens now
+            self._deliver()
         else:
-            self._writer.flush()
+            self._flush()
 
     def pause_writing(self) -> None:
         if self._life.state != GONE:
@@ -1188,6 +1294,83 @@ class _Connection:
     def resume_writing(self) -> None:
         if self._life.state != GONE:
             self._writer.resume_writing()
+            if self._queue.pending and self._writer.transport is not None:
+                self._queue.send_ready()  # backlogged requests may run now
+                self._deliver()
+
+    # -- what the parts report up ----------------------------------------------
+
+    def _handler_done(self, slot: _Slot, task: asyncio.Task[Any]) -> None:
+        """A handler's Task finished (its done callback)."""
+        if self._queue.handler_done(slot, task):
+            self._queue.send_ready()
+            if not self._switched():
+                # Handlers that finish in the same loop turn (pipelined requests) leave
+                # in one write: the flush comes one turn later.
+                self._flush_soon()
+
+    def _stream_done(self, req: Request, keep: bool, task: asyncio.Task[None]) -> None:
+        """A streaming body's Task ended (its done callback)."""
+        if not self._writer.stream_ended():
+            return
+        req._release()  # answered: what the handler left unread goes (see _Writer)
+        if not _streaming.streamed(req, task):
+            # The head is already out: the only honest signal left is closing.
+            self._life.to(CLOSING)
+            self._flush()
+            return
+        self._queue.stream_sent()
+        if not keep:
+            self._life.to(CLOSING)
+        self._queue.send_ready()
+        self._deliver()
+
+    # -- when output leaves ----------------------------------------------------
+
+    def _flush(self) -> None:
+        """Write out, and close if the lifecycle says the connection is through."""
+        writer = self._writer
+        transport = writer.transport
+        if transport is None:
+            return
+        writer.write_out()
+        life = self._life
+        if life.through(len(self._queue.pending) > 0) and life.close(transport):
+            writer.unpause(-1)  # lingering: drain the input, whatever held it back
+
+    def _deliver(self) -> None:
+        """After answers were written outside the parser: switch protocols if that
+        answer's turn has come, else flush, unless a read is under way (it flushes)."""
+        if not self._switched() and not self._reader.in_read:
+            self._flush()
+
+    def _switched(self) -> bool:
+        """Hand the connection over if a protocol switch's turn has come and no read is
+        under way (the read that brought its head holds the tail); whether it did."""
+        queue = self._queue
+        if queue.upgrade is None or self._reader.in_read:
+            return False
+        switch = queue.switch_due()
+        if switch is None:
+            return False
+        writer = self._writer
+        transport, tail = writer.transport, queue.tail
+        writer.write(switch.answer(primitives.date_block()))
+        writer.write_out()
+        self.connection_lost(None)  # this protocol is done with the connection
+        _handover.hand_over(transport, switch, tail)
+        return True
+
+    def _flush_soon(self) -> None:
+        """Flush once the callbacks of this loop turn have run (see ``_handler_done``)."""
+        if not self.flush_due:
+            self.flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush_later)
+
+    def _flush_later(self) -> None:
+        self.flush_due = False
+        if not self._reader.in_read:
+            self._flush()
 
     # -- what Request and the shared slow paths call ---------------------------
 
@@ -1199,15 +1382,15 @@ class _Connection:
             return
         self._writer.continue_(req)
         if not self._reader.in_read:
-            self._writer.flush()
+            self._flush()
 
     def _resume_body(self) -> None:
         self._writer.unpause(PAUSE_BODY)
 
     def _send(self, data: bytes) -> None:
-        self._writer.out.write(data)
+        self._writer.write(data)
         if not self._reader.in_read:
-            self._writer.flush()
+            self._flush()
 
     def _write_room(self) -> Optional[asyncio.Future[None]]:
         return self._writer.room()
@@ -1245,18 +1428,7 @@ class _Connection:
             raise RuntimeError("the connection is closed")
         req = requests.new_request(self, method, b"/", [], http_version == "1.0", keep_alive)
         req._body_done = True
-        writer, life = self._writer, self._life
-        start = writer.out.size()
-        state = life.state
-        writer.serializing = True  # keeps even a large body in the buffer
-        try:
-            writer.respond(req, response, True)
-            answer: bytes = writer.out.since(start)
-            return answer
-        finally:
-            writer.out.truncate(start)
-            life.state = state
-            writer.serializing = False
+        return self._writer.serialize(req, response)
 
     # -- what the server calls -------------------------------------------------
 
@@ -1272,11 +1444,11 @@ class _Connection:
         So does one that has sent no request yet: accepted a moment ago, its first
         request is most likely on the wire too (a worker recycled under load).
         """
-        life, reader = self._life, self._reader
-        busy = reader.req is not None or self._queue.pending
-        fresh = reader.requests == 0 or reader.requests != life.seen
+        life = self._life
+        busy = life.reading or self._queue.pending
+        fresh = life.requests == 0 or life.recently_busy()
         if life.state == OPEN and not busy and fresh:
-            life.draining = True
+            life.begin_shutdown()
             asyncio.get_running_loop().call_later(DRAIN_GRACE, self._drained)
             return
         self._drained()
@@ -1285,7 +1457,7 @@ class _Connection:
         if self._life.state != GONE:
             self._life.to(LAST)
             if not self._reader.in_read:
-                self._writer.flush()
+                self._flush()
 
     def tick(self) -> int:
         """Called once per sweep of the server: enforces every timeout of this connection.
@@ -1295,13 +1467,31 @@ class _Connection:
         """
         if self._life.state == GONE:
             return -1
-        return self._life.tick()
+        writer = self._writer
+        transport = writer.transport
+        if transport is None:
+            return 0
+        left = self._life.tick(
+            transport, writer.write_paused, self._reader.in_head, len(self._queue.pending) > 0
+        )
+        if left >= 0:
+            return left
+        if left == TIMED_OUT_IDLE:
+            _connection_log.idle_expired(transport, writer.paused)
+            self._flush()
+            return 0
+        if left == TIMED_OUT_HEAD:
+            self._reader.fail(408, "request head not complete within header_timeout")
+        else:
+            self._reader.fail(408, "request body stalled for body_timeout")
+        self._deliver()
+        return 0
 
     def unpark(self, left: int) -> None:
         """The sweep takes the idle connection back, *left* sweeps before its idle deadline
         (the sweeps it spent parked count as idle ones)."""
         self.parked = False
-        self._life.idle = self._life.idle_limit - left
+        self._life.unpark(left)
 
     def abort(self) -> None:
         """Drop the connection now (the shutdown timeout ran out)."""

@@ -12,6 +12,7 @@ cdef Py_ssize_t LARGE_BODY, HEAD_EXTRA, STALL_SLACK, WRITE_HIGH_WATER, WRITE_LOW
 cdef int PAUSE_WRITE, PAUSE_BODY, PAUSE_PIPELINE, PAUSE_UPGRADE
 cdef double DRAIN_GRACE
 cdef int OPEN, LAST, CLOSING, LINGERING, GONE
+cdef int TIMED_OUT_HEAD, TIMED_OUT_BODY, TIMED_OUT_IDLE
 cdef int FLAG_CONTENT_LENGTH, FLAG_CLOSE, FLAG_DATE, FLAG_SERVER
 cdef bytes CONTINUE
 cdef list STATUS_LINE_TABLE
@@ -41,12 +42,14 @@ cdef class _Slot:
 @cython.final
 cdef class _Shared:
     cdef Scanner scanner
-    cdef ResponseFields fields
+    cdef ResponseFields response_parts
 
 
 cdef _Shared shared(server)
 
 
+# The parts call one way (see the module docstring): _Reader over _Queue over _Writer
+# over _Lifecycle. Each is final, so every call between them is a direct C call.
 @cython.final
 cdef class _Reader:
     cdef _Connection conn
@@ -79,21 +82,16 @@ cdef class _Reader:
     cdef bint keep_option
     cdef unsigned long long content_length  # llhttp refuses more than 64 bits
     cdef long long body_size
-    cdef bint body_progress
     cdef bint in_message
     cdef bint followed
     cdef bint in_read
     cdef unsigned long long scanned_left
     cdef CRequest req
     cdef bint dispatched
-    cdef Py_ssize_t requests
-    cdef dict started
-    cdef Py_ssize_t head_ticks
-    cdef Py_ssize_t body_ticks
-
-    cdef wire(self, _Queue queue, _Writer writer, _Lifecycle life)
 
     cdef cut(self)
+
+    cdef lost(self, gone)
 
     @cython.locals(done=Py_ssize_t, boundary=bint)
     cdef read(self, Py_ssize_t nbytes)
@@ -115,14 +113,13 @@ cdef class _Reader:
     @cython.locals(req=CRequest)
     cdef open(self, str method, bytes url, headers, bint http10, bint keep_alive, bint expect)
 
-    cdef timed(self, CRequest req)
-
     cdef body(self, bytes body)
 
     @cython.locals(req=CRequest)
     cdef message_done(self)
 
-    cdef drop(self)
+    @cython.locals(req=CRequest)
+    cdef fail(self, int status, str reason)
 
     cdef bytes refused_line(self)
 
@@ -130,7 +127,6 @@ cdef class _Reader:
 @cython.final
 cdef class _Queue:
     cdef _Connection conn
-    cdef _Reader reader
     cdef _Writer writer
     cdef _Lifecycle life
     cdef object app
@@ -141,8 +137,6 @@ cdef class _Queue:
     cdef CRequest upgrade
     cdef bytes tail
 
-    cdef wire(self, _Reader reader, _Writer writer, _Lifecycle life)
-
     cdef cut(self)
 
     @cython.locals(slot=_Slot)
@@ -152,17 +146,24 @@ cdef class _Queue:
 
     cdef enqueue(self, _Slot slot)
 
+    cdef bint handler_done(self, _Slot slot, task) except -1
+
     @cython.locals(slot=_Slot, req=CRequest, writer=_Writer)
     cdef send_ready(self)
 
+    cdef stream_sent(self)
+
+    cdef upgrade_asked(self, CRequest req)
+
     cdef upgrading(self, bytes tail)
 
-    cdef switch(self, switch)
+    cdef more_tail(self, data)
 
-    @cython.locals(slot=_Slot, req=CRequest)
-    cdef fail(self, int status, str reason)
+    @cython.locals(slot=_Slot)
+    cdef switch_due(self)
 
-    cdef log_answer(self, CRequest req, int status)
+    @cython.locals(slot=_Slot, life=_Lifecycle)
+    cdef fail(self, int status, str reason, CRequest req, bint dispatched, bytes line)
 
     @cython.locals(slot=_Slot)
     cdef abandon(self, gone)
@@ -174,43 +175,51 @@ cdef class _Queue:
 @cython.final
 cdef class _Writer:
     cdef _Connection conn
-    cdef _Reader reader
-    cdef _Queue queue
     cdef _Lifecycle life
     cdef object transport
     cdef readonly Output out  # readable for tests: what it holds between answers
-    cdef ResponseFields fields
-    cdef bint batching
-    cdef bint flush_due
+    cdef ResponseFields response_parts
     cdef bint serializing
     cdef int paused
     cdef bint write_paused
     cdef object room_waiter
     cdef object stream_task
     cdef object access_log
+    cdef dict started
     cdef int omit
     cdef bytes extra
 
-    cdef wire(self, _Reader reader, _Queue queue, _Lifecycle life)
-
     cdef cut(self)
 
-    @cython.locals(
-        fields=ResponseFields, out=Output, status=int, flags=int, head=bytes, body=bytes,
-        keep=bint, has_body=bint, send_body=bint, chunked=bint, inline_body=bint,
-        line=bytes, block=bytes, extra=bytes,
-    )
-    cdef respond(self, CRequest req, response, bint last)
+    cdef attach(self, transport)
 
-    @cython.locals(started=dict, fields=ResponseFields)
+    @cython.locals(
+        parts=ResponseFields, out=Output, status=int, flags=int, field_lines=bytes,
+        body=bytes, keep=bint, has_body=bint, send_body=bint, chunked=bint,
+        inline_body=bint, line=bytes, block=bytes, extra=bytes,
+    )
+    cdef respond(self, CRequest req, response, bint owed_after)
+
+    cdef bint stream_ended(self) except -1
+
+    @cython.locals(out=Output, start=Py_ssize_t)
+    cdef bytes serialize(self, CRequest req, response)
+
+    cdef timed(self, CRequest req)
+
+    @cython.locals(started=dict, parts=ResponseFields)
     cdef log_access(self, CRequest req, int status, int flags)
+
+    @cython.locals(started=dict)
+    cdef log_answer(self, CRequest req, int status, client, bytes line)
 
     cdef continue_(self, CRequest req)
 
+    cdef write(self, bytes data)
+
     cdef write_out(self)
 
-    @cython.locals(state=int)
-    cdef flush(self)
+    cdef int spill(self) except -1
 
     cdef pause(self, int reason)
 
@@ -227,9 +236,6 @@ cdef class _Writer:
 
 @cython.final
 cdef class _Lifecycle:
-    cdef _Reader reader
-    cdef _Queue queue
-    cdef _Writer writer
     cdef Py_ssize_t idle_limit
     cdef Py_ssize_t head_limit
     cdef Py_ssize_t body_limit
@@ -238,24 +244,42 @@ cdef class _Lifecycle:
     cdef int state
     cdef bint draining
     cdef bint half_close
+    cdef bint reading
+    cdef Py_ssize_t requests
+    cdef Py_ssize_t head_ticks
+    cdef Py_ssize_t body_ticks
+    cdef bint body_progress
     cdef Py_ssize_t linger_ticks
     cdef Py_ssize_t write_ticks
     cdef Py_ssize_t idle
     cdef Py_ssize_t seen
 
-    cdef wire(self, _Reader reader, _Queue queue, _Writer writer)
-
-    cdef cut(self)
-
     cdef void to(self, int state) noexcept
 
-    cdef close(self, transport)
+    @cython.locals(state=int)
+    cdef bint through(self, bint owed) noexcept
 
-    @cython.locals(reader=_Reader, writer=_Writer)
-    cdef Py_ssize_t tick(self) except -1
+    cdef void drain_on_close(self) noexcept
 
-    @cython.locals(writer=_Writer)
-    cdef expire(self, str reason)
+    cdef void begin_shutdown(self) noexcept
+
+    cdef void head_begun(self) noexcept
+
+    cdef void head_done(self) noexcept
+
+    cdef void opened(self) noexcept
+
+    cdef void body_came(self) noexcept
+
+    cdef void read_done(self) noexcept
+
+    cdef bint recently_busy(self) noexcept
+
+    cdef void unpark(self, Py_ssize_t left) noexcept
+
+    cdef bint close(self, transport) except -1
+
+    cdef Py_ssize_t tick(self, transport, bint write_paused, bint in_head, bint owed) except? -1
 
 
 cdef class _Connection:
@@ -265,7 +289,20 @@ cdef class _Connection:
     cdef public Py_ssize_t sweep_due
     cdef public Py_ssize_t sweep_slot
     cdef public bint parked
+    cdef bint flush_due
     cdef readonly _Reader _reader  # httptools' callback target (readable for tests)
     cdef _Queue _queue
     cdef readonly _Writer _writer  # readable for tests
     cdef _Lifecycle _life
+
+    # Inline: never overridden (HttpProtocol only adds the asyncio base), so each call
+    # is a direct C call, not one through the vtable.
+    @cython.locals(writer=_Writer, life=_Lifecycle)
+    cdef inline _flush(self)
+
+    cdef inline _deliver(self)
+
+    @cython.locals(queue=_Queue, writer=_Writer)
+    cdef inline bint _switched(self) except -1
+
+    cdef inline _flush_soon(self)

@@ -29,7 +29,7 @@ from typing import (
     Union,
 )
 
-from . import _impl, _process, _runner, _tls, _uvicorn
+from . import _connection_log, _impl, _process, _tls, _uvicorn
 from ._access import AccessLog
 from ._impl import protocol_class
 from ._interface import detect
@@ -172,7 +172,7 @@ class Server:
         # of them, so every connection of this server can read into one buffer.
         self.read_buffer = memoryview(bytearray(READ_BUFFER_SIZE))
         #: Logs the requests the cores refuse, rate-limited per peer across connections.
-        self.refusals = _runner.Refusals()
+        self.refusals = _connection_log.Refusals()
         #: What the core's connections share beyond it (made by the first connection).
         self.shared: Any = None
         self._protocol: Callable[[Server], asyncio.BaseProtocol] = protocol_class(

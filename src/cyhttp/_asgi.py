@@ -43,7 +43,7 @@ from collections import deque
 from collections.abc import Coroutine, Mapping
 from contextvars import Context, copy_context
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Set, Tuple
+from typing import Any, Deque, Dict, Optional, Set, Tuple
 
 from . import _asgi_ws, _outcomes, _stepping, _streaming
 from ._proxy import TrustedProxies
@@ -51,13 +51,10 @@ from ._streaming import StreamAborted
 from ._wire import FLAG_CONTENT_LENGTH, encode_headers
 from .errors import ClientDisconnected
 
-if TYPE_CHECKING:  # Cython ships no types; its stand-in has them
-    from . import _no_cython as cython
-else:
-    try:
-        import cython
-    except ImportError:  # Cython is needed only to build the compiled core
-        from . import _no_cython as cython
+try:
+    import cython
+except ImportError:  # Cython is needed only to build the compiled core
+    from . import _no_cython as cython  # type: ignore[no-redef]
 
 if cython.compiled:
     from cython.cimports.cyhttp import _primitives as primitives

@@ -33,6 +33,7 @@ from types import CoroutineType, MemberDescriptorType
 
 from . import _outcomes, _stepping, _wire
 from . import response as responses
+from .config import head_limits
 from .response import Response as PyResponse
 from .response import declared_length, fields
 
@@ -142,10 +143,7 @@ cdef class Scanner:
         PyBuffer_Release(&view)
         self._buffer = buffer
         self._methods = METHOD_NAMES
-        self._max_url = config.max_url_size
-        self._max_head = config.max_header_size
-        self._max_headers = config.max_headers
-        self._max_body = config.max_body_size
+        self._max_url, self._max_head, self._max_headers, self._max_body = head_limits(config)
 
 
 cdef Py_ssize_t _slot_offset(str name) except -1:

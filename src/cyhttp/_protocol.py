@@ -112,16 +112,14 @@ from ._wire import (
     error_response,
     format_date_block,
 )
+from .config import head_limits
 from .request import ClientDisconnected
 from .response import SwitchProtocols, invalid_field
 
-if TYPE_CHECKING:  # Cython ships no types; its stand-in has them
-    from . import _no_cython as cython
-else:
-    try:
-        import cython
-    except ImportError:  # Cython is needed only to build the compiled core
-        from . import _no_cython as cython
+try:
+    import cython
+except ImportError:  # Cython is needed only to build the compiled core
+    from . import _no_cython as cython  # type: ignore[no-redef]
 
 # The primitives and the Request class: the compiled ones in the compiled build.
 if cython.compiled:
@@ -232,10 +230,7 @@ class _Reader:
         self.queue = queue
         self.writer = writer
         self.life = life
-        self.max_url = cfg.max_url_size
-        self.max_head = cfg.max_header_size
-        self.max_headers = cfg.max_headers
-        self.max_body = cfg.max_body_size
+        self.max_url, self.max_head, self.max_headers, self.max_body = head_limits(cfg)
         self.buffer: memoryview = server.read_buffer
         self.buffer_size = len(self.buffer)
         self.buffer_bytes = self.buffer.obj  # what frames reads the request lines from

@@ -31,18 +31,15 @@ import logging
 import os
 import zlib
 from collections import deque
-from typing import TYPE_CHECKING, Any, Deque, List, Optional
+from typing import Any, Deque, List, Optional
 
 from ._access import logger as access_log
 from .request import WebSocketClosed
 
-if TYPE_CHECKING:  # Cython ships no types; its stand-in has them
-    from . import _no_cython as cython
-else:
-    try:
-        import cython
-    except ImportError:  # Cython is needed only to build the compiled core
-        from . import _no_cython as cython
+try:
+    import cython
+except ImportError:  # Cython is needed only to build the compiled core
+    from . import _no_cython as cython  # type: ignore[no-redef]
 
 if cython.compiled:
     from cython.cimports.libc.string import memcpy

@@ -203,6 +203,14 @@ class Config:
         )
 
 
+def head_limits(config: Config) -> Tuple[int, int, int, int]:
+    """What every request is read within, in the order the readers keep them: the target's
+    length, the header section's size, the number of fields, the body's size."""
+    body = config.max_body_size
+    assert body is not None  # set for the interface by body_limit before any reader exists
+    return config.max_url_size, config.max_header_size, config.max_headers, body
+
+
 def body_limit(config: Config, interface: str) -> Config:
     """*config* with ``max_body_size`` set for *interface* when it was left unset."""
     if config.max_body_size is not None:

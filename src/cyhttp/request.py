@@ -17,19 +17,16 @@ and is read by handlers with :meth:`Request.body` or :meth:`Request.stream`.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, AsyncIterator, List, Optional, Tuple
+from typing import Any, AsyncIterator, List, Optional, Tuple
 
 from ._contract import Connection
 from ._fields_py import Headers, Query, RawHeaders
 from .errors import ClientDisconnected, WebSocketClosed
 
-if TYPE_CHECKING:  # Cython ships no types; its stand-in has them
-    from . import _no_cython as cython
-else:
-    try:
-        import cython
-    except ImportError:  # Cython is needed only to build the compiled core
-        from . import _no_cython as cython
+try:
+    import cython
+except ImportError:  # Cython is needed only to build the compiled core
+    from . import _no_cython as cython  # type: ignore[no-redef]
 
 __all__ = ["ClientDisconnected", "Headers", "Query", "Request", "WebSocketClosed"]
 

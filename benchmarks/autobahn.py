@@ -108,7 +108,8 @@ def markdown(data: dict[str, Any]) -> str:
     any_run = next(iter(next(iter(data.values())).values()))
     lines = [
         "Written by `python -m benchmarks.autobahn` (autobahntestsuite under Python 2.7, its "
-        "fuzzing client on core 0, the server on core 1; "
+        "fuzzing client on core 0 and the server on core 1, or both on one core with `--core` "
+        "when two runs went at once; "
         f"{any_run['machine']['cpu']}, {any_run['machine']['date']}). The same echo "
         "application on every server (`tests/test_autobahn.py`'s), messages up to 16 MiB, "
         "permessage-deflate on. `seconds`: how long the client took; `cpu`: the CPU "

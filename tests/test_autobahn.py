@@ -142,8 +142,9 @@ def test_autobahn_testsuite(live, impl, interface):
 @pytest.mark.slow
 def test_autobahn_compression(live, impl):
     """Groups 12-13 (permessage-deflate) on one combination, the compiled core and the
-    native API: the Python 2 client takes many minutes a combination (all four, and
-    uvicorn, in ``benchmarks/results/autobahn.md``), which CI affords once."""
+    native API: they cost about nine minutes of CPU a combination, mostly the Python 2
+    client's (all four, and uvicorn, in ``benchmarks/results/autobahn.md``), which CI
+    affords once."""
     if impl != "cython":
         pytest.skip("groups 12-13 run on one combination: the compiled core, native")
     check_suite(live, impl, "native", COMPRESSION)

@@ -115,11 +115,11 @@ http {{
     return ["nginx", "-c", str(conf), "-p", str(workdir)]
 
 
-def _granian(port: int, interface: str, module: str, *extra: str) -> list[str]:
+def _granian(port: int, interface: str, module: str, *extra: str, ws: bool = False) -> list[str]:
     return [
         "granian", "--interface", interface, "--host", "127.0.0.1", "--port", str(port),
-        "--workers", "1", "--runtime-threads", "1", "--no-ws", "--log-level", "warning",
-        *extra, f"benchmarks.servers.{module}:app",
+        "--workers", "1", "--runtime-threads", "1", "--ws" if ws else "--no-ws",
+        "--log-level", "warning", *extra, f"benchmarks.servers.{module}:app",
     ]  # fmt: skip
 
 

@@ -94,8 +94,9 @@ class WsServer(Server):
     only: tuple[str, ...] = ()  # the scenarios it runs, if not every one it can
 
 
-def all_servers() -> list[WsServer]:
-    """Every server the suite knows, marked unavailable when its software is missing."""
+def all_servers(before: str | None = None) -> list[WsServer]:
+    """Every server the suite knows, marked unavailable when its software is missing;
+    with *before* (another checkout's interpreter), cyhttp's once more with it."""
     s = "benchmarks.servers."
 
     def uvicorn(ws: str) -> Any:
@@ -127,6 +128,19 @@ def all_servers() -> list[WsServer]:
         WsServer("socketify-asgi", "peer", lambda p, w: _py(s + "ws_socketify", "asgi", str(p))),
         WsServer("raw-echo", "ceiling", lambda p, w: _py(s + "echo_uvloop", str(p)), raw=True),
     ]
+    if before:
+        servers[2:2] = [
+            WsServer(
+                "cyhttp-native-before",
+                "cyhttp",
+                lambda p, w: [before, "-m", s + "ws_cyhttp", "cython", str(p)],
+            ),
+            WsServer(
+                "cyhttp-asgi-before",
+                "cyhttp",
+                lambda p, w: [before, *_cyhttp_asgi(p, "ws_asgi", "cython")[1:]],
+            ),
+        ]
     for server in servers:
         module = server.name.split("-")[0]
         if module in ("uvicorn", "socketify") and not _has(module):
@@ -439,6 +453,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--output", default="websocket", help="file stem under benchmarks/results/")
     p.add_argument(
+        "--before",
+        metavar="PYTHON",
+        help="also serve cyhttp's echo with this interpreter (another checkout's virtualenv) "
+        "as cyhttp-native-before and cyhttp-asgi-before: a change against its base, side by "
+        "side in one run",
+    )
+    p.add_argument(
         "--chart-only",
         action="store_true",
         help="redraw the chart of --output from its JSON, measuring nothing",
@@ -454,7 +475,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(f"the WebSocket suite needs {tool} (apt-get install gcc util-linux)")
     if (os.cpu_count() or 1) < 2:
         sys.exit("the WebSocket suite needs two cores: one for the server, one for the client")
-    servers = all_servers()
+    servers = all_servers(args.before)
     if args.servers:
         wanted = args.servers.split(",")
         unknown = set(wanted) - {s.name for s in servers}

@@ -15,8 +15,12 @@ the connection closed, pings are answered, and whole messages (``str`` for text,
 ``bytes`` for binary) are queued for the application's ``receive``. A full queue
 stops both parsing and reading until the application has taken half of it.
 
-Writes go straight to the transport; ``send`` waits while the transport is over
-its high-water mark. The server's sweep calls ``tick``: keep-alive pings, the
+The first small frame of a loop turn goes straight to the transport; those written
+after it in the same turn are gathered and leave together at the turn's end, in
+one ``transport.write`` (echoing a batch of messages costs two system calls, not
+one each, and a lone message waits for nothing). A close frame, a large frame or
+64 KiB gathered send what is pending at once. ``send`` waits while the transport
+is over its high-water mark. The server's sweep calls ``tick``: keep-alive pings, the
 pong timeout, the close handshake's timeout and the write timeout are counted in
 sweeps, as the HTTP timeouts are. The connection counts as one of the server's
 until the transport is gone *and* the application's task has finished, so a
@@ -199,6 +203,9 @@ class WebSocket:
         self.input = bytearray()  # what is read but not yet parsed
         self.need = 2  # bytes the next frame needs before it can be parsed
         self.early: List[bytes] = []  # frames sent before the transport arrived
+        self.gathering = False  # a frame has gone out this loop turn: gather the next ones
+        self.out: List[bytes] = []  # the small frames gathered, for the end of the turn
+        self.out_size = 0
         self.max_size = cfg.ws_max_size
         self.max_queue = cfg.ws_max_queue
         self.messages: Deque[Any] = deque()
@@ -439,15 +446,40 @@ class WebSocket:
     # -- writing ------------------------------------------------------------------
 
     def write(self, opcode: int, payload: bytes, rsv1: bool = False) -> None:
-        head = frame_head(opcode, len(payload), rsv1)
+        size = len(payload)
+        head = frame_head(opcode, size, rsv1)
         transport = self.transport
         if transport is None:
             self.early.append(head + payload)
-        elif len(payload) < 4096:
+            return
+        if size < 4096 and opcode != CLOSE:
+            if not self.gathering:
+                self.gathering = True
+                self.loop.call_soon(self.flush)
+                transport.write(head + payload)
+                return
+            self.out.append(head + payload)
+            self.out_size += size
+            if self.out_size >= 65536:
+                self.flush()
+            return
+        self.flush()  # what was gathered goes first
+        if size < 4096:
             transport.write(head + payload)
         else:
             transport.write(head)
             transport.write(payload)
+
+    def flush(self) -> None:
+        """Send the small frames gathered, in one write (the loop calls it back at the end
+        of the turn)."""
+        self.gathering = False
+        out = self.out
+        if out:
+            self.out = []
+            self.out_size = 0
+            if self.state != CLOSED:
+                self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def message(self, opcode: int, payload: bytes) -> None:
         deflate = self.deflate

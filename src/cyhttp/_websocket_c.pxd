@@ -54,6 +54,9 @@ cdef class WebSocket:
     cdef bytearray input
     cdef Py_ssize_t need
     cdef list early
+    cdef bint gathering
+    cdef list out
+    cdef Py_ssize_t out_size
     cdef Py_ssize_t max_size
     cdef Py_ssize_t max_queue
     cdef object messages
@@ -81,7 +84,9 @@ cdef class WebSocket:
     cdef bint tracked
 
     cdef forget(self)
+    @cython.locals(size=Py_ssize_t)
     cdef write(self, int opcode, bytes payload, bint rsv1=*)
+    cpdef flush(self)  # called back by the loop
     cdef message(self, int opcode, bytes payload)
     cpdef start_close(self, int code, str reason)
     cdef fail(self, int code, str reason)

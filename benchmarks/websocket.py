@@ -145,6 +145,8 @@ def all_servers(before: str | None = None) -> list[WsServer]:
         module = server.name.split("-")[0]
         if module in ("uvicorn", "socketify") and not _has(module):
             server.available, server.why = False, f"{module} is not installed"
+        if server.name == "uvicorn-wsproto" and not _has("wsproto"):
+            server.available, server.why = False, "wsproto is not installed"
         if module == "granian" and shutil.which("granian") is None:
             server.available, server.why = False, "granian is not installed"
     return servers
@@ -473,6 +475,8 @@ def main(argv: list[str] | None = None) -> None:
     for tool in ("gcc", "taskset"):
         if shutil.which(tool) is None:
             sys.exit(f"the WebSocket suite needs {tool} (apt-get install gcc util-linux)")
+    if not _has("websockets"):
+        sys.exit("the WebSocket suite checks every server with websockets (pip install '.[bench]')")
     if (os.cpu_count() or 1) < 2:
         sys.exit("the WebSocket suite needs two cores: one for the server, one for the client")
     servers = all_servers(args.before)

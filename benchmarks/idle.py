@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import resource
 import selectors
@@ -47,7 +46,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .load import CLIENT_CORE, RESULTS, SERVER_CORE, _free_port, _request, cpu_seconds
+from .load import CLIENT_CORE, RESULTS, SERVER_CORE, _free_port, _request, cpu_seconds, save
 from .websocket import TEXT64, deflated, handshake, masked_frame
 
 HERE = Path(__file__).resolve().parent
@@ -478,13 +477,7 @@ def main(argv: list[str] | None = None) -> None:
         "runs": samples,
         "skipped": skipped,
     }
-    RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / args.output
-    stem.with_suffix(".json").write_text(json.dumps(results, indent=1))
-    table = markdown(results, args.idle, args.rounds)
-    stem.with_suffix(".md").write_text(table)
-    print(table)
-    print(f"wrote {stem}.json, .md")
+    save(RESULTS / args.output, results, markdown(results, args.idle, args.rounds))
 
 
 if __name__ == "__main__":

@@ -57,12 +57,16 @@ from .load import (
     _has,
     _py,
     _uvicorn,
+    chosen,
     cpu_seconds,
+    figure,
+    launch,
     machine,
-    peak_rss_kib,
-    stop,
+    save,
+    serving,
+    suite_arguments,
+    visits,
 )
-from .load import _free_port as free_port
 
 # A 64-byte text message, as a live feed would send one.
 TEXT64 = b'{"type":"tick","symbol":"ACME","price":101.25,"seq":1234567890}\n'
@@ -266,25 +270,7 @@ def _raw_echoes(port: int) -> bool:
 
 def start(server: WsServer, workdir: Path) -> None:
     """Start *server* pinned to the server core, wait until it listens, check its echo."""
-    server.port = free_port()
-    own = workdir / server.name
-    own.mkdir()
-    argv = ["taskset", "-c", SERVER_CORE, *server.command(server.port, own)]
-    log = open(own / "log", "wb")  # the child holds it; closed when we exit
-    server.process = subprocess.Popen(
-        argv, cwd=HERE.parent, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited: {(own / 'log').read_text()[-2000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{server.name} did not listen on {server.port}") from None
-            time.sleep(0.1)
+    launch(server, workdir, lambda port: socket.create_connection(("127.0.0.1", port), 1).close())
     if server.raw:
         server.checks = {"raw": _raw_echoes(server.port)}
         return
@@ -351,6 +337,39 @@ def summarize(samples: dict[str, dict[str, list[dict[str, float]]]]) -> dict[str
     }
 
 
+# The tables: scenario, what it is, the server the others are compared with, the rate
+# column and its key, and the CPU column and its scale from µs per message.
+TABLES = [
+    (
+        "echo64",
+        "64-byte text echo, 64 connections, 16 messages per write",
+        "cyhttp-native",
+        "msgs/s",
+        "msgs_per_s",
+        "µs CPU/msg",
+        1.0,
+    ),
+    (
+        "echo64-deflate",
+        "the same with permessage-deflate negotiated",
+        "cyhttp-native-deflate",
+        "msgs/s",
+        "msgs_per_s",
+        "µs CPU/msg",
+        1.0,
+    ),
+    (
+        "big1m",
+        "1 MiB binary echo, 8 connections, two messages per write",
+        "raw-echo",
+        "MB/s echoed",
+        "mb_per_s",
+        "ms CPU/MiB",
+        1e-3,
+    ),
+]
+
+
 def _ratio(value: float, base: float | None) -> str:
     return f"{value / base:.2f}x" if base and value else "n/a"
 
@@ -363,23 +382,19 @@ def markdown(results: dict[str, Any]) -> str:
         f"Server on core {SERVER_CORE}, load client (`benchmarks/wsload.c`) on core "
         f"{CLIENT_CORE}; medians of {results['rounds']} interleaved rounds of "
         f"{results['duration']:g} s. `µs CPU/msg`: the server's CPU time (user + system) "
-        "over the run per echoed message; `vs cyhttp`: that over cyhttp-native's (higher is "
-        "more CPU per message); `client cpu`: the load client's share of its core. "
+        "over the run per echoed message (`ms CPU/MiB`: per MiB echoed); `vs X`: the figure "
+        "to its left over server X's; `client cpu`: the load client's share of its core. "
         "A `!` marks a result where a connection was lost.",
     ]
-    for scen, title in (
-        ("echo64", "64-byte text echo, 64 connections, 16 messages per write"),
-        ("echo64-deflate", "the same with permessage-deflate negotiated"),
-    ):
-        base = summary.get("cyhttp-native", {}).get(scen, {}).get("cpu_us_per_msg")
-        if scen == "echo64-deflate":
-            base = summary.get("cyhttp-native-deflate", {}).get(scen, {}).get("cpu_us_per_msg")
+    for scen, title, base_name, rate, rate_key, cpu, scale in TABLES:
+        base = summary.get(base_name, {}).get(scen, {})
         lines += [
             "",
             f"**`{scen}`**: {title}.",
             "",
-            "| server | msgs/s | µs CPU/msg | vs cyhttp | server cpu % | client cpu % |",
-            "|---|---|---|---|---|---|",
+            f"| server | {rate} | vs {base_name} | {cpu} | vs {base_name} | server cpu % "
+            "| client cpu % |",
+            "|---|---|---|---|---|---|---|",
         ]
         for name, by_scen in summary.items():
             row = by_scen.get(scen)
@@ -387,91 +402,38 @@ def markdown(results: dict[str, Any]) -> str:
                 continue
             flag = "!" if row["lost"] else ""
             lines.append(
-                f"| {name} | {row['msgs_per_s']:,.0f}{flag} | {row['cpu_us_per_msg']:.2f} "
-                f"| {_ratio(row['cpu_us_per_msg'], base)} | {row['server_cpu_pct']:.0f} "
-                f"| {row['client_cpu_pct']:.0f} |"
+                f"| {name} | {row[rate_key]:,.0f}{flag} "
+                f"| {_ratio(row[rate_key], base.get(rate_key))} "
+                f"| {row['cpu_us_per_msg'] * scale:.2f} "
+                f"| {_ratio(row['cpu_us_per_msg'], base.get('cpu_us_per_msg'))} "
+                f"| {row['server_cpu_pct']:.0f} | {row['client_cpu_pct']:.0f} |"
             )
-    raw = summary.get("raw-echo", {}).get("big1m", {})
-    lines += [
-        "",
-        "**`big1m`**: 1 MiB binary echo, 8 connections, two messages per write.",
-        "",
-        "| server | MB/s echoed | vs raw-echo | ms CPU/MiB | vs raw-echo | server cpu % "
-        "| client cpu % |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, by_scen in summary.items():
-        row = by_scen.get("big1m")
-        if row is None:
-            continue
-        flag = "!" if row["lost"] else ""
-        lines.append(
-            f"| {name} | {row['mb_per_s']:,.0f}{flag} "
-            f"| {_ratio(row['mb_per_s'], raw.get('mb_per_s'))} "
-            f"| {row['cpu_us_per_msg'] / 1000:.2f} "
-            f"| {_ratio(row['cpu_us_per_msg'], raw.get('cpu_us_per_msg'))} "
-            f"| {row['server_cpu_pct']:.0f} | {row['client_cpu_pct']:.0f} |"
-        )
     for name, why in results["skipped"].items():
         lines.append(f"\n{name}: not run ({why}).")
     return "\n".join(lines) + "\n"
 
 
 def chart(summary: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     panels = [
         ("echo64", "cpu_us_per_msg", "echo64: server µs CPU per message (lower is better)"),
         ("echo64", "msgs_per_s", "echo64: messages/s"),
         ("echo64-deflate", "cpu_us_per_msg", "echo64-deflate: µs CPU per message"),
         ("big1m", "mb_per_s", "big1m: echoed MB/s"),
     ]
-    panels = [p for p in panels if any(p[0] in row for row in summary.values())]
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8), squeeze=False)
-    for ax in axes.flat[len(panels) :]:
-        ax.axis("off")
-    for ax, (scen, key, title) in zip(axes.flat, panels, strict=False):
+    drawn = []
+    for scen, key, title in panels:
         names = [n for n, row in summary.items() if scen in row]
-        values = [summary[n][scen][key] for n in names]
-        colors = [
-            "#d62728" if n.startswith("cyhttp") else "#7f7f7f" if n == "raw-echo" else "#1f77b4"
-            for n in names
-        ]
-        ax.barh(names, values, color=colors)
-        ax.set_title(title, fontsize=10)
-        ax.invert_yaxis()
-        ax.tick_params(labelsize=8)
-        for i, v in enumerate(values):
-            ax.text(v, i, " " + (f"{v:,.2f}" if v < 100 else f"{v:,.0f}"), va="center", fontsize=7)
-    fig.suptitle("cyhttp WebSocket suite (server pinned to one core, load client on the other)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
+        if names:
+            drawn.append((title, names, [summary[n][scen][key] for n in names]))
+    title = "cyhttp WebSocket suite (server pinned to one core, load client on the other)"
+    figure(drawn, title, "raw-echo", path)
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=float, default=5.0, help="seconds per run")
-    p.add_argument("--servers", help="comma-separated subset (default: all available)")
-    p.add_argument(
-        "--scenarios", help="comma-separated subset of " + ",".join(s.name for s in SCENARIOS)
-    )
-    p.add_argument("--output", default="websocket", help="file stem under benchmarks/results/")
-    p.add_argument(
-        "--before",
-        metavar="PYTHON",
-        help="also serve cyhttp's echo with this interpreter (another checkout's virtualenv) "
-        "as cyhttp-native-before and cyhttp-asgi-before: a change against its base, side by "
-        "side in one run",
-    )
-    p.add_argument(
-        "--chart-only",
-        action="store_true",
-        help="redraw the chart of --output from its JSON, measuring nothing",
-    )
+    names = ",".join(s.name for s in SCENARIOS)
+    suite_arguments(p, names, "websocket", "cyhttp-native-before and cyhttp-asgi-before")
     args = p.parse_args(argv)
     stem = RESULTS / args.output
     if args.chart_only:
@@ -485,13 +447,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("the WebSocket suite checks every server with websockets (pip install '.[bench]')")
     if (os.cpu_count() or 1) < 2:
         sys.exit("the WebSocket suite needs two cores: one for the server, one for the client")
-    servers = all_servers(args.before)
-    if args.servers:
-        wanted = args.servers.split(",")
-        unknown = set(wanted) - {s.name for s in servers}
-        if unknown:
-            sys.exit(f"unknown servers: {', '.join(sorted(unknown))}")
-        servers = [s for s in servers if s.name in wanted]
+    servers = chosen(all_servers(args.before), args.servers)
     scenarios = [s for s in SCENARIOS if not args.scenarios or s.name in args.scenarios.split(",")]
     for server in servers:
         if not server.available:
@@ -501,38 +457,19 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         binary = build_client(work)
-        try:
-            for server in live:
-                start(server, work)
-                print(f"started {server.name} on {server.port}: {server.checks}", flush=True)
-            for rnd in range(args.rounds):
-                order = live[rnd % len(live) :] + live[: rnd % len(live)]
-                for scenario in scenarios:
-                    for server in order:
-                        if not runs(server, scenario):
-                            continue
-                        if server.process is None or server.process.poll() is not None:
-                            server.checks = {}
-                            print(f"  {server.name} has exited; skipping it from now on")
-                            continue
-                        argv = client_argv(binary, server, scenario, server.port, work)
-                        result = measure(server, argv, args.duration)
-                        samples.setdefault(server.name, {}).setdefault(scenario.name, []).append(
-                            result
-                        )
-                        print(
-                            f"round {rnd + 1} {scenario.name:14s} {server.name:26s} "
-                            f"{result['msgs_per_s']:>10,.0f} msg/s "
-                            f"{result['mb_per_s']:>8,.1f} MB/s "
-                            f"{result['cpu_us_per_msg']:8.2f} µs/msg client "
-                            f"{result['client_cpu_pct']:.0f}%"
-                            + (f" LOST {result['lost']:.0f}" if result["lost"] else ""),
-                            flush=True,
-                        )
-            peaks = {s.name: peak_rss_kib(s.process.pid) for s in live if s.process}
-        finally:
-            for server in live:
-                stop(server)
+        with serving(live, work, start) as peaks:
+            for rnd, scenario, server in visits(live, scenarios, args.rounds, runs):
+                argv = client_argv(binary, server, scenario, server.port, work)
+                result = measure(server, argv, args.duration)
+                samples.setdefault(server.name, {}).setdefault(scenario.name, []).append(result)
+                print(
+                    f"round {rnd + 1} {scenario.name:14s} {server.name:26s} "
+                    f"{result['msgs_per_s']:>10,.0f} msg/s {result['mb_per_s']:>8,.1f} MB/s "
+                    f"{result['cpu_us_per_msg']:8.2f} µs/msg client "
+                    f"{result['client_cpu_pct']:.0f}%"
+                    + (f" LOST {result['lost']:.0f}" if result["lost"] else ""),
+                    flush=True,
+                )
     summary = summarize(samples)
     for name in summary:
         summary[name]["_peak_rss_kib"] = peaks.get(name, 0)
@@ -544,13 +481,7 @@ def main(argv: list[str] | None = None) -> None:
         "runs": samples,
         "skipped": {s.name: s.why for s in servers if not s.available},
     }
-    RESULTS.mkdir(exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps(results, indent=1))
-    table = markdown(results)
-    stem.with_suffix(".md").write_text(table)
-    chart(summary, stem.with_suffix(".png"))
-    print(table)
-    print(f"wrote {stem}.json, .md, .png")
+    save(stem, results, markdown(results), chart)
 
 
 if __name__ == "__main__":

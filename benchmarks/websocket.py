@@ -460,7 +460,12 @@ def main(argv: list[str] | None = None) -> None:
         with serving(live, work, start) as peaks:
             for rnd, scenario, server in visits(live, scenarios, args.rounds, runs):
                 argv = client_argv(binary, server, scenario, server.port, work)
-                result = measure(server, argv, args.duration)
+                try:
+                    result = measure(server, argv, args.duration)
+                except RuntimeError as exc:  # the client could not connect, or failed
+                    print(f"  {exc}; skipping {server.name} from now on")
+                    server.checks = {}
+                    continue
                 samples.setdefault(server.name, {}).setdefault(scenario.name, []).append(result)
                 print(
                     f"round {rnd + 1} {scenario.name:14s} {server.name:26s} "

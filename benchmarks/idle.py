@@ -1,4 +1,5 @@
-"""Connection scale: ``python -m benchmarks.idle [--connections 5000,15000] [--idle 10]``.
+"""Connection scale: ``python -m benchmarks.idle [--connections 5000,15000] [--idle 10]
+[--protocols http,ws,ws-deflate]``.
 
 What an idle keep-alive connection costs a server: each server runs in its own
 process pinned to one core (``taskset -c 1``); client processes on the other
@@ -16,13 +17,22 @@ hard limit; every server gets a keep-alive timeout far beyond the run and no
 connection limit below N (uvicorn has none by default). ``--before PYTHON`` also
 runs the cyhttp servers with another checkout's interpreter, side by side.
 
+``--protocols`` adds idle WebSocket connections (the servers run the WebSocket
+suite's echo apps, uvicorn with ``websockets``): ``ws`` connections complete the
+handshake and echo one 64-byte text message instead of the ``GET``, then stay
+idle (the second exchange is another echo); ``ws-deflate`` connections offer
+permessage-deflate as browsers do (both sides keep their compression context)
+and send that message compressed, so the zlib state of both directions is there.
+Keep-alive pings are off (their interval is the keep-alive timeout), as the
+idle HTTP connections are not timed out.
+
 Writes ``benchmarks/results/idle.json`` and ``idle.md``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import itertools
 import os
 import resource
 import selectors
@@ -32,10 +42,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .load import CLIENT_CORE, RESULTS, SERVER_CORE, _free_port, _request, cpu_seconds
+from .load import CLIENT_CORE, RESULTS, SERVER_CORE, _free_port, _request, cpu_seconds, save
+from .websocket import TEXT64, deflated, handshake, masked_frame
 
 HERE = Path(__file__).resolve().parent
 KEEPALIVE = 3600.0  # seconds: no idle connection is closed during a run
@@ -43,6 +55,7 @@ REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 WAVE = 256  # connections a client has in flight at a time (the backlog stays short)
 DESCRIPTOR_SLACK = 64  # descriptors a process keeps for everything but the connections
 SERVERS = ("cyhttp-native", "cyhttp-asgi", "uvicorn")
+PROTOCOLS = ("http", "ws", "ws-deflate")
 
 
 def raise_nofile() -> int:
@@ -57,28 +70,38 @@ def raise_nofile() -> int:
 # -- the server process ------------------------------------------------------------
 
 
-def serve(kind: str, port: int, connections: int) -> None:
-    """Run server *kind* on *port*, able to hold *connections* idle ones."""
+def serve(kind: str, port: int, connections: int, protocol: str) -> None:
+    """Run server *kind* on *port*, able to hold *connections* idle ones of *protocol*."""
     raise_nofile()
+    ws = protocol != "http"
+    deflate = protocol == "ws-deflate"
     if kind == "uvicorn":
         import uvicorn
 
         uvicorn.run(
-            "benchmarks.servers.asgi_app:app", host="127.0.0.1", port=port, loop="uvloop",
-            http="httptools", timeout_keep_alive=int(KEEPALIVE), backlog=4096,
-            lifespan="off", access_log=False, log_level="warning",
+            f"benchmarks.servers.{'ws_asgi' if ws else 'asgi_app'}:app", host="127.0.0.1",
+            port=port, loop="uvloop", http="httptools", ws="websockets",
+            ws_per_message_deflate=deflate, ws_ping_interval=KEEPALIVE,
+            timeout_keep_alive=int(KEEPALIVE), backlog=4096, lifespan="off",
+            access_log=False, log_level="warning",
         )  # fmt: skip
         return
     import cyhttp
 
     if kind == "native":
-        from .servers.cyhttp_app import app
+        if ws:
+            from .servers.ws_cyhttp import app
+        else:
+            from .servers.cyhttp_app import app  # type: ignore[no-redef]
+    elif ws:
+        from .servers.ws_asgi import app  # type: ignore[no-redef]
     else:
-        from .servers.asgi_app import app  # type: ignore[assignment]
+        from .servers.asgi_app import app  # type: ignore[no-redef]
     cyhttp.run(
         app, "127.0.0.1", port, loop="uvloop", implementation="cython",
         interface="native" if kind == "native" else "asgi", lifespan="off",
         keepalive_timeout=KEEPALIVE, max_connections=connections + 1000, backlog=4096,
+        ws_per_message_deflate=deflate, ws_ping_interval=KEEPALIVE,
     )  # fmt: skip
 
 
@@ -98,10 +121,49 @@ def _answered(data: bytearray) -> bool:
     return len(data) >= end + 4 + length and data.startswith(b"HTTP/1.1 200")
 
 
-def _exchange(sel: selectors.BaseSelector, socks: list[socket.socket], deadline: float) -> int:
-    """Send one GET on every socket of *socks* (connected or connecting) and read the
-    answers; the sockets that answered stay in *socks*, the others are closed.
+def _switched(data: bytearray) -> bool:
+    """Whether *data* holds a whole ``101`` answer to a WebSocket handshake."""
+    return data.find(b"\r\n\r\n") >= 0 and data.startswith(b"HTTP/1.1 101")
+
+
+def _echoed(data: bytearray) -> bool:
+    """Whether *data* holds a whole data frame (the control frames before it skipped)."""
+    pos = 0
+    while len(data) >= pos + 2:
+        length = data[pos + 1] & 0x7F
+        head = 2 + (2 if length == 126 else 8 if length == 127 else 0)
+        if len(data) < pos + head:
+            return False
+        if length >= 126:
+            length = int.from_bytes(data[pos + 2 : pos + head], "big")
+        if len(data) < pos + head + length:
+            return False
+        if data[pos] & 0x0F < 0x8:
+            return True
+        pos += head + length
+    return False
+
+
+Step = tuple[bytes, Callable[[bytearray], bool]]
+
+
+def steps(protocol: str) -> list[Step]:
+    """What a connection of *protocol* sends, and when its answer is whole, to open; its
+    last step is what the check repeats."""
+    if protocol == "http":
+        return [(REQUEST, _answered)]
+    deflate = protocol == "ws-deflate"
+    message = masked_frame(deflated(TEXT64) if deflate else TEXT64, False, rsv1=deflate)
+    return [(handshake(deflate), _switched), (message, _echoed)]
+
+
+def _exchange(
+    sel: selectors.BaseSelector, socks: list[socket.socket], deadline: float, step: Step
+) -> int:
+    """Send *step*'s bytes on every socket of *socks* (connected or connecting) and read
+    the answers; the sockets that answered stay in *socks*, the others are closed.
     Returns how many failed."""
+    message, answered = step
     buffers: dict[socket.socket, bytearray] = {}
     for sock in socks:
         sel.register(sock, selectors.EVENT_WRITE)
@@ -116,7 +178,7 @@ def _exchange(sel: selectors.BaseSelector, socks: list[socket.socket], deadline:
                     error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                     if error:
                         raise OSError(error, os.strerror(error))
-                    sock.send(REQUEST)  # a few bytes: the empty send buffer takes them
+                    sock.send(message)  # a few bytes: the empty send buffer takes them
                     buffers[sock] = bytearray()
                     sel.modify(sock, selectors.EVENT_READ)
                     continue
@@ -124,7 +186,7 @@ def _exchange(sel: selectors.BaseSelector, socks: list[socket.socket], deadline:
                 if not data:
                     raise ConnectionResetError("closed by the server")
                 buffers[sock] += data
-                if not _answered(buffers[sock]):
+                if not answered(buffers[sock]):
                     continue
                 kept.append(sock)
             except OSError:
@@ -139,10 +201,12 @@ def _exchange(sel: selectors.BaseSelector, socks: list[socket.socket], deadline:
     return failed
 
 
-def client(port: int, count: int) -> None:
-    """Open *count* connections to *port*, one GET each, then hold them for commands on
-    stdin: ``check`` (a second GET on each: how many still answer), ``close``."""
+def client(port: int, count: int, protocol: str) -> None:
+    """Open *count* connections of *protocol* to *port* (one GET each, or a handshake
+    and an echo), then hold them for commands on stdin: ``check`` (a second GET or
+    echo on each: how many still answer), ``close``."""
     raise_nofile()
+    opening = steps(protocol)
     sel = selectors.DefaultSelector()
     held: list[socket.socket] = []
     failed = 0
@@ -154,12 +218,13 @@ def client(port: int, count: int) -> None:
             sock.setblocking(False)
             sock.connect_ex(("127.0.0.1", port))
             wave.append(sock)
-        failed += _exchange(sel, wave, deadline)
+        for step in opening:
+            failed += _exchange(sel, wave, deadline, step)
         held += wave
     print(f"ready {len(held)} {failed}", flush=True)
     for command in sys.stdin:
         if command.strip() == "check":
-            lost = _exchange(sel, held, time.monotonic() + 120)
+            lost = _exchange(sel, held, time.monotonic() + 120, opening[-1])
             print(f"alive {len(held)} {lost}", flush=True)
         elif command.strip() == "close":
             break
@@ -205,16 +270,33 @@ def _replies(clients: list[subprocess.Popen[str]], word: str) -> tuple[int, int]
     return ok, bad
 
 
+def _warm_ws(port: int, deflate: bool) -> None:
+    """Every path an idle WebSocket's opening takes, a few times, with a real client."""
+    from websockets.sync.client import connect
+
+    for _ in range(20):
+        with connect(f"ws://127.0.0.1:{port}/ws", compression="deflate" if deflate else None) as ws:
+            ws.send(TEXT64.decode())
+            assert ws.recv(timeout=5) == TEXT64.decode()
+
+
 def measure(
-    name: str, python: str, connections: int, idle: float, per_client: int, log: Path
+    name: str,
+    python: str,
+    connections: int,
+    idle: float,
+    per_client: int,
+    log: Path,
+    protocol: str = "http",
 ) -> dict[str, float]:
-    """One server with *connections* idle ones: what each costs, and its idle CPU."""
+    """One server with *connections* idle ones of *protocol*: what each costs, and its
+    idle CPU."""
     kind = name.rpartition("-")[2] if name.startswith("cyhttp") else "uvicorn"
     port = _free_port()
     with open(log, "a") as out:
+        argv = [python, "-m", "benchmarks.idle", "--serve", kind, str(port), str(connections)]
         server = _spawn(
-            [python, "-m", "benchmarks.idle", "--serve", kind, str(port), str(connections)],
-            SERVER_CORE, stdout=out, stderr=subprocess.STDOUT,
+            [*argv, protocol], SERVER_CORE, stdout=out, stderr=subprocess.STDOUT
         )  # fmt: skip
     clients: list[subprocess.Popen[str]] = []
     try:
@@ -229,6 +311,8 @@ def measure(
                 time.sleep(0.1)
         for _ in range(50):  # warm: every path an idle connection's first request takes
             assert _request(port, "GET", "/") == (200, b"Hello, world!")
+        if protocol != "http":
+            _warm_ws(port, protocol == "ws-deflate")
         time.sleep(1)
         before = rss_kib(server.pid)
         shares = [per_client] * (connections // per_client)
@@ -237,6 +321,7 @@ def measure(
         started = time.monotonic()
         for share in shares:
             argv = [sys.executable, "-m", "benchmarks.idle", "--client", str(port), str(share)]
+            argv.append(protocol)
             clients.append(_spawn(argv, CLIENT_CORE, stdin=subprocess.PIPE, stdout=subprocess.PIPE))
         held, refused = _replies(clients, "ready")
         opened = time.monotonic() - started
@@ -283,21 +368,28 @@ def markdown(results: dict[str, Any], idle: float, rounds: int) -> str:
         f"connections idle less its warmed-up RSS before, per connection; `idle cpu`: its CPU "
         f"over {idle:g} s of idleness; `alive`: connections that still answered a second GET "
         f"afterwards. Medians of {rounds} round(s); `vs uvicorn`: KiB/conn over uvicorn's.",
+        "`+ws` rows: idle WebSocket connections instead (a handshake and one 64-byte echo, "
+        "the second exchange another echo); `+ws-deflate`: with permessage-deflate "
+        "negotiated, context kept on both sides; `over HTTP`: KiB/conn over the same "
+        "server's idle HTTP connection.",
         "",
-        "| server | N | held | alive | KiB/conn | vs uvicorn | idle cpu % | RSS MiB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| server | N | held | alive | KiB/conn | vs uvicorn | over HTTP | idle cpu % | RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for n, by_server in results["summary"].items():
-        peer = by_server.get("uvicorn", {}).get("kib_per_connection")
         for name, row in by_server.items():
+            server, plus, protocol = name.partition("+")
+            peer = by_server.get("uvicorn" + plus + protocol, {}).get("kib_per_connection")
             ratio = f"{row['kib_per_connection'] / peer:.2f}x" if peer else "n/a"
+            http = by_server.get(server, {}).get("kib_per_connection")
+            over = f"{row['kib_per_connection'] - http:+.2f}" if plus and http else "n/a"
             lines.append(
                 f"| {name} | {n} | {row['held']:.0f} | {row['alive']:.0f} "
-                f"| {row['kib_per_connection']:.2f} | {ratio} | {row['idle_cpu_pct']:.2f} "
-                f"| {row['rss_idle_kib'] / 1024:.1f} |"
+                f"| {row['kib_per_connection']:.2f} | {ratio} | {over} "
+                f"| {row['idle_cpu_pct']:.2f} | {row['rss_idle_kib'] / 1024:.1f} |"
             )
     for name, why in results["skipped"].items():
-        lines.append(f"| {name} | {why} |" + " |" * 6)
+        lines.append(f"| {name} | {why} |" + " |" * 7)
     return "\n".join(lines) + "\n"
 
 
@@ -309,16 +401,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset")
     p.add_argument("--before", metavar="PYTHON", help="also run the cyhttp servers with this")
     p.add_argument("--output", default="idle", help="file stem under benchmarks/results/")
-    p.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
-    p.add_argument("--client", nargs=2, type=int, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--protocols",
+        default="http",
+        help="comma-separated subset of " + ",".join(PROTOCOLS) + " (idle WebSockets)",
+    )
+    p.add_argument("--serve", nargs=4, help=argparse.SUPPRESS)
+    p.add_argument("--client", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:
-        kind, port, connections = args.serve
-        serve(kind, int(port), int(connections))
+        kind, port, connections, protocol = args.serve
+        serve(kind, int(port), int(connections), protocol)
         return
     if args.client:
-        client(*args.client)
+        port, count, protocol = args.client
+        client(int(port), int(count), protocol)
         return
+    protocols = args.protocols.split(",")
+    if set(protocols) - set(PROTOCOLS):
+        sys.exit(f"unknown protocols: {args.protocols}")
     nofile = raise_nofile()
     per_client = nofile - DESCRIPTOR_SLACK
     ns = [int(n) for n in args.connections.split(",")]
@@ -343,14 +444,15 @@ def main(argv: list[str] | None = None) -> None:
         for rnd in range(args.rounds):
             for n in ns:
                 order = runs[rnd % len(runs) :] + runs[: rnd % len(runs)]
-                for name, python in order:
-                    label = name.replace("-before", "")
+                for (server, python), protocol in itertools.product(order, protocols):
+                    name = server if protocol == "http" else f"{server}+{protocol}"
                     result = measure(
-                        label, python, n, args.idle, per_client, Path(tmp) / f"{name}.log"
-                    )
+                        server.replace("-before", ""), python, n, args.idle, per_client,
+                        Path(tmp) / f"{name}.log", protocol,
+                    )  # fmt: skip
                     samples.setdefault(str(n), {}).setdefault(name, []).append(result)
                     print(
-                        f"round {rnd + 1} N={n} {name:22s} held {result['held']:.0f} "
+                        f"round {rnd + 1} N={n} {name:30s} held {result['held']:.0f} "
                         f"alive {result['alive']:.0f} {result['kib_per_connection']:.2f} KiB/conn "
                         f"idle cpu {result['idle_cpu_pct']:.2f}% "
                         f"(opened in {result['open_seconds']:.1f} s)",
@@ -375,13 +477,7 @@ def main(argv: list[str] | None = None) -> None:
         "runs": samples,
         "skipped": skipped,
     }
-    RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / args.output
-    stem.with_suffix(".json").write_text(json.dumps(results, indent=1))
-    table = markdown(results, args.idle, args.rounds)
-    stem.with_suffix(".md").write_text(table)
-    print(table)
-    print(f"wrote {stem}.json, .md")
+    save(RESULTS / args.output, results, markdown(results, args.idle, args.rounds))
 
 
 if __name__ == "__main__":

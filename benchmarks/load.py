@@ -34,6 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,11 +159,11 @@ http {{
     return ["nginx", "-c", str(conf), "-p", str(workdir)]
 
 
-def _granian(port: int, interface: str, module: str, *extra: str) -> list[str]:
+def _granian(port: int, interface: str, module: str, *extra: str, ws: bool = False) -> list[str]:
     return [
         "granian", "--interface", interface, "--host", "127.0.0.1", "--port", str(port),
-        "--workers", "1", "--runtime-threads", "1", "--no-ws", "--log-level", "warning",
-        *extra, f"benchmarks.servers.{module}:app",
+        "--workers", "1", "--runtime-threads", "1", "--ws" if ws else "--no-ws",
+        "--log-level", "warning", *extra, f"benchmarks.servers.{module}:app",
     ]  # fmt: skip
 
 
@@ -315,37 +317,48 @@ def _realistic_ok(port: int, tls: Tls | None) -> bool:
     )
 
 
-def start(server: Server, workdir: Path) -> None:
-    """Start *server* pinned to the server core and wait until it answers."""
+def launch(
+    server: Server,
+    workdir: Path,
+    probe: Callable[[int], object],
+    env: dict[str, str] | None = None,
+) -> None:
+    """Start *server* pinned to the server core (with *env* added to the environment);
+    wait until ``probe(port)`` succeeds (it raises ``OSError`` until the server answers)."""
     server.port = _free_port()
     own = workdir / server.name
     own.mkdir()
     argv = ["taskset", "-c", SERVER_CORE, *server.command(server.port, own)]
     log = open(own / "log", "wb")  # the child holds it; closed when we exit
-    env = dict(os.environ)
-    tls = server.tls
-    if tls is not None:
-        cert_var, key_var = TLS_ENV[_tls_family(server.name) or ""]
-        env.update({cert_var: tls.cert, key_var: tls.key})
     server.process = subprocess.Popen(
         argv,
         cwd=HERE.parent,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        env=env,
+        env={**os.environ, **(env or {})},
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"{server.name} exited: {(own / 'log').read_text()[-2000:]}")
         try:
-            _request(server.port, "GET", "/", tls=tls)
+            probe(server.port)
             break
         except OSError:
             time.sleep(0.1)
     else:
         raise RuntimeError(f"{server.name} did not answer on port {server.port}")
+
+
+def start(server: Server, workdir: Path) -> None:
+    """Start *server* pinned to the server core, wait until it answers, check its routes."""
+    tls = server.tls
+    env = {}
+    if tls is not None:
+        cert_var, key_var = TLS_ENV[_tls_family(server.name) or ""]
+        env = {cert_var: tls.cert, key_var: tls.key}
+    launch(server, workdir, lambda port: _request(port, "GET", "/", tls=tls), env)
     payload = b"e" * 1024
     server.checks = {
         "hello": _request(server.port, "GET", "/", tls=tls) == (200, b"Hello, world!"),
@@ -353,6 +366,48 @@ def start(server: Server, workdir: Path) -> None:
         "big": _request(server.port, "GET", "/64k", tls=tls) == (200, b"x" * 65536),
         "realistic": _realistic_ok(server.port, tls),
     }
+
+
+@contextmanager
+def serving(
+    live: list[Any], workdir: Path, start_one: Callable[[Any, Path], None]
+) -> Iterator[dict[str, int]]:
+    """Start every server of *live* with *start_one*; stop them all when done. Yields a
+    dict that holds their peak RSS (KiB) once the body has run."""
+    peaks: dict[str, int] = {}
+    try:
+        for server in live:
+            start_one(server, workdir)
+            failed = [k for k, ok in server.checks.items() if not ok]
+            print(
+                f"started {server.name} on {server.port}"
+                + (f" (fails check: {', '.join(failed)})" if failed else ""),
+                flush=True,
+            )
+        yield peaks
+        peaks.update({s.name: peak_rss_kib(s.process.pid) for s in live if s.process})
+    finally:
+        for server in live:
+            stop(server)
+
+
+def visits(
+    live: list[Any], scenarios: list[Any], rounds: int, takes_part: Callable[[Any, Any], bool]
+) -> Iterator[tuple[int, Any, Any]]:
+    """Interleaved rounds: each round, every scenario visits every server that *takes_part*
+    in it, in an order rotated by one server a round; a server that has exited is left out
+    from then on. Yields (round, scenario, server)."""
+    for rnd in range(rounds):
+        order = live[rnd % len(live) :] + live[: rnd % len(live)]
+        for scenario in scenarios:
+            for server in order:
+                if not takes_part(server, scenario):
+                    continue
+                if server.process is None or server.process.poll() is not None:
+                    server.checks = {}  # it died: nothing more to measure
+                    print(f"  {server.name} has exited; skipping it from now on")
+                    continue
+                yield rnd, scenario, server
 
 
 def stop(server: Server) -> None:
@@ -572,6 +627,9 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
+Panel = tuple[str, list[str], list[float]]  # a chart's title, its servers, their values
+
+
 def tls_markdown(summary: dict[str, Any]) -> str:
     """Over TLS: each server's CPU per request against its plain self, and cyhttp's
     against uvicorn's and granian's on the same ASGI application."""
@@ -614,12 +672,66 @@ def tls_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def chart(summary: dict[str, Any], path: Path) -> None:
+def figure(panels: list[Panel], title: str, ceiling: str, path: Path) -> None:
+    """Draw *panels* two a row into *path*: a bar per server, cyhttp's red, the *ceiling*'s
+    grey, the others blue."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rows = (len(panels) + 1) // 2
+    fig, axes = plt.subplots(rows, 2, figsize=(13, 4 * rows), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    for ax, (label, names, values) in zip(axes.flat[: len(panels)], panels, strict=True):
+        colors = [
+            "#d62728" if n.startswith("cyhttp") else "#7f7f7f" if n == ceiling else "#1f77b4"
+            for n in names
+        ]
+        ax.barh(names, values, color=colors)
+        ax.set_title(label, fontsize=10)
+        ax.invert_yaxis()
+        ax.tick_params(labelsize=8)
+        for i, v in enumerate(values):
+            text = "n/a" if not v else f"{v:,.2f}" if v < 100 else f"{v:,.0f}"
+            ax.text(v, i, " " + text, va="center", fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+
+
+def suite_arguments(p: argparse.ArgumentParser, scenarios: str, output: str, before: str) -> None:
+    """The options every suite takes (*scenarios*: their names, *before*: what --before adds)."""
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--servers", help="comma-separated subset (default: all available)")
+    p.add_argument("--scenarios", help="comma-separated subset of " + scenarios)
+    p.add_argument("--output", default=output, help="file stem under benchmarks/results/")
+    p.add_argument(
+        "--chart-only",
+        action="store_true",
+        help="redraw the chart of --output from its JSON, measuring nothing",
+    )
+    p.add_argument(
+        "--before",
+        metavar="PYTHON",
+        help=f"also serve the cyhttp app with this interpreter (another checkout's virtualenv) "
+        f"as {before}: a change against its base, side by side in one run",
+    )
+
+
+def chosen(servers: list[Any], wanted: str | None) -> list[Any]:
+    """The servers named in *wanted* (all without it); exits naming any unknown one."""
+    if not wanted:
+        return servers
+    names = wanted.split(",")
+    unknown = set(names) - {s.name for s in servers}
+    if unknown:
+        sys.exit(f"unknown servers: {', '.join(sorted(unknown))}")
+    return [s for s in servers if s.name in names]
+
+
+def chart(summary: dict[str, Any], path: Path) -> None:
     names = list(summary)
     panels = [
         ("realistic", "cpu_us_per_req", "realistic: server µs CPU per request (lower is better)"),
@@ -640,60 +752,47 @@ def chart(summary: dict[str, Any], path: Path) -> None:
         return [summary[name].get(scen, {}).get(key, 0) or 0 for name in names]
 
     # Only the scenarios this run measured.
-    panels = [panel for panel in panels if any(values_of(panel[0], panel[1]))]
-    rows = (len(panels) + 1) // 2
-    fig, axes = plt.subplots(rows, 2, figsize=(13, 4 * rows), squeeze=False)
-    for ax in axes.flat[len(panels) :]:
-        ax.axis("off")
-    for ax, (scen, key, title) in zip(axes.flat[: len(panels)], panels, strict=True):
-        values = values_of(scen, key)
-        colors = [
-            "#d62728" if n.startswith("cyhttp") else "#7f7f7f" if n == "raw-uvloop" else "#1f77b4"
-            for n in names
-        ]
-        ax.barh(names, values, color=colors)
-        ax.set_title(title, fontsize=10)
-        ax.invert_yaxis()
-        ax.tick_params(labelsize=8)
-        for i, v in enumerate(values):
-            label = "n/a" if not v else f"{v:,.2f}" if v < 100 else f"{v:,.0f}"
-            ax.text(v, i, " " + label, va="center", fontsize=7)
-    fig.suptitle("cyhttp load suite (server pinned to one core, wrk on the other)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    drawn = [(title, names, values_of(scen, key)) for scen, key, title in panels]
+    figure(
+        [panel for panel in drawn if any(panel[2])],
+        "cyhttp load suite (server pinned to one core, wrk on the other)",
+        "raw-uvloop",
+        path,
+    )
+
+
+def save(
+    stem: Path,
+    results: dict[str, Any],
+    table: str,
+    draw: Callable[[dict[str, Any], Path], None] | None = None,
+) -> None:
+    """Write a run's figures (JSON), its table and, with *draw*, its chart under *stem*;
+    show the table."""
+    RESULTS.mkdir(exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    stem.with_suffix(".md").write_text(table)
+    if draw is not None:
+        draw(results["summary"], stem.with_suffix(".png"))
+    print(table)
+    print(f"wrote {stem}.json, .md" + (", .png" if draw else ""))
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=int, default=5, help="whole seconds per wrk run")
-    p.add_argument("--servers", help="comma-separated subset (default: all available)")
-    p.add_argument(
-        "--scenarios", help="comma-separated subset of " + ",".join(s.name for s in SCENARIOS)
-    )
+    names = ",".join(s.name for s in SCENARIOS)
+    suite_arguments(p, names, "load", "cyhttp-cython-before and cyhttp-python-before")
     p.add_argument(
         "--tls",
         action="store_true",
         help="serve each server that can do TLS (cyhttp, uvicorn, granian) over plain HTTP "
-        "and over TLS (NAME-tls), one certificate for all (needs trustme)",
-    )
-    p.add_argument(
-        "--output", help="file stem under benchmarks/results/ (default: load, or tls with --tls)"
-    )
-    p.add_argument(
-        "--chart-only",
-        action="store_true",
-        help="redraw the chart of --output from its JSON, measuring nothing",
-    )
-    p.add_argument(
-        "--before",
-        metavar="PYTHON",
-        help="also serve the cyhttp app with this interpreter (another checkout's virtualenv) "
-        "as cyhttp-cython-before and cyhttp-python-before: a change against its base, side by "
-        "side in one run",
+        "and over TLS (NAME-tls), one certificate for all (needs trustme); written to tls.* "
+        "unless --output says otherwise",
     )
     args = p.parse_args(argv)
-    args.output = args.output or ("tls" if args.tls else "load")
+    if args.tls and args.output == "load":
+        args.output = "tls"
     if args.chart_only:
         stem = RESULTS / args.output
         saved = json.loads(stem.with_suffix(".json").read_text())
@@ -710,12 +809,7 @@ def main(argv: list[str] | None = None) -> None:
             servers.insert(
                 at, Server(f"cyhttp-{impl}-before", "cyhttp", lambda p, w, a=app: [*a, str(p)])
             )
-    if args.servers:
-        wanted = args.servers.split(",")
-        unknown = set(wanted) - {s.name for s in servers}
-        if unknown:
-            sys.exit(f"unknown servers: {', '.join(sorted(unknown))}")
-        servers = [s for s in servers if s.name in wanted]
+    servers = chosen(servers, args.servers)
     scenarios = [s for s in SCENARIOS if not args.scenarios or s.name in args.scenarios.split(",")]
     workdir = tempfile.TemporaryDirectory()
     if args.tls:
@@ -734,70 +828,39 @@ def main(argv: list[str] | None = None) -> None:
     live = [s for s in servers if s.available]
     runs: dict[str, dict[str, list[dict[str, float]]]] = {}
     idle: dict[str, float] = {}
-    with workdir as tmp:
-        try:
-            for server in live:
-                start(server, Path(tmp))
-                failed = [k for k, ok in server.checks.items() if not ok]
-                print(
-                    f"started {server.name} on {server.port}"
-                    + (f" (fails check: {', '.join(failed)})" if failed else "")
-                )
-            time.sleep(1)
-            for server in live:
-                idle[server.name] = idle_cpu_pct(server)
-            for rnd in range(args.rounds):
-                order = live[rnd % len(live) :] + live[: rnd % len(live)]
-                for scenario in scenarios:
-                    for server in order:
-                        if not server.checks.get(scenario.needs):
-                            continue  # e.g. the raw ceiling cannot echo
-                        if server.process is None or server.process.poll() is not None:
-                            server.checks = {}  # it died: nothing more to measure
-                            print(f"  {server.name} has exited; skipping it from now on")
-                            continue
-                        result = measure(server, scenario, args.duration)
-                        runs.setdefault(server.name, {}).setdefault(scenario.name, []).append(
-                            result
-                        )
-                        flag = "  FLAGGED: errors" if result["errors"] else ""
-                        print(
-                            f"round {rnd + 1} {scenario.name:7s} {server.name:20s} "
-                            f"{result['rps']:>12,.0f} req/s {result['cpu_us_per_req']:7.2f} "
-                            f"µs/req{flag}",
-                            flush=True,
-                        )
-            peaks = {s.name: peak_rss_kib(s.process.pid) for s in live if s.process}
-        finally:
-            for server in live:
-                stop(server)
+    with workdir as tmp, serving(live, Path(tmp), start) as peaks:
+        time.sleep(1)
+        for server in live:
+            idle[server.name] = idle_cpu_pct(server)
+        # The checks a server fails keep it out of those scenarios (the raw ceiling cannot echo).
+        for rnd, scenario, server in visits(
+            live, scenarios, args.rounds, lambda sv, sc: bool(sv.checks.get(sc.needs))
+        ):
+            result = measure(server, scenario, args.duration)
+            runs.setdefault(server.name, {}).setdefault(scenario.name, []).append(result)
+            flag = "  FLAGGED: errors" if result["errors"] else ""
+            print(
+                f"round {rnd + 1} {scenario.name:7s} {server.name:20s} "
+                f"{result['rps']:>12,.0f} req/s {result['cpu_us_per_req']:7.2f} µs/req{flag}",
+                flush=True,
+            )
     summary = summarize(runs)
     for name in summary:
         summary[name]["_idle_cpu_pct"] = idle.get(name, 0.0)
         summary[name]["_peak_rss_kib"] = peaks.get(name, 0)
     info = machine()
-    RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / args.output
-    stem.with_suffix(".json").write_text(
-        json.dumps(
-            {
-                "machine": info,
-                "rounds": args.rounds,
-                "duration": args.duration,
-                "summary": summary,
-                "runs": runs,
-                "skipped": {s.name: s.why for s in servers if not s.available},
-            },
-            indent=1,
-        )
-    )
+    results = {
+        "machine": info,
+        "rounds": args.rounds,
+        "duration": args.duration,
+        "summary": summary,
+        "runs": runs,
+        "skipped": {s.name: s.why for s in servers if not s.available},
+    }
     table = markdown(summary, servers, info, args.rounds, args.duration)
     if args.tls:
         table += tls_markdown(summary)
-    stem.with_suffix(".md").write_text(table)
-    chart(summary, stem.with_suffix(".png"))
-    print(table)
-    print(f"wrote {stem}.json, .md, .png")
+    save(RESULTS / args.output, results, table, chart)
 
 
 if __name__ == "__main__":

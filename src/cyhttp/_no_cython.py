@@ -20,6 +20,7 @@ bint = bool
 int = int  # C int: the name Cython gives it
 Py_ssize_t = ulonglong = int
 p_uchar = bytes  # what a pointer is made from, for type checkers
+NULL: Any = None  # the null pointer (only ever passed in the compiled build)
 
 
 def address(value: Any) -> Any:  # Cython's name

@@ -15,8 +15,12 @@ the connection closed, pings are answered, and whole messages (``str`` for text,
 ``bytes`` for binary) are queued for the application's ``receive``. A full queue
 stops both parsing and reading until the application has taken half of it.
 
-Writes go straight to the transport; ``send`` waits while the transport is over
-its high-water mark. The server's sweep calls ``tick``: keep-alive pings, the
+The first small frame of a loop turn goes straight to the transport; those written
+after it in the same turn are gathered and leave together at the turn's end, in
+one ``transport.write`` (echoing a batch of messages costs two system calls, not
+one each, and a lone message waits for nothing). A close frame, a large frame or
+64 KiB gathered send what is pending at once. ``send`` waits while the transport
+is over its high-water mark. The server's sweep calls ``tick``: keep-alive pings, the
 pong timeout, the close handshake's timeout and the write timeout are counted in
 sweeps, as the HTTP timeouts are. The connection counts as one of the server's
 until the transport is gone *and* the application's task has finished, so a
@@ -42,6 +46,7 @@ except ImportError:  # Cython is needed only to build the compiled core
     from . import _no_cython as cython  # type: ignore[no-redef]
 
 if cython.compiled:
+    from cython.cimports.cpython.bytes import PyBytes_AS_STRING, PyBytes_FromStringAndSize
     from cython.cimports.libc.string import memcpy
 
 log = logging.getLogger("cyhttp.error")
@@ -72,6 +77,10 @@ CLOSED = 2  # the transport is gone
 # What ends every compressed message on the wire and is stripped from it (RFC 7692 §7.2.1).
 DEFLATE_TAIL = b"\x00\x00\xff\xff"
 
+# A frame at least this large that has not all arrived is unmasked read by read into
+# its payload, instead of gathered whole first: each byte is copied once, not thrice.
+STREAMED = 65536
+
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
 
@@ -88,13 +97,38 @@ def frame_head(opcode: int, length: int, rsv1: bool) -> bytes:
 def unmask(data: bytes, start: int, length: int, mask: bytes) -> bytes:
     """``data[start:start + length]`` XOR the four-byte *mask* (RFC 6455 §5.3)."""
     if cython.compiled:
-        out = bytearray(length)
+        out: bytes = payload_buffer(length)
+        unmask_into(out, 0, data, start, length, mask)
+        return out
+    # Plain Python: one XOR of two big integers is the fastest there is.
+    whole = mask * ((length >> 2) + 1)
+    value = int.from_bytes(data[start : start + length], "little")
+    return (value ^ int.from_bytes(whole[:length], "little")).to_bytes(length, "little")
+
+
+def payload_buffer(length: int) -> Any:
+    """Room for a payload that ``unmask_into`` fills: in the compiled build a ``bytes``
+    not yet filled (nothing else holds it until it is whole), else a ``bytearray``."""
+    if cython.compiled:
+        return PyBytes_FromStringAndSize(cython.NULL, length)
+    return bytearray(length)
+
+
+def unmask_into(out: Any, offset: int, data: bytes, start: int, length: int, mask: bytes) -> None:
+    """Write ``data[start:start + length]``, unmasked, at *offset* of *out*
+    (``payload_buffer``'s): the bytes of a payload from *offset* on."""
+    if cython.compiled:
         # Pointers into the buffers in the compiled build (the .pxd's types).
-        dst: Any = out
+        dst: Any = cython.cast(cython.p_uchar, PyBytes_AS_STRING(out))
+        dst += offset
         src: Any = data
         src += start
-        key = word = 0
-        memcpy(cython.address(key), cython.cast(cython.p_uchar, mask), 4)
+        quad = key = word = 0
+        memcpy(cython.address(quad), cython.cast(cython.p_uchar, mask), 4)
+        turn = (offset & 3) << 3
+        if turn:  # the payload resumes inside the mask (little-endian, as the XOR below)
+            quad = (quad >> turn) | (quad << (32 - turn))
+        key = quad
         key |= key << 32
         words = length >> 3
         for i in range(words):
@@ -102,12 +136,10 @@ def unmask(data: bytes, start: int, length: int, mask: bytes) -> bytes:
             word ^= key
             memcpy(dst + 8 * i, cython.address(word), 8)
         for i in range(words << 3, length):
-            dst[i] = src[i] ^ mask[i & 3]
-        return bytes(out)
-    # Plain Python: one XOR of two big integers is the fastest there is.
-    whole = mask * ((length >> 2) + 1)
-    value = int.from_bytes(data[start : start + length], "little")
-    return (value ^ int.from_bytes(whole[:length], "little")).to_bytes(length, "little")
+            dst[i] = src[i] ^ mask[(offset + i) & 3]
+        return
+    turn = offset & 3
+    out[offset : offset + length] = unmask(data, start, length, mask[turn:] + mask[:turn])
 
 
 def valid_close_code(code: int) -> bool:
@@ -195,7 +227,16 @@ class WebSocket:
         self.state = OPEN
         self.input = bytearray()  # what is read but not yet parsed
         self.need = 2  # bytes the next frame needs before it can be parsed
+        # A large frame being unmasked as it arrives (STREAMED): its payload so far.
+        self.pending: Any = None
+        self.pending_first = 0  # its first byte
+        self.pending_mask = b""
+        self.pending_have = 0
+        self.pending_length = 0
         self.early: List[bytes] = []  # frames sent before the transport arrived
+        self.gathering = False  # a frame has gone out this loop turn: gather the next ones
+        self.out: List[bytes] = []  # the small frames gathered, for the end of the turn
+        self.out_size = 0
         self.max_size = cfg.ws_max_size
         self.max_queue = cfg.ws_max_queue
         self.messages: Deque[Any] = deque()
@@ -313,6 +354,11 @@ class WebSocket:
     def data_received(self, data: bytes) -> None:
         if self.ended:
             return
+        if self.pending is not None:
+            used = self.stream(data, 0)
+            if used == len(data) or self.ended:
+                return
+            data = data[used:]
         buf = self.input
         if buf:
             buf += data
@@ -333,6 +379,7 @@ class WebSocket:
             return
         self.state = CLOSED
         self.input = bytearray()
+        self.pending = None
         self.end()
         gone = WebSocketClosed(self.close_code, self.close_reason)
         for waiter in self.drains:
@@ -436,15 +483,40 @@ class WebSocket:
     # -- writing ------------------------------------------------------------------
 
     def write(self, opcode: int, payload: bytes, rsv1: bool = False) -> None:
-        head = frame_head(opcode, len(payload), rsv1)
+        size = len(payload)
+        head = frame_head(opcode, size, rsv1)
         transport = self.transport
         if transport is None:
             self.early.append(head + payload)
-        elif len(payload) < 4096:
+            return
+        if size < 4096 and opcode != CLOSE:
+            if not self.gathering:
+                self.gathering = True
+                self.loop.call_soon(self.flush)
+                transport.write(head + payload)
+                return
+            self.out.append(head + payload)
+            self.out_size += size
+            if self.out_size >= 65536:
+                self.flush()
+            return
+        self.flush()  # what was gathered goes first
+        if size < 4096:
             transport.write(head + payload)
         else:
             transport.write(head)
             transport.write(payload)
+
+    def flush(self) -> None:
+        """Send the small frames gathered, in one write (the loop calls it back at the end
+        of the turn)."""
+        self.gathering = False
+        out = self.out
+        if out:
+            self.out = []
+            self.out_size = 0
+            if self.state != CLOSED:
+                self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def message(self, opcode: int, payload: bytes) -> None:
         deflate = self.deflate
@@ -542,19 +614,48 @@ class WebSocket:
             if not self.frame_allowed(first, second, length):
                 return
             if end - at < 4 + length:
-                self.need = at - pos + 4 + length
-                break
+                if length < STREAMED or end - at < 4:
+                    self.need = at - pos + 4 + length
+                    break
+                self.pending = payload_buffer(length)
+                self.pending_first = first
+                self.pending_mask = data[at : at + 4]
+                self.pending_have = 0
+                self.pending_length = length
+                self.stream(data, at + 4)
+                return
             payload = unmask(data, at + 4, length, data[at : at + 4])
             pos = at + 4 + length
-            self.need = 2
-            self.idle_ticks = 0
-            if not self.frame(first, payload):
+            if not self.take(first, payload):
                 return
-            if len(self.messages) >= self.max_queue and not self.read_paused:
-                self.read_paused = True
-                self.transport.pause_reading()
         if pos < end and not self.ended:
             self.input += data[pos:]
+
+    def stream(self, data: bytes, start: int) -> int:
+        """Unmask what *data* holds of the frame being streamed, from *start*; act on the
+        frame once whole. Returns where in *data* its payload ended."""
+        have = self.pending_have
+        size = min(len(data) - start, self.pending_length - have)
+        unmask_into(self.pending, have, data, start, size, self.pending_mask)
+        have += size
+        if have < self.pending_length:
+            self.pending_have = have
+        else:
+            payload = self.pending if cython.compiled else bytes(self.pending)
+            self.pending = None
+            self.take(self.pending_first, payload)
+        return start + size
+
+    def take(self, first: int, payload: bytes) -> bool:
+        """A whole frame has been read; False once the connection is failing or closed."""
+        self.need = 2
+        self.idle_ticks = 0
+        if not self.frame(first, payload):
+            return False
+        if len(self.messages) >= self.max_queue and not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+        return True
 
     def frame_allowed(self, first: int, second: int, length: int) -> bool:
         """Check a frame's head before its payload is read; fail the connection if not."""

@@ -9,17 +9,27 @@ cdef int NORMAL, GOING_AWAY, PROTOCOL_ERROR, NO_STATUS, ABNORMAL, INVALID_DATA, 
 cdef int INTERNAL_ERROR
 cdef int OPEN, CLOSING, CLOSED
 cdef bytes DEFLATE_TAIL
+cdef Py_ssize_t STREAMED
 
 
 @cython.locals(first=int)
 cpdef bytes frame_head(int opcode, Py_ssize_t length, bint rsv1)
 
 
+@cython.locals(out=bytes)
+cpdef bytes unmask(bytes data, Py_ssize_t start, Py_ssize_t length, bytes mask)
+
+
+cpdef payload_buffer(Py_ssize_t length)
+
+
 @cython.locals(
-    out=bytearray, dst=cython.p_uchar, src=cython.p_uchar, key=cython.ulonglong,
+    dst=cython.p_uchar, src=cython.p_uchar, quad=cython.uint, turn=int, key=cython.ulonglong,
     word=cython.ulonglong, words=Py_ssize_t, i=Py_ssize_t,
 )
-cpdef bytes unmask(bytes data, Py_ssize_t start, Py_ssize_t length, bytes mask)
+cpdef unmask_into(
+    bytes out, Py_ssize_t offset, bytes data, Py_ssize_t start, Py_ssize_t length, bytes mask
+)
 
 
 cpdef bint valid_close_code(int code)
@@ -53,7 +63,15 @@ cdef class WebSocket:
     cdef int state
     cdef bytearray input
     cdef Py_ssize_t need
+    cdef object pending
+    cdef int pending_first
+    cdef bytes pending_mask
+    cdef Py_ssize_t pending_have
+    cdef Py_ssize_t pending_length
     cdef list early
+    cdef bint gathering
+    cdef list out
+    cdef Py_ssize_t out_size
     cdef Py_ssize_t max_size
     cdef Py_ssize_t max_queue
     cdef object messages
@@ -81,7 +99,10 @@ cdef class WebSocket:
     cdef bint tracked
 
     cdef forget(self)
+
+    @cython.locals(size=Py_ssize_t)
     cdef write(self, int opcode, bytes payload, bint rsv1=*)
+    cpdef flush(self)  # called back by the loop
     cdef message(self, int opcode, bytes payload)
     cpdef start_close(self, int code, str reason)
     cdef fail(self, int code, str reason)
@@ -93,6 +114,11 @@ cdef class WebSocket:
     @cython.locals(end=Py_ssize_t, pos=Py_ssize_t, at=Py_ssize_t, length=Py_ssize_t,
                    first=int, second=int)
     cdef parse(self, bytes data)
+
+    @cython.locals(have=Py_ssize_t, size=Py_ssize_t)
+    cdef Py_ssize_t stream(self, bytes data, Py_ssize_t start)
+
+    cdef bint take(self, int first, bytes payload)
 
     @cython.locals(opcode=int, limit=Py_ssize_t, compressed=bint)
     cdef bint frame_allowed(self, int first, int second, Py_ssize_t length)

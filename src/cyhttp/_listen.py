@@ -49,6 +49,11 @@ RETRY_DELAY = 1.0  # seconds (asyncio waits as long)
 # the most a connection waits for a sibling busy in a long request.
 FAIR_DELAY = 0.0  # seconds
 STUCK = 0.05  # seconds
+# How many connections more than the least loaded sibling a worker may hold and still
+# accept: where connections come and go by the thousand a second (one request each),
+# counts within a few of each other are even, and leaving each new one to a sibling
+# costs both workers a wake-up and a re-watch of the socket for nothing.
+SLACK = 4
 
 
 class Loads:
@@ -98,14 +103,14 @@ class Loads:
 
     def fair(self, taken: int) -> bool:
         """Whether this worker may take another connection, having taken *taken* it has
-        not published yet: no sibling holds fewer (a tenth more than the fewest is fair
-        too: counts move all the time)."""
+        not published yet: no sibling holds fewer (``SLACK`` or a tenth more than the
+        fewest is fair too: counts move all the time)."""
         slot = self.slot
         if slot is None:
             return True
         counts = self.counts
         fewest = min(c for i, c in enumerate(counts) if i != slot) if self.slots > 1 else self.FREE
-        return counts[slot] + taken <= fewest + fewest // 10
+        return counts[slot] + taken <= fewest + max(SLACK, fewest // 10)
 
     def others(self) -> List[int]:
         """The siblings' counts, to tell later whether any of them moved."""

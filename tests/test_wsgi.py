@@ -64,7 +64,9 @@ class Framework:
 
 
 @pytest.mark.parametrize(
-    "app", [hello, Framework(), lambda environ, start_response: []], ids=["function", "instance", "lambda"]
+    "app",
+    [hello, Framework(), lambda environ, start_response: []],
+    ids=["function", "instance", "lambda"],
 )
 def test_auto_tells_a_wsgi_application_by_its_two_arguments(app):
     assert detect(app) == "wsgi"

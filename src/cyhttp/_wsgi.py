@@ -602,6 +602,8 @@ class _Call:
 
     def end(self) -> None:
         """The body is complete: posted; whole if the loop has not taken the head yet."""
+        if self.ended:  # only this thread sets it: a file handed over whole (send_file)
+            return
         if not self.streaming:
             self.give_whole(self.final if self.final is not None else self.complete(b""))
             return

@@ -44,7 +44,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 from . import _impl, _runner
 from ._proxy import TrustedProxies
 from ._runner import StreamAborted
-from ._threads import Pool
+from ._threads import STALL, Pool
 from ._wire import encode_headers
 from .request import ClientDisconnected, _next_piece
 
@@ -266,6 +266,7 @@ class Wsgi:
         self.lock = threading.Lock()  # guards the outbox and every _Call's shared fields
         self.outbox: List[_Call] = []
         self.wake_due = False  # a deliver() is scheduled on the loop
+        self.watching = False  # a watch() is scheduled on the loop
         self.loop: Optional[asyncio.AbstractEventLoop] = None  # the server's, once started
         #: Where the server listens: ``(host, port)``, or ``(path, None)`` on a Unix socket.
         self.server: Optional[Tuple[str, Optional[int]]] = None
@@ -291,7 +292,19 @@ class Wsgi:
             loop = asyncio.get_running_loop()
         call = _Call(self, req, loop)
         self.pool.submit(call.run)
+        if not self.watching:
+            self.watching = True
+            loop.call_later(STALL, self.watch, loop, self.pool.taken)
         return call.head
+
+    def watch(self, loop: asyncio.AbstractEventLoop, seen: int) -> None:
+        """Every ``STALL`` seconds while calls wait: one more thread if the queue is stuck
+        behind threads blocked in the application (see ``_threads``)."""
+        waiting, taken = self.pool.check(seen)
+        if waiting:
+            loop.call_later(STALL, self.watch, loop, taken)
+        else:
+            self.watching = False
 
     def deliver(self) -> None:
         """On the loop: land what the threads posted since the last time."""

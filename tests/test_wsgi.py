@@ -11,6 +11,7 @@ test_wsgi_frameworks.py; these are the core paths of the adapter and its pool.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import io
 import json
 import logging
@@ -432,6 +433,25 @@ def test_a_blocked_application_stalls_no_other_connection(live, impl):
             release.set()
         assert body_of(read_until_closed(blocked)) == b"hello"
         blocked.close()
+
+
+def test_threads_is_checked():
+    with pytest.raises(ValueError, match="threads must be an int >= 1, got 0"):
+        cyhttp.Server(hello, threads=0)
+
+
+def test_each_request_runs_in_a_context_of_its_own(live, impl):
+    seen = contextvars.ContextVar("seen", default="unset")
+
+    def app(environ: Environ, start_response: StartResponse) -> List[bytes]:
+        before = seen.get()
+        seen.set(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [before.encode()]
+
+    with serve(live, app, threads=1) as srv:
+        assert body_of(ask(srv, get("/a"))) == b"unset"
+        assert body_of(ask(srv, get("/b"))) == b"unset"
 
 
 def test_shutdown_joins_the_pool_threads(live, impl):

@@ -43,6 +43,7 @@ import os
 import stat
 import threading
 from collections import deque
+from contextvars import copy_context
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from . import _runner
@@ -469,6 +470,9 @@ class _Call:
         self.client: Optional[Tuple[str, int]] = req.client
         self.fields = native.asgi_headers(req)  # names lower-cased
         self.is_head: bool = req.method == "HEAD"
+        # A copy of the context the request was read in: what the application sets
+        # there does not leak into the next request its thread serves.
+        self.context = copy_context()
         # A body already whole is handed over at once; the rest is fetched as read.
         self.body: Optional[bytes] = None
         if req._body_done and req._error is None:
@@ -493,7 +497,11 @@ class _Call:
     # -- on the application's thread -------------------------------------------
 
     def run(self) -> None:
-        """Call the application and consume what it returns (a pool thread's job)."""
+        """A pool thread's job: the request in its own context, as a native handler's."""
+        self.context.run(self.serve)
+
+    def serve(self) -> None:
+        """Call the application and consume what it returns."""
         try:
             environ = self.wsgi.environ(self)
             result = self.wsgi.app(environ, self.start_response)

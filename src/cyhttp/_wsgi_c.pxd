@@ -71,6 +71,7 @@ cdef class _Call:
     cdef object client
     cdef list fields
     cdef bint is_head
+    cdef object context
     cdef object body
     cdef int status
     cdef object headers

@@ -155,6 +155,22 @@ def test_the_environ_holds_the_request_as_pep_3333_says(live, impl):
     assert env["wsgi.run_once"] is False and env["wsgi.input_terminated"] is True
 
 
+def test_wsgi_errors_goes_to_the_error_log_and_http_10_is_said(live, impl, caplog):
+    def app(environ: Environ, start_response: StartResponse) -> List[bytes]:
+        errors = environ["wsgi.errors"]
+        errors.write("first line\nsecond ")
+        errors.writelines(["line\n"])
+        errors.flush()
+        return echo_environ(environ, start_response)
+
+    with caplog.at_level(logging.ERROR, logger="cyhttp.error"), serve(live, app) as srv:
+        env = environ_of(srv, b"GET / HTTP/1.0\r\n\r\n")
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.0"
+    assert env["SERVER_NAME"] == "127.0.0.1" and env["SERVER_PORT"].isdigit()  # no Host
+    logged = [r.getMessage() for r in caplog.records if r.name == "cyhttp.error"]
+    assert logged == ["first line", "second line"]
+
+
 def test_a_trusted_proxy_sets_the_scheme_and_the_client(live, impl):
     fields = b"X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n"
     with serve(live, echo_environ) as srv:  # 127.0.0.1 is trusted by default

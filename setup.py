@@ -7,8 +7,8 @@ package, so it is never imported or shipped) and typed by
 ``src/cyhttp/_protocol_c.pxd``, which Cython finds through the include path
 (Cython's pure-Python mode). The ASGI layer, ``_asgi.py``, is built the same way
 as ``cyhttp._asgi_c``, the WebSocket connection, ``_websocket.py``, as
-``cyhttp._websocket_c``, and the request handlers receive, ``request.py``, as
-``cyhttp._request``.
+``cyhttp._websocket_c``, the request handlers receive, ``request.py``, as
+``cyhttp._request``, and the WSGI layer, ``_wsgi.py``, as ``cyhttp._wsgi_c``.
 
 Set ``CYHTTP_DEBUG=1`` for a debug build (line tracing, bounds checks, C asserts)
 and ``CYHTTP_ANNOTATE=1`` to write ``cython -a`` HTML next to the sources.
@@ -44,6 +44,7 @@ ONE_SOURCE = {
     "_asgi_c": "_asgi",
     "_websocket_c": "_websocket",
     "_request": "request",
+    "_wsgi_c": "_wsgi",
 }
 
 os.makedirs(COPY, exist_ok=True)
@@ -70,6 +71,7 @@ extensions = [
         "_protocol_c",
         "_asgi_c",
         "_websocket_c",
+        "_wsgi_c",
     )
 ]
 

@@ -28,6 +28,7 @@ __all__ = [
     "protocol_class",
     "request_connection",
     "websocket_module",
+    "wsgi_class",
 ]
 
 NO_EXTENSIONS = os.environ.get("CYHTTP_NO_EXTENSIONS", "") not in ("", "0")
@@ -94,6 +95,17 @@ def asgi_class(name: str) -> Any:
     from ._asgi import Asgi
 
     return Asgi
+
+
+def wsgi_class(name: str) -> Any:
+    """The WSGI layer (``Wsgi``) that serves WSGI applications on core *name*."""
+    if name == "cython":
+        from ._wsgi_c import Wsgi as WsgiC
+
+        return WsgiC
+    from ._wsgi import Wsgi
+
+    return Wsgi
 
 
 def websocket_module(name: str) -> Any:

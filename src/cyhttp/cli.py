@@ -93,7 +93,7 @@ def _refuse(message: str) -> NoReturn:
 # mapped or refused (_uvicorn).
 CHOICES = {
     "implementation": ("cython", "python"),
-    "interface": (*INTERFACES, "asgi3", "asgi2", "wsgi"),
+    "interface": (*INTERFACES, "asgi3", "asgi2"),
     "lifespan": LIFESPAN_MODES,
 }
 NONE = type(None)
@@ -423,7 +423,9 @@ def _supervise(args: argparse.Namespace, options: dict[str, Any], inherited: Opt
         app = load_app(args.app)
         if args.factory:
             app = app()
-        return Server(app, sock=socks[0], **served)
+        server = Server(app, sock=socks[0], **served)
+        server.multiprocess = True  # WSGI's wsgi.multiprocess: the other workers serve it too
+        return server
 
     def serve(socks: List[Any], report: int, parent: int, loads: Any) -> int:
         beat = settings.healthcheck_timeout / 4

@@ -16,36 +16,21 @@ request's target the way each expects it.
 from __future__ import annotations
 
 import json
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from .frameworks import wsgi_conformance_app as conformance
-from .support import IMPLS, ROOT, cli_env, free_port
-
-try:
-    import gunicorn
-except ImportError:  # outside CI the reference may be missing: its cases skip
-    gunicorn = None
+from .support import WSGI_SERVERS, cli_env, free_port, serving_process, wsgi_argv
 
 APP = "tests.frameworks.wsgi_conformance_app:app"
 MOUNT = "/mount"
 MAX_BODY = 65536
-SERVERS = [
-    *IMPLS,
-    pytest.param(
-        "gunicorn", marks=pytest.mark.skipif(gunicorn is None, reason="gunicorn not installed")
-    ),
-]
 
 
 @dataclass
@@ -147,9 +132,6 @@ class Served:
 
     name: str
     port: int
-    proc: subprocess.Popen[bytes]
-    log: Path
-    tokens: list[str] = field(default_factory=list)
 
     def target(self, path: str) -> str:
         """The request target for *path* under the mount point, as this server wants it."""
@@ -190,55 +172,26 @@ class Served:
             request.applymarker(pytest.mark.xfail(reason=f"gunicorn: {reason}", strict=True))
 
 
-def _command(name: str, port: int) -> tuple[list[str], dict[str, str]]:
-    if name == "gunicorn":
-        argv = [
-            sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", "4",
-            "-b", f"127.0.0.1:{port}", "--log-level", "warning", APP,
-        ]  # fmt: skip
-        return argv, cli_env(SCRIPT_NAME=MOUNT)
-    argv = [
-        sys.executable, "-m", "cyhttp", "--interface", "wsgi", "--threads", "4",
-        "--implementation", name, "--port", str(port), "--root-path", MOUNT,
-        "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1",
-        "--max-body-size", str(MAX_BODY), "--log-level", "warning", APP,
-    ]  # fmt: skip
-    return argv, cli_env()
-
-
-@pytest.fixture(scope="module", params=SERVERS)
-def srv(request: pytest.FixtureRequest) -> Iterator[Served]:
+@pytest.fixture(scope="module", params=WSGI_SERVERS)
+def srv(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
     """The application served by cyhttp (each core) or gunicorn, for this module."""
     name = str(request.param)
     port = free_port()
-    argv, env = _command(name, port)
-    with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=out)
-        served = Served(name, port, proc, log)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert proc.poll() is None, f"{name} exited:\n{log.read_text()}"
-                try:
-                    served.ask("GET", "/_log")
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, f"{name} did not answer:\n{log.read_text()}"
-                    time.sleep(0.1)
-            yield served
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        # The checker's findings the server did not turn into answers land in its log,
-        # and so does a body iterable it found unclosed when the server dropped it.
-        text = log.read_text()
-        assert "AssertionError" not in text and "without being closed" not in text, text
+    options = (
+        "--root-path", MOUNT, "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1",
+        "--max-body-size", str(MAX_BODY),
+    )  # fmt: skip
+    argv = wsgi_argv(name, port, APP, *options)
+    env = cli_env(SCRIPT_NAME=MOUNT) if name == "gunicorn" else cli_env()
+    log = tmp_path_factory.mktemp("wsgi") / "log"
+    with serving_process(argv, port, env, log):
+        yield Served(name, port)
+    # The checker's findings the server did not turn into answers land in its log,
+    # and so does a body iterable it found unclosed when the server dropped it.
+    text = log.read_text()
+    assert "AssertionError" not in text and "without being closed" not in text, text
 
 
 # -- the environ ---------------------------------------------------------------------

@@ -84,10 +84,10 @@ def test_auto_tells_asgi_from_native(app, found):
     [
         (Asgi2, "is a class: an ASGI 2 application?"),
         (lambda *args: None, "cannot tell whether"),
-        (lambda a, b: None, "cannot tell whether"),
+        (lambda a, b, *, c: None, "cannot tell whether"),
         (42, "app must be callable, got int"),
     ],
-    ids=["asgi2-class", "star-args", "two-args", "not-callable"],
+    ids=["asgi2-class", "star-args", "required-keyword", "not-callable"],
 )
 def test_what_cannot_be_served_is_refused_with_one_line(app, message):
     with pytest.raises(InterfaceError) as info:
@@ -98,8 +98,8 @@ def test_what_cannot_be_served_is_refused_with_one_line(app, message):
 def test_interface_given_is_used_and_checked():
     assert cyhttp.Server(lambda *a: None, interface="asgi").interface == "asgi"
     assert cyhttp.Server(lambda *a: None, interface="native").interface == "native"
-    with pytest.raises(ValueError, match="interface must be 'auto', 'native' or 'asgi'"):
-        cyhttp.Server(hello, interface="wsgi")
+    with pytest.raises(ValueError, match="interface must be 'auto', 'native', 'asgi' or 'wsgi'"):
+        cyhttp.Server(hello, interface="cgi")
     with pytest.raises(ValueError, match="lifespan must be"):
         cyhttp.Server(hello, lifespan="yes")
     with pytest.raises(ValueError, match="root_path must be"):

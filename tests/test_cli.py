@@ -230,10 +230,10 @@ def test_cli_refuses_an_asgi2_application_in_one_line():
 def test_cli_interface_and_lifespan_choices_are_checked():
     result = run_cli("examples.asgi_hello:app", "--interface", "cgi")
     assert result.returncode == 2 and "invalid choice: 'cgi'" in result.stderr
-    # uvicorn's words: WSGI is one it has and cyhttp has not.
-    result = run_cli("examples.asgi_hello:app", "--interface", "wsgi")
+    # uvicorn's words: ASGI 2 is one it has and cyhttp has not.
+    result = run_cli("examples.asgi_hello:app", "--interface", "asgi2")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
-    assert result.stderr.startswith("cyhttp: error: --interface 'wsgi' is not supported: ")
+    assert result.stderr.startswith("cyhttp: error: --interface 'asgi2' is not supported: ")
     result = run_cli("examples.asgi_hello:app", "--lifespan", "sometimes")
     assert result.returncode == 2 and "invalid choice: 'sometimes'" in result.stderr
 

@@ -28,6 +28,7 @@ __all__ = [
     "implementation",
     "protocol_class",
     "websocket_module",
+    "wsgi_class",
 ]
 
 NO_EXTENSIONS = os.environ.get("CYHTTP_NO_EXTENSIONS", "") not in ("", "0")
@@ -85,6 +86,13 @@ def asgi_class(name: str) -> Any:
     from ._asgi import Asgi
 
     return Asgi
+
+
+def wsgi_class(name: str) -> Any:
+    """The WSGI layer (``Wsgi``) that serves WSGI applications on core *name*."""
+    from ._wsgi import Wsgi
+
+    return Wsgi
 
 
 def websocket_module(name: str) -> Any:

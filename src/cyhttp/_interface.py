@@ -1,10 +1,16 @@
-"""Which interface an application speaks: cyhttp's native handlers, or ASGI 3.
+"""Which interface an application speaks: cyhttp's native handlers, ASGI 3 or WSGI.
 
-``auto`` decides from the application's signature: a native handler takes one
-argument (the request), an ASGI 3 application three (``scope, receive, send``),
-whether it is a function, a class instance with ``__call__`` or a framework's
-application object. What cannot be told apart is refused with one line saying
-why, never guessed.
+``auto`` decides from the application's signature, whether it is a function, a
+class instance with ``__call__`` or a framework's application object:
+
+* a native handler takes one argument (the request; more only with defaults);
+* an ASGI 3 application three (``scope, receive, send``);
+* a WSGI application (PEP 3333) exactly two required positional arguments
+  (``environ, start_response``) and no third positional one, defaulted or not
+  (Flask, Django, Falcon, Bottle and Pyramid applications all look so).
+
+What cannot be told apart (``*args``, a required keyword argument, no signature)
+is refused with one line saying why, never guessed.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from typing import Any, Optional
 
 __all__ = ["INTERFACES", "InterfaceError", "detect"]
 
-INTERFACES = ("auto", "native", "asgi")
+INTERFACES = ("auto", "native", "asgi", "wsgi")
 
 
 class InterfaceError(TypeError):
@@ -43,7 +49,8 @@ def _required(signature: inspect.Signature) -> int:
 
 
 def detect(app: Any, interface: str = "auto") -> str:
-    """``"native"`` or ``"asgi"`` for *app*; :class:`InterfaceError` if it cannot be served."""
+    """``"native"``, ``"asgi"`` or ``"wsgi"`` for *app*; :class:`InterfaceError` if it
+    cannot be served."""
     if interface not in INTERFACES:
         raise ValueError(f"interface must be one of {', '.join(INTERFACES)}, got {interface!r}")
     if not callable(app):
@@ -71,9 +78,12 @@ def detect(app: Any, interface: str = "auto") -> str:
                 return "asgi"
             if least <= 1 <= most:
                 return "native"
+            if least == most == 2:
+                return "wsgi"
     name = getattr(app, "__qualname__", None) or type(app).__qualname__
     raise InterfaceError(
-        f"cannot tell whether {name} is a native handler (one argument, the request) or an "
-        "ASGI 3 application (scope, receive, send); pass interface='native' or 'asgi' "
-        "(--interface on the command line)"
+        f"cannot tell whether {name} is a native handler (one argument, the request), an "
+        "ASGI 3 application (scope, receive, send) or a WSGI application (environ, "
+        "start_response); pass interface='native', 'asgi' or 'wsgi' (--interface on the "
+        "command line)"
     )

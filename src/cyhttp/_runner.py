@@ -344,25 +344,29 @@ FILE_CHUNK = 64 * 1024  # what a file is read in where sendfile cannot be used
 
 
 class FileContent:
-    """A file as a streaming body (ASGI's ``pathsend``): sent by ``sendfile`` where the
-    transport has a socket, else read in pieces. Owns the open *file*."""
+    """A file as a streaming body (ASGI's ``pathsend``, WSGI's ``wsgi.file_wrapper``):
+    its *size* bytes from *offset*, sent by ``sendfile`` where the transport has a
+    socket, else read in pieces. Owns the open *file*."""
 
-    __slots__ = ("file", "size")
+    __slots__ = ("file", "offset", "size")
 
-    def __init__(self, file: Any, size: int) -> None:
+    def __init__(self, file: Any, size: int, offset: int = 0) -> None:
         self.file = file
         self.size = size
+        self.offset = offset
 
     def __aiter__(self) -> Any:
-        return _file_pieces(self.file)
+        return _file_pieces(self.file, self.offset, self.size)
 
     async def aclose(self) -> None:
         self.file.close()
 
 
-async def _file_pieces(file: Any) -> Any:
+async def _file_pieces(file: Any, offset: int, size: int) -> Any:
     with file:
-        while chunk := file.read(FILE_CHUNK):
+        file.seek(offset)
+        while size > 0 and (chunk := file.read(min(FILE_CHUNK, size))):
+            size -= len(chunk)
             yield chunk
 
 
@@ -385,15 +389,16 @@ async def _send_file(conn: Connection, content: FileContent) -> None:
         drained = conn._write_room()
         if drained is not None:
             await drained
-        offset, size, source = 0, content.size, content.file.fileno()
-        while offset < size:
+        offset, source = content.offset, content.file.fileno()
+        end = offset + content.size
+        while offset < end:
             try:
-                sent = os.sendfile(fd, source, offset, size - offset)
+                sent = os.sendfile(fd, source, offset, end - offset)
             except BlockingIOError:
                 await asyncio.wait_for(_writable(loop, watch), timeout)
                 continue
             if sent == 0:
-                raise ValueError(f"the file ended {size - offset} bytes short of its size")
+                raise ValueError(f"the file ended {end - offset} bytes short of its size")
             offset += sent
     finally:
         os.close(watch)

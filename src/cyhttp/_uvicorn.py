@@ -18,7 +18,7 @@ ALIASES = {
     "h11_max_incomplete_event_size": "max_header_size",
 }
 
-# uvicorn's interface names -> cyhttp's; asgi2 and wsgi have none.
+# uvicorn's interface names -> cyhttp's; asgi2 has none.
 INTERFACES = {"asgi3": "asgi"}
 
 _RELOAD = (
@@ -57,9 +57,9 @@ UNSUPPORTED: Dict[str, Tuple[Tuple[Any, ...], str]] = {
         "OpenSSL negotiates the best TLS version: leave the option out",
     ),
     "interface": (
-        ("auto", "asgi3", "asgi", "native"),
-        "cyhttp calls ASGI 3 applications and its own handlers: wrap an ASGI 2 or WSGI "
-        "application (asgiref's guarantee_single_callable, a2wsgi)",
+        ("auto", "asgi3", "asgi", "native", "wsgi"),
+        "cyhttp calls ASGI 3 and WSGI applications and its own handlers: wrap an ASGI 2 "
+        "application (asgiref's guarantee_single_callable)",
     ),
     "loop": (("auto", "asyncio", "uvloop"), "cyhttp runs on uvloop or asyncio: use one of those"),
 }

@@ -93,7 +93,7 @@ def _refuse(message: str) -> NoReturn:
 # mapped or refused (_uvicorn).
 CHOICES = {
     "implementation": ("cython", "python"),
-    "interface": (*INTERFACES, "asgi3", "asgi2", "wsgi"),
+    "interface": (*INTERFACES, "asgi3", "asgi2"),
     "lifespan": LIFESPAN_MODES,
 }
 NONE = type(None)

@@ -16,10 +16,12 @@ __all__ = ["Config"]
 LOOPS = ("auto", "uvloop", "asyncio")
 
 # max_body_size when none is set: a native handler's body() holds the whole body in
-# memory, so it keeps a bound; an ASGI application reads the body as a stream and
-# decides for itself, as under uvicorn, hypercorn, gunicorn and granian.
+# memory, so it keeps a bound; an ASGI or WSGI application reads the body as a stream
+# and decides for itself, as under uvicorn, hypercorn, gunicorn and granian.
 NATIVE_MAX_BODY = 1024 * 1024
 NO_BODY_LIMIT = sys.maxsize
+# The WSGI pool's size when none is set (docs/wsgi.md says how it was measured).
+THREADS = 8
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -48,7 +50,7 @@ class Config:
     max_header_size: int = _setting(32 * 1024, "total header bytes; more gets 431")
     max_headers: int = _setting(100, "most header lines; more gets 431")
     max_body_size: Optional[int] = _setting(
-        None, "largest request body; larger gets 413 (default: 1 MiB native, none for ASGI)"
+        None, "largest request body; larger gets 413 (default: 1 MiB native, none for ASGI, WSGI)"
     )
     header_timeout: float = _setting(10.0, "a request head must arrive within this; else 408")
     body_timeout: float = _setting(30.0, "a body may stall this long between reads; else 408")
@@ -78,7 +80,8 @@ class Config:
     reset_contextvars: bool = _setting(
         False, "run each request in an empty contextvars.Context, not a copy of the server's"
     )
-    interface: str = _setting("auto", "'auto', 'native' or 'asgi': how to call the app")
+    interface: str = _setting("auto", "'auto', 'native', 'asgi' or 'wsgi': how to call the app")
+    threads: int = _setting(THREADS, "WSGI: the threads applications run on (per process)")
     lifespan: str = _setting("auto", "ASGI lifespan: 'auto', 'on' or 'off'")
     root_path: str = _setting("", "ASGI root_path: the path the app is mounted under")
     proxy_headers: bool = _setting(True, "ASGI: trust X-Forwarded-For/-Proto from allowed peers")
@@ -118,6 +121,7 @@ class Config:
             "max_headers",
             "ws_max_size",
             "ws_max_queue",
+            "threads",
         ):
             value = getattr(self, name)
             _check(_is_int(value) and value >= 1, name, "an int >= 1", value)
@@ -191,7 +195,7 @@ class Config:
                 value,
             )
         value = self.interface
-        _check(value in INTERFACES, "interface", "'auto', 'native' or 'asgi'", value)
+        _check(value in INTERFACES, "interface", "'auto', 'native', 'asgi' or 'wsgi'", value)
         value = self.lifespan
         _check(value in LIFESPAN_MODES, "lifespan", "'auto', 'on' or 'off'", value)
         value = self.root_path

@@ -37,6 +37,7 @@ from ._lifespan import Lifespan, LifespanFailed
 from ._listen import Acceptor, can_accept, inherited
 from ._overload import ConcurrencyLimit
 from ._proxy import TrustedProxies
+from ._threads import Pool
 from ._wire import FLAG_DATE, FLAG_SERVER, encode_headers
 from .config import LOOPS, Config, body_limit
 from .request import Request
@@ -123,7 +124,8 @@ class Server:
         self._on_startup = _hooks(on_startup, "on_startup")
         self._on_shutdown = _hooks(on_shutdown, "on_shutdown")
         self._implementation = cfg.implementation or _impl.implementation
-        #: ``"native"`` or ``"asgi"``: how the application is called (``interface``).
+        #: ``"native"``, ``"asgi"`` or ``"wsgi"``: how the application is called
+        #: (``interface``).
         self.interface = detect(app, cfg.interface)
         self.config = cfg = body_limit(cfg, self.interface)
         #: The ASGI lifespan state: what the application's startup stored, copied into
@@ -137,7 +139,14 @@ class Server:
         self.scheme = "http" if self.ssl is None else "https"
         self._lifespan: Optional[Lifespan] = None
         self._asgi: Any = None
-        if self.interface == "asgi":
+        self._wsgi: Any = None
+        if self.interface == "wsgi":
+            # The application runs on a pool of threads; to the core it is one more handler.
+            proxies = TrustedProxies(cfg.forwarded_allow_ips) if cfg.proxy_headers else None
+            self.app = self._wsgi = _impl.wsgi_class(self._implementation)(
+                app, Pool(cfg.threads), cfg.root_path, proxies, self.scheme
+            )
+        elif self.interface == "asgi":
             # To the core an ASGI application is one more handler.
             proxies = TrustedProxies(cfg.forwarded_allow_ips) if cfg.proxy_headers else None
             self.app = self._asgi = _impl.asgi_class(self._implementation)(
@@ -297,11 +306,12 @@ class Server:
             )
         if eager:
             self._acceptor = Acceptor(loop, self._server.sockets, factory, cfg.backlog, tls)
-        if self._asgi is not None:
+        layer = self._asgi or self._wsgi
+        if layer is not None:
             name = self._server.sockets[0].getsockname()
             # A Unix socket's server is [path, None] (ASGI spec).
-            self._asgi.server = (name[0], name[1]) if isinstance(name, tuple) else (name, None)
-            self._asgi.loop = loop
+            layer.server = (name[0], name[1]) if isinstance(name, tuple) else (name, None)
+            layer.loop = loop
 
     def reload_tls(self) -> None:
         """Read the TLS certificate and key again (``SIGHUP`` under :func:`run`): new
@@ -438,9 +448,11 @@ class Server:
                 await asyncio.sleep(0)  # let connection_lost run
         await server.wait_closed()
         self._remove_uds()
-        if self._asgi is not None:
-            # ASGI applications may still run after their responses (background work).
-            await self._asgi.drain(max(0.0, deadline - loop.time()))
+        layer = self._asgi or self._wsgi
+        if layer is not None:
+            # ASGI applications may still run after their responses (background work);
+            # WSGI ones on the pool's threads (a response streamed to a client gone).
+            await layer.drain(max(0.0, deadline - loop.time()))
         await self._stop(self._on_shutdown)
         self._stopped.set_result(None)
 

@@ -1,0 +1,782 @@
+"""WSGI (PEP 3333) over the protocol: each request's application call on a pool thread.
+
+Theory of operation
+-------------------
+To the protocol a WSGI application is one more handler: ``Wsgi`` is called on the
+loop with each request and answers with a future of its response, as the ASGI
+layer does; the protocol keeps doing everything else (parsing, the order of
+pipelined answers, framing, timeouts, flow control, closing). The application is
+called on a thread of a bounded pool (``_threads.Pool``), since WSGI applications
+block; the request's environ is built there too, from what the loop took of the
+request (``_Call``), so the loop does as little as it can per request.
+
+What crosses between the two threads goes through the ``_Call`` of the request,
+under the handler's one lock (``Wsgi.lock``), so that nothing is shared unguarded
+(a free-threaded interpreter runs the pool in parallel):
+
+* thread to loop: the thread puts what it made in the call (a whole response, or
+  the head and the pieces of a streamed body, or the end) and posts the call to
+  the handler's outbox (``post``); only the first post since the loop last emptied
+  the outbox wakes the loop (``call_soon_threadsafe``), so answers made in a burst
+  cost one wake-up;
+* loop to thread: a thread that must wait (for room, when it has more of a
+  streamed body queued than ``STREAM_HIGH_WATER``; for a piece of the request
+  body that has not arrived) blocks on a ``_Wait`` that the loop releases. The
+  loop never blocks.
+
+A body known whole before any of it was handed over (a list, or an iterable that
+ended before the loop took its head) becomes one ``Response``, written as a native
+handler's; anything else streams as a ``StreamingResponse`` whose pieces the
+writer takes as the client reads them. ``close()`` of the application's iterable
+is called on the thread on every path, before the end of the response is posted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import stat
+import threading
+from collections import deque
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+
+from . import _impl, _runner
+from ._proxy import TrustedProxies
+from ._runner import StreamAborted
+from ._threads import Pool
+from ._wire import encode_headers
+from .request import ClientDisconnected, _next_piece
+
+__all__ = ["FileWrapper", "Wsgi"]
+
+log = logging.getLogger("cyhttp.error")
+
+# Streamed body a thread may have queued for the writer before it waits for room.
+STREAM_HIGH_WATER = 64 * 1024
+# How long shutdown waits at least for idle threads to end, and how often it looks.
+DRAIN_GRACE = 0.1
+DRAIN_POLL = 0.01
+# Header names whose environ keys are remembered (a client cannot grow it past this).
+KEYS_CACHED = 256
+
+# A response that failed before its head: the client reads 500; where the failure may
+# have left the exchange in doubt (output the server cannot frame), the connection closes.
+INTERNAL_ERROR = _runner.INTERNAL_ERROR
+CLOSING_ERROR = _impl.Response(
+    b"Internal Server Error\n",
+    500,
+    headers=[("Connection", "close")],
+    content_type="text/plain; charset=utf-8",
+)
+
+
+class _Gone(Exception):
+    """Nobody reads the response any more: the thread stops producing it."""
+
+
+class _Unframeable(TypeError):
+    """The application produced what the server cannot send (not ``bytes``)."""
+
+
+class _Wait:
+    """What a pool thread blocks on until the loop answers (a lock, released once)."""
+
+    __slots__ = ("error", "lock", "value")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lock.acquire()
+        self.value: Any = None
+        self.error: Optional[BaseException] = None
+
+    def give(self, value: Any = None) -> None:
+        self.value = value
+        self.lock.release()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self.lock.release()
+
+    def result(self) -> Any:
+        self.lock.acquire()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper``: a file-like object as a response body.
+
+    Iterated, it reads *filelike* in *block_size* pieces; returned as the
+    application's result, when *filelike* has a real file descriptor of a regular
+    file, the server sends it from its current position with ``os.sendfile``.
+    """
+
+    def __init__(self, filelike: Any, block_size: int = 8192) -> None:
+        self.filelike = filelike
+        self.block_size = block_size
+
+    def __iter__(self) -> Any:
+        read, size = self.filelike.read, self.block_size
+        while True:
+            piece = read(size)
+            if not piece:
+                return
+            yield piece
+
+    def close(self) -> None:
+        """Close *filelike*, if it has a ``close`` (PEP 3333: the server calls this)."""
+        close = getattr(self.filelike, "close", None)
+        if close is not None:
+            close()
+
+
+class _Input:
+    """``wsgi.input``: the request body as it arrives, read on the application's thread.
+
+    A body already whole when the request was dispatched is read from memory;
+    any other is asked of the loop piece by piece (``_Call.fetch``), which sends
+    ``100 Continue`` on the first read if the client asked for it.
+    """
+
+    __slots__ = ("buffer", "call", "eof", "pos")
+
+    def __init__(self, call: _Call, body: Optional[bytes]) -> None:
+        self.call = call
+        self.buffer = b"" if body is None else body
+        self.pos = 0
+        self.eof = body is not None
+
+    def _more(self) -> bool:
+        """Wait for the next piece of the body; False at its end."""
+        if self.eof:
+            return False
+        piece = self.call.fetch()
+        if not piece:
+            self.eof = True
+            return False
+        self.buffer = self.buffer[self.pos :] + piece
+        self.pos = 0
+        return True
+
+    def _take(self, end: int) -> bytes:
+        data = self.buffer[self.pos : end]
+        self.pos += len(data)
+        return data
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        """Up to *size* bytes (all that is left with -1 or None); b"" at the end."""
+        if size is None or size < 0:
+            while self._more():
+                pass
+            return self._take(len(self.buffer))
+        while len(self.buffer) - self.pos < size and self._more():
+            pass
+        return self._take(self.pos + size)
+
+    def readline(self, size: Optional[int] = -1) -> bytes:
+        """One line, its ``\\n`` included (at most *size* bytes when given)."""
+        limit = -1 if size is None else size
+        start = self.pos
+        while True:
+            end = self.buffer.find(b"\n", start)
+            if end >= 0:
+                end += 1
+                break
+            start = len(self.buffer)
+            if 0 <= limit <= start - self.pos or not self._more():
+                end = len(self.buffer)
+                break
+            start -= self.pos  # _more dropped what was read
+        if 0 <= limit < end - self.pos:
+            end = self.pos + limit
+        return self._take(end)
+
+    def readlines(self, hint: int = -1) -> List[bytes]:
+        """The lines left (stopping once *hint* bytes were read, when given)."""
+        lines: List[bytes] = []
+        total = 0
+        while True:
+            line = self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                return lines
+
+    def __iter__(self) -> _Input:
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+class _Errors:
+    """``wsgi.errors``: what the application writes there goes to the ``cyhttp.error`` log,
+    a line at a time."""
+
+    __slots__ = ("lock", "partial")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.partial = ""
+
+    def write(self, text: str) -> int:
+        """Log each whole line of *text*; keep the rest for the next write."""
+        with self.lock:
+            lines = (self.partial + text).split("\n")
+            self.partial = lines.pop()
+        for line in lines:
+            log.error("%s", line)
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        """``write`` each of *lines*."""
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        """Log what was written without a line end yet."""
+        with self.lock:
+            partial, self.partial = self.partial, ""
+        if partial:
+            log.error("%s", partial)
+
+
+class Wsgi:
+    """The handler the protocol calls for each request of a WSGI application."""
+
+    def __init__(
+        self,
+        app: Callable[..., Any],
+        pool: Pool,
+        root_path: str = "",
+        proxies: Optional[TrustedProxies] = None,
+        scheme: str = "http",
+    ) -> None:
+        self.app = app
+        self.pool = pool
+        self.proxies = proxies  # whose X-Forwarded-For/-Proto to believe (None: nobody's)
+        self.scheme = scheme
+        self.lock = threading.Lock()  # guards the outbox and every _Call's shared fields
+        self.outbox: List[_Call] = []
+        self.wake_due = False  # a deliver() is scheduled on the loop
+        self.loop: Optional[asyncio.AbstractEventLoop] = None  # the server's, once started
+        #: Where the server listens: ``(host, port)``, or ``(path, None)`` on a Unix socket.
+        self.server: Optional[Tuple[str, Optional[int]]] = None
+        self.keys: Dict[bytes, str] = {}  # header name -> environ key ("" for none)
+        #: What every environ starts from; ``wsgi.multiprocess`` is set by a server
+        #: running under worker processes.
+        self.base: Dict[str, Any] = {
+            "SCRIPT_NAME": root_path,
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": scheme,
+            "wsgi.errors": _Errors(),
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+            "wsgi.file_wrapper": FileWrapper,
+        }
+
+    def __call__(self, req: Any) -> Any:
+        """Start the application for *req* on the pool: a future of its response."""
+        loop = self.loop
+        if loop is None:  # not started by a Server (in-process tests, benchmarks)
+            loop = asyncio.get_running_loop()
+        call = _Call(self, req, loop)
+        self.pool.submit(call.run)
+        return call.head
+
+    def deliver(self) -> None:
+        """On the loop: land what the threads posted since the last time."""
+        with self.lock:
+            calls, self.outbox = self.outbox, []
+            self.wake_due = False
+        for call in calls:
+            call.land()
+
+    async def drain(self, timeout: float) -> None:
+        """Let the pool's threads finish within *timeout*, then stop waiting for them
+        (the server's shutdown calls this once its connections are closed)."""
+        self.pool.close()
+        loop = asyncio.get_running_loop()
+        # Idle threads end at once; a moment for them even when no time is left.
+        deadline = loop.time() + max(timeout, DRAIN_GRACE)
+        while self.pool.alive() and loop.time() < deadline:
+            await asyncio.sleep(DRAIN_POLL)
+        stuck = self.pool.alive()
+        if stuck:
+            log.warning(
+                "shutdown timeout: %d WSGI thread(s) still running the application", len(stuck)
+            )
+
+    def key(self, name: bytes) -> str:
+        """The environ key of header *name* (lower case): "" for a field not passed on."""
+        key = self.keys.get(name)
+        if key is None:
+            if b"_" in name:
+                # An underscore would read as a dash in the key: X_Auth_User could pose
+                # as X-Auth-User, which a proxy in front may have vetted. Dropped.
+                key = ""
+            elif name == b"content-type" or name == b"content-length":
+                key = name.decode("latin-1").upper().replace("-", "_")
+            else:
+                key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+            if len(self.keys) < KEYS_CACHED:
+                self.keys[name] = key
+        return key
+
+    def environ(self, call: _Call) -> Dict[str, Any]:
+        """The environ of *call*'s request (PEP 3333), built on the application's thread."""
+        env = self.base.copy()
+        env["REQUEST_METHOD"] = call.method
+        raw_path, _, query = call.target.partition(b"?")
+        if b"%" in raw_path:
+            from urllib.parse import unquote_to_bytes
+
+            raw_path = unquote_to_bytes(raw_path)
+        env["PATH_INFO"] = raw_path.decode("latin-1")
+        env["QUERY_STRING"] = query.decode("latin-1")
+        env["SERVER_PROTOCOL"] = call.protocol
+        client = call.client
+        if client is not None:
+            env["REMOTE_ADDR"] = client[0]
+            env["REMOTE_PORT"] = str(client[1])
+        else:
+            env["REMOTE_ADDR"] = ""
+        keys = self.keys
+        for name, value in call.fields:
+            key = keys.get(name)
+            if key is None:
+                key = self.key(name)
+            if not key:
+                continue
+            text = value.decode("latin-1")
+            if key in env:
+                # RFC 9110 §5.3: repeated fields are one comma-separated list; Cookie's
+                # separator is "; " (RFC 6265 §5.4).
+                text = env[key] + ("; " if key == "HTTP_COOKIE" else ", ") + text
+            env[key] = text
+        if self.proxies is not None:
+            self.forwarded(env, client, call.fields)
+        self.server_name(env)
+        env["wsgi.input"] = _Input(call, call.body)
+        return env
+
+    def server_name(self, env: Dict[str, Any]) -> None:
+        """SERVER_NAME and SERVER_PORT: from Host, as gunicorn does, else where the
+        server listens."""
+        host = env.get("HTTP_HOST")
+        if host:
+            name, colon, port = host.rpartition(":")
+            if not colon or "]" in port:  # no port (an IPv6 literal's colons are inside [])
+                name, port = host, "443" if env["wsgi.url_scheme"] == "https" else "80"
+            env["SERVER_NAME"] = name
+            env["SERVER_PORT"] = port
+            return
+        server = self.server
+        env["SERVER_NAME"] = "" if server is None else server[0]
+        env["SERVER_PORT"] = "" if server is None or server[1] is None else str(server[1])
+
+    def forwarded(
+        self, env: Dict[str, Any], client: Optional[Tuple[str, int]], fields: Any
+    ) -> None:
+        """What a trusted proxy says of the client and the scheme (see ``_proxy``)."""
+        proxies = self.proxies
+        assert proxies is not None
+        # A Unix socket's peer has no address: only "*" trusts it.
+        if not (proxies.everyone if client is None else proxies.trusts(client[0])):
+            return
+        proto = None
+        hops: List[bytes] = []
+        for name, value in fields:
+            if name == b"x-forwarded-for":
+                hops.append(value)
+            elif name == b"x-forwarded-proto":
+                proto = value
+        if proto is not None:
+            scheme = proto.decode("latin-1").strip().lower()
+            if scheme == "http" or scheme == "https":
+                env["wsgi.url_scheme"] = scheme
+        if hops:
+            host = proxies.client(b",".join(hops).decode("latin-1"))
+            if host is not None:
+                env["REMOTE_ADDR"] = host
+                env["REMOTE_PORT"] = "0"  # the proxy does not say which port
+
+    def post(self, call: _Call) -> None:
+        """On a pool thread, holding ``lock``: *call* has something for the loop."""
+        if call.posted:
+            return
+        call.posted = True
+        self.outbox.append(call)
+        if not self.wake_due:
+            self.wake_due = True
+            call.loop.call_soon_threadsafe(self.deliver)
+
+
+class _Call:
+    """One request's call of the application: what the loop took of the request, and
+    what crosses between the loop and the thread (fields under ``Wsgi.lock``)."""
+
+    def __init__(self, wsgi: Wsgi, req: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.wsgi = wsgi
+        self.req = req
+        self.loop = loop
+        self.head: asyncio.Future[Any] = loop.create_future()
+        # What the environ is built from, taken on the loop.
+        self.method: str = req.method
+        self.target: bytes = req.raw_path
+        self.protocol = "HTTP/1.0" if req.http_version == "1.0" else "HTTP/1.1"
+        self.client: Optional[Tuple[str, int]] = req.client
+        self.fields = [(name.lower(), value) for name, value in req.headers.raw]
+        self.is_head: bool = req.method == "HEAD"
+        # A body already whole is handed over at once; the rest is fetched as read.
+        self.body: Optional[bytes] = None
+        if req._body_done and req._error is None:
+            self.body = req._release()
+        # The application's answer, on its thread.
+        self.status = 0
+        self.headers: Any = None
+        self.streaming = False  # the head was handed over with the first piece of body
+        self.final: Any = None  # the whole response, made before close() was called
+        # Shared with the loop (under Wsgi.lock).
+        self.posted = False  # in the outbox
+        self.response: Any = None  # for the loop to hand to the protocol
+        self.pieces: Deque[bytes] = deque()  # streamed body not yet taken by the writer
+        self.buffered = 0  # bytes in pieces
+        self.ended = False  # the thread is done with the body
+        self.problem = ""  # why a streamed body ends early (the connection closes)
+        self.gone = False  # nobody reads the answer any more
+        self.room: Optional[_Wait] = None  # the thread waits for the writer to take pieces
+        # On the loop only: the writer waits for pieces.
+        self.more: Optional[asyncio.Future[None]] = None
+
+    # -- on the application's thread -------------------------------------------
+
+    def run(self) -> None:
+        """Call the application and consume what it returns (a pool thread's job)."""
+        try:
+            environ = self.wsgi.environ(self)
+            result = self.wsgi.app(environ, self.start_response)
+        except BaseException as exc:
+            self.failed(exc)
+            return
+        outcome: Optional[BaseException] = None
+        try:
+            self.consume(result)
+        except _Gone:
+            pass
+        except BaseException as exc:
+            outcome = exc
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except BaseException as exc:
+                    outcome = outcome or exc
+        if outcome is not None:
+            self.failed(outcome)
+        else:
+            self.end()
+
+    def start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
+        """PEP 3333's ``start_response``: the status and headers, and ``write``."""
+        if exc_info is not None:
+            try:
+                if self.streaming:  # the head is out: too late to replace it
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None  # no cycle through the traceback
+        elif self.status:
+            raise RuntimeError("start_response called a second time without exc_info")
+        if type(status) is not str:
+            raise TypeError(f"status must be a str, not {type(status).__name__}")
+        code = status[:3]
+        if not (len(status) >= 4 and code.isdigit() and status[3] == " "):
+            raise ValueError(f"status must be 'NNN reason', got {status!r}")
+        if not 200 <= int(code) <= 599:
+            raise ValueError(f"status must be from 200 to 599, got {status!r}")
+        if type(headers) is not list:
+            raise TypeError(
+                f"headers must be a list of (name, value), not {type(headers).__name__}"
+            )
+        self.status = int(code)
+        self.headers = headers
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """PEP 3333's ``write`` callable: *data* goes out before the application goes on
+        (queued for the writer, within the high-water mark)."""
+        if not self.status:
+            raise RuntimeError("write() called before start_response")
+        if type(data) is not bytes:
+            raise _Unframeable(f"write() takes bytes, not {type(data).__name__}")
+        if data:
+            self.put(data)
+
+    def consume(self, result: Any) -> None:
+        """Take the body the application returned (its iterable), piece by piece."""
+        if type(result) is FileWrapper and not self.streaming and self.send_file(result):
+            return
+        if type(result) is list and not self.streaming:
+            for piece in result:
+                if type(piece) is not bytes:
+                    raise _Unframeable(f"the application yielded a {type(piece).__name__}")
+            self.final = self.complete(b"".join(result))  # posted once close() has run
+            return
+        for piece in result:
+            if type(piece) is not bytes:
+                raise _Unframeable(f"the application yielded a {type(piece).__name__}")
+            if piece:
+                self.put(piece)
+
+    def check_started(self) -> None:
+        if not self.status:
+            raise RuntimeError("the application returned without calling start_response")
+
+    def complete(self, body: bytes) -> Any:
+        """The response for the whole *body*: a ``Response``; or, where the body does not
+        match the Content-Length declared, a stream the writer cuts at that length or
+        closes short, so that it never frames the next response."""
+        response = self.whole(body)
+        if response is None:
+            self.pieces.append(body)  # not posted yet: the loop does not read it
+            self.buffered = len(body)
+            response = _impl.StreamingResponse(_Body(self), self.status, self.headers)
+        return response
+
+    def whole(self, body: bytes) -> Any:
+        """A ``Response`` for *body*, or None where it does not match the declared length."""
+        self.check_started()
+        code, headers = self.status, self.headers
+        try:
+            response = _impl.Response(body, code, headers)
+        except ValueError:
+            encode_headers(headers, None, code)  # raises for a header the core refuses
+            if self.is_head:  # only the head goes out: the length stands as declared
+                return _impl.Response(b"", code, headers)
+            return None
+        if body or self.is_head or encode_headers(headers, None, code)[2] <= 0:
+            return response
+        return None  # empty, and declared longer
+
+    def give_whole(self, response: Any) -> None:
+        """The whole response, before any of its body was handed over."""
+        with self.wsgi.lock:
+            if not self.gone:
+                self.response = response
+                self.ended = True
+                self.wsgi.post(self)
+
+    def put(self, piece: bytes) -> None:
+        """A piece of a streamed body: the head goes with the first; waits for room."""
+        response = None
+        if not self.streaming:
+            self.check_started()
+            response = _impl.StreamingResponse(_Body(self), self.status, self.headers)
+        lock = self.wsgi.lock
+        with lock:
+            if self.gone:
+                raise _Gone
+            if response is not None:
+                self.streaming = True
+                self.response = response
+            self.pieces.append(piece)
+            self.buffered += len(piece)
+            room = None
+            if self.buffered > STREAM_HIGH_WATER:
+                room = self.room = _Wait()
+            self.wsgi.post(self)
+        if room is not None:
+            room.result()
+            if self.gone:
+                raise _Gone
+
+    def end(self) -> None:
+        """The body is complete: posted; whole if the loop has not taken the head yet."""
+        if self.ended:  # only this thread sets it: a file handed over whole (send_file)
+            return
+        if not self.streaming:
+            self.give_whole(self.final if self.final is not None else self.complete(b""))
+            return
+        lock = self.wsgi.lock
+        with lock:
+            untaken = self.response
+            body = b"".join(self.pieces)
+        # The loop has not woken since the first piece: one response after all.
+        whole = None if untaken is None else self.whole(body)
+        with lock:
+            if whole is not None and self.response is untaken:
+                self.response = whole
+                self.pieces.clear()
+                self.buffered = 0
+            self.ended = True
+            self.wsgi.post(self)
+
+    def failed(self, exc: BaseException) -> None:
+        """The application raised (or made what cannot be sent): logged; a 500, or the
+        connection closed where the head is out already."""
+        req = self.req
+        if isinstance(exc, _Gone):
+            problem = ""
+        else:
+            problem = f"it raised {exc!r}"
+            log.error("WSGI application failed for %s %r", req.method, req.raw_path, exc_info=exc)
+        with self.wsgi.lock:
+            if not self.streaming:
+                self.response = CLOSING_ERROR if isinstance(exc, _Unframeable) else INTERNAL_ERROR
+            else:
+                self.problem = problem or "its client is gone"
+            self.ended = True
+            self.wsgi.post(self)
+
+    def send_file(self, wrapper: FileWrapper) -> bool:
+        """Hand a file to the writer to send with ``os.sendfile``: False if it cannot be
+        (no descriptor, not a regular file, shorter than its Content-Length)."""
+        filelike = wrapper.filelike
+        try:
+            fd = filelike.fileno()
+            info = os.fstat(fd)
+            offset = filelike.tell()
+        except (AttributeError, OSError, ValueError):
+            return False
+        if not stat.S_ISREG(info.st_mode):
+            return False
+        self.check_started()
+        code, headers = self.status, self.headers
+        size = max(0, info.st_size - offset)
+        _, _, declared = encode_headers(headers, None, code)
+        if declared > size:
+            return False  # iterated, it ends short: the stream says so
+        if declared < 0:
+            headers = [*headers, ("Content-Length", str(size))]
+        else:
+            size = declared
+        file = open(os.dup(fd), "rb")  # the writer closes it once sent
+        content = _runner.FileContent(file, size, offset)
+        try:
+            response = _impl.StreamingResponse(content, code, headers)
+        except BaseException:
+            file.close()
+            raise
+        with self.wsgi.lock:
+            gone = self.gone
+            if not gone:
+                self.streaming = True
+                self.response = response
+                self.ended = True
+                self.wsgi.post(self)
+        if gone:
+            file.close()
+        return True
+
+    def fetch(self) -> bytes:
+        """The next piece of the request body (b"" at its end), waited for on the loop."""
+        wait = _Wait()
+        self.loop.call_soon_threadsafe(self.fetch_on_loop, wait)
+        return wait.result()  # type: ignore[no-any-return]
+
+    # -- on the loop ------------------------------------------------------------
+
+    def land(self) -> None:
+        """What the thread posted: the response to the protocol, pieces to the writer."""
+        with self.wsgi.lock:
+            self.posted = False
+            response, self.response = self.response, None
+        if response is not None:
+            head = self.head
+            if not head.done():
+                head.set_result(response)
+            else:  # cancelled: the protocol answered in its place, or the client left
+                self.stop()
+                if isinstance(response, _impl.StreamingResponse):
+                    _runner.unsent(response)  # a file to close
+        more, self.more = self.more, None  # only the loop sets it
+        if more is not None and not more.done():
+            more.set_result(None)
+
+    def fetch_on_loop(self, wait: _Wait) -> None:
+        req = self.req
+        if req._expect and self.head.done():
+            req._expect = False  # no 1xx after the final answer's head (RFC 9110 §15.2)
+        if req._chunks:
+            wait.give(req._release())
+        elif req._body_done and req._error is None:
+            wait.give(b"")
+        else:
+            self.loop.create_task(self.fetch_later(wait))
+
+    async def fetch_later(self, wait: _Wait) -> None:
+        req = self.req
+        try:
+            more = await _next_piece(req)
+        except BaseException as exc:  # the thread raises it to the application
+            wait.fail(exc if isinstance(exc, Exception) else ClientDisconnected(repr(exc)))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        wait.give(req._release() if more else b"")
+
+    def next_piece(self) -> Tuple[bytes, bool]:
+        """For the writer: what the thread queued (joined), and whether the body ended."""
+        with self.wsgi.lock:
+            pieces = self.pieces
+            if not pieces:
+                if self.ended and self.problem:
+                    raise StreamAborted(f"WSGI application failed mid-body: {self.problem}")
+                return b"", self.ended
+            piece = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            pieces.clear()
+            self.buffered = 0
+            room, self.room = self.room, None
+        if room is not None:
+            room.give()
+        return piece, False
+
+    def stop(self) -> None:
+        """Nobody reads the answer any more: the thread stops at its next piece."""
+        with self.wsgi.lock:
+            self.gone = True
+            room, self.room = self.room, None
+            self.pieces.clear()
+        if room is not None:
+            room.give()
+
+
+class _Body:
+    """A streamed WSGI body as the core's writer reads it (an async iterator)."""
+
+    __slots__ = ("call",)
+
+    def __init__(self, call: _Call) -> None:
+        self.call = call
+
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        call = self.call
+        while True:
+            piece, ended = call.next_piece()
+            if piece:
+                return piece
+            if ended:
+                raise StopAsyncIteration
+            more = call.more = call.loop.create_future()
+            try:
+                await more
+            except asyncio.CancelledError:
+                call.stop()  # the writer was stopped: the client is gone
+                raise
+
+    async def aclose(self) -> None:
+        """The writer stops reading (the client is gone, or the body is not sent)."""
+        self.call.stop()

@@ -1,0 +1,473 @@
+"""WSGI applications (PEP 3333) on both cores, through real sockets on 127.0.0.1.
+
+Every application is wrapped in ``wsgiref.validate.validator``, so the standard
+library's checker watches each exchange from the application's side (it raises
+into the server, which answers 500, on anything it finds wrong); the tests read
+what a client sees on the wire. The exhaustive PEP 3333 matrix, the frameworks and
+the comparison with gunicorn live in test_wsgi_conformance.py and
+test_wsgi_frameworks.py; these are the core paths of the adapter and its pool.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import sys
+import threading
+from typing import Any, Callable, Iterable, List
+from wsgiref.validate import validator
+
+import pytest
+
+import cyhttp
+from cyhttp._interface import detect
+
+from .support import read_until_closed, split_responses
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+
+
+def hello(environ: Environ, start_response: StartResponse) -> List[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    return [b"hello"]
+
+
+def serve(live: Callable[..., Any], app: Any, **options: Any) -> Any:
+    """A live server of *app*, checked by ``wsgiref.validate``."""
+    return live(validator(app), interface="wsgi", **options)
+
+
+def ask(srv: Any, data: bytes) -> bytes:
+    """Send *data* (its last request closing the connection); everything answered."""
+    with srv.connect() as sock:
+        sock.sendall(data)
+        return read_until_closed(sock)
+
+
+def get(path: str = "/", extra: bytes = b"", close: bool = True) -> bytes:
+    last = b"Connection: close\r\n" if close else b""
+    return b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n" + extra + last + b"\r\n"
+
+
+def body_of(answer: bytes) -> bytes:
+    return answer.partition(b"\r\n\r\n")[2]
+
+
+def payload(answer: bytes) -> bytes:
+    """The body of one answer, its chunked framing (if any) taken off."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    if b"Transfer-Encoding: chunked" not in head:
+        return body
+    pieces = []
+    while True:
+        size, _, body = body.partition(b"\r\n")
+        if not int(size, 16):
+            return b"".join(pieces)
+        pieces.append(body[: int(size, 16)])
+        body = body[int(size, 16) + 2 :]
+
+
+# -- which applications are WSGI ----------------------------------------------
+
+
+class Framework:
+    """An application object as Flask's and Django's are."""
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        return hello(environ, start_response)
+
+
+@pytest.mark.parametrize(
+    "app",
+    [hello, Framework(), lambda environ, start_response: []],
+    ids=["function", "instance", "lambda"],
+)
+def test_auto_tells_a_wsgi_application_by_its_two_arguments(app):
+    assert detect(app) == "wsgi"
+    assert cyhttp.Server(app).interface == "wsgi"
+
+
+def test_a_third_positional_argument_is_not_wsgi():
+    # Two required and a third, defaulted: as an ASGI application may be written.
+    assert detect(lambda scope, receive, send=None: None) == "asgi"
+    assert detect(lambda environ, start_response=None: None) == "native"
+
+
+# -- the exchange --------------------------------------------------------------
+
+
+def test_hello_answers_through_a_socket_and_keeps_the_connection(live, impl):
+    with serve(live, hello) as srv:
+        answers = split_responses(ask(srv, get(close=False) + get()))
+    assert len(answers) == 2
+    for answer in answers:
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"Content-Type: text/plain\r\nContent-Length: 5\r\n" in answer
+        assert body_of(answer) == b"hello"
+    assert b"Connection: close" not in answers[0]
+
+
+def echo_environ(environ: Environ, start_response: StartResponse) -> List[bytes]:
+    shown = {key: value for key, value in environ.items() if isinstance(value, (str, bool, int))}
+    shown["wsgi.version"] = list(environ["wsgi.version"])
+    body = json.dumps(shown).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+
+
+def environ_of(srv: Any, data: bytes) -> Environ:
+    answer = ask(srv, data)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+    return json.loads(body_of(answer))  # type: ignore[no-any-return]
+
+
+def test_the_environ_holds_the_request_as_pep_3333_says(live, impl):
+    fields = (
+        b"Accept: a\r\nAccept: b\r\nCookie: x=1\r\nCookie: y=2\r\n"
+        b"X_Auth_User: admin\r\nX-Auth-User: alice\r\nContent-Type: text/plain\r\n"
+    )
+    with serve(live, echo_environ, root_path="/api") as srv:
+        env = environ_of(srv, get("/caf%C3%A9/a%2Fb?q=%C3%A9&r", fields))
+        port = srv.port
+    assert env["REQUEST_METHOD"] == "GET"
+    assert env["SCRIPT_NAME"] == "/api"
+    # Percent-decoded, then each byte one character (latin-1), as PEP 3333 says.
+    assert env["PATH_INFO"] == "/caf\u00c3\u00a9/a/b"
+    assert env["QUERY_STRING"] == "q=%C3%A9&r"
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert env["SERVER_NAME"] == "x" and env["SERVER_PORT"] == "80"
+    assert env["REMOTE_ADDR"] == "127.0.0.1" and env["REMOTE_PORT"].isdigit()
+    assert env["REMOTE_PORT"] != str(port)
+    assert env["HTTP_ACCEPT"] == "a, b"
+    assert env["HTTP_COOKIE"] == "x=1; y=2"
+    # The underscore field cannot pose as the dashed one.
+    assert env["HTTP_X_AUTH_USER"] == "alice"
+    assert env["CONTENT_TYPE"] == "text/plain"
+    assert "HTTP_CONTENT_TYPE" not in env and "CONTENT_LENGTH" not in env
+    assert env["wsgi.url_scheme"] == "http"
+    assert env["wsgi.version"] == [1, 0]
+    assert env["wsgi.multithread"] is True and env["wsgi.multiprocess"] is False
+    assert env["wsgi.run_once"] is False and env["wsgi.input_terminated"] is True
+
+
+def test_a_trusted_proxy_sets_the_scheme_and_the_client(live, impl):
+    fields = b"X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n"
+    with serve(live, echo_environ) as srv:  # 127.0.0.1 is trusted by default
+        env = environ_of(srv, get("/", fields))
+    assert env["wsgi.url_scheme"] == "https" and env["REMOTE_ADDR"] == "203.0.113.7"
+    assert env["SERVER_PORT"] == "443"
+    with serve(live, echo_environ, forwarded_allow_ips="10.0.0.1") as srv:
+        env = environ_of(srv, get("/", fields))
+    assert env["wsgi.url_scheme"] == "http" and env["REMOTE_ADDR"] == "127.0.0.1"
+
+
+# -- the request body -------------------------------------------------------------
+
+
+def echo_lines(environ: Environ, start_response: StartResponse) -> List[bytes]:
+    """Reads the body every way wsgi.input allows, and answers what it read."""
+    stream = environ["wsgi.input"]
+    first = stream.readline()
+    limited = stream.readline(3)
+    some = stream.read(4)
+    rest = list(stream)
+    tail = stream.read(10)
+    body = json.dumps(
+        [first.decode(), limited.decode(), some.decode(), [r.decode() for r in rest], tail.decode()]
+    )
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body.encode()]
+
+
+def chunked(*pieces: bytes) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_wsgi_input_reads_lines_pieces_and_the_rest(live, impl, framing):
+    body = b"one\ntwothree\nfour\nfive"
+    if framing == "length":
+        head = b"Content-Length: %d\r\n" % len(body)
+        sent = body
+    else:
+        head = b"Transfer-Encoding: chunked\r\n"
+        sent = chunked(body[:2], body[2:9], body[9:])
+    with serve(live, echo_lines) as srv:
+        answer = ask(
+            srv, b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + head + b"\r\n" + sent
+        )
+    assert json.loads(body_of(answer)) == ["one\n", "two", "thre", ["e\n", "four\n", "five"], ""]
+
+
+def test_a_body_arriving_late_is_streamed_to_the_application(live, impl):
+    got: List[bytes] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> List[bytes]:
+        stream = environ["wsgi.input"]
+        while piece := stream.read(1):
+            got.append(piece)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    with serve(live, app) as srv, srv.connect() as sock:
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        sock.sendall(b"2\r\nab\r\n")
+        sock.sendall(b"1\r\nc\r\n0\r\n\r\n")
+        answer = read_until_closed(sock)
+    assert body_of(answer) == b"ok" and b"".join(got) == b"abc"
+
+
+def test_100_continue_is_sent_when_the_application_first_reads(live, impl):
+    def reader(environ: Environ, start_response: StartResponse) -> List[bytes]:
+        body = environ["wsgi.input"].read(5)
+        start_response(
+            "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+    expect = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+    with serve(live, reader) as srv, srv.connect() as sock:
+        sock.sendall(expect)
+        interim = sock.recv(65536)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"hello")
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and body_of(answer) == b"hello"
+
+    # An application that does not read answers at once, with no 100 before it.
+    with serve(live, hello) as srv, srv.connect() as sock:
+        sock.sendall(expect)
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and b"100 Continue" not in answer
+
+
+def test_a_body_over_max_body_size_gets_413(live, impl):
+    with serve(live, echo_lines, max_body_size=10) as srv:
+        answer = ask(srv, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n" + b"x" * 11)
+        assert answer.startswith(b"HTTP/1.1 413 ")
+        answer = ask(
+            srv,
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + chunked(b"x" * 6, b"y" * 6),
+        )
+    assert b"HTTP/1.1 413 " in answer
+
+
+# -- the response ------------------------------------------------------------------
+
+
+class Closing:
+    """A body iterable that notes its close()."""
+
+    def __init__(self, pieces: Iterable[Any], fail_at: int = -1) -> None:
+        self.pieces = pieces
+        self.fail_at = fail_at
+        self.closed = threading.Event()
+
+    def __iter__(self) -> Any:
+        for i, piece in enumerate(self.pieces):
+            if i == self.fail_at:
+                raise RuntimeError("failed mid-body")
+            yield piece
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def closing_app(body: Closing, headers: Any = ()) -> Any:
+    def app(environ: Environ, start_response: StartResponse) -> Closing:
+        start_response("200 OK", [("Content-Type", "text/plain"), *headers])
+        return body
+
+    return app
+
+
+def test_close_is_called_after_success_and_failure(live, impl):
+    done = Closing([b"a", b"b"])
+    with serve(live, closing_app(done)) as srv:
+        answer = ask(srv, get())
+    assert done.closed.is_set()  # before the end of the response was handed over
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and payload(answer) == b"ab"
+
+    failing = Closing([b"a", b"b"], fail_at=0)
+    with serve(live, closing_app(failing)) as srv:
+        answer = ask(srv, get())
+    assert failing.closed.is_set() and answer.startswith(b"HTTP/1.1 500 ")
+
+
+def test_close_is_called_when_the_client_goes_away(live, impl):
+    endless = Closing(iter(lambda: b"x" * 65536, None))
+    with serve(live, closing_app(endless)) as srv:
+        with srv.connect() as sock:
+            sock.sendall(get())
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK\r\n")
+        assert endless.closed.wait(10)
+
+
+def test_a_body_that_is_not_bytes_gets_500_and_the_connection_closes(live, impl):
+    def text(environ: Environ, start_response: StartResponse) -> List[Any]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return ["not bytes"]
+
+    with live(text, interface="wsgi") as srv:  # the validator would refuse it first
+        answer = ask(srv, get(close=False) + get())
+    assert answer.startswith(b"HTTP/1.1 500 ") and b"Connection: close\r\n" in answer
+    assert answer.count(b"HTTP/1.1") == 1  # the pipelined second request is not answered
+
+
+@pytest.mark.parametrize(
+    ("declared", "sent"), [(3, b"hel"), (9, b"hello")], ids=["overrun", "underrun"]
+)
+def test_a_body_off_its_content_length_never_frames_the_next_answer(live, impl, declared, sent):
+    def app(environ: Environ, start_response: StartResponse) -> List[bytes]:
+        start_response("200 OK", [("Content-Length", str(declared))])
+        return [b"he", b"llo"]
+
+    with live(app, interface="wsgi") as srv:
+        answer = ask(srv, get(close=False) + get())
+    assert answer.count(b"HTTP/1.1 200 OK") == 1
+    assert body_of(answer) == sent  # then the connection closed
+
+
+def test_head_gets_the_head_alone_and_the_connection_goes_on(live, impl):
+    with serve(live, hello) as srv:
+        answer = ask(srv, b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n" + get())
+    first, second = answer.split(b"HTTP/1.1 200 OK\r\n")[1:]
+    assert b"Content-Length: 5\r\n" in first and first.endswith(b"\r\n\r\n")
+    assert body_of(second) == b"hello"
+
+
+def test_write_goes_out_before_the_iterable(live, impl):
+    def app(environ: Environ, start_response: StartResponse) -> List[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "6")])
+        write(b"wr")
+        write(b"it")
+        return [b"e!"]
+
+    with serve(live, app) as srv:
+        answer = ask(srv, get())
+    assert body_of(answer) == b"write!"
+
+
+def test_exc_info_replaces_the_head_before_the_body_and_raises_after(live, impl):
+    def replaces(environ: Environ, start_response: StartResponse) -> List[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            raise ValueError("late")
+        except ValueError:
+            start_response(
+                "503 Service Unavailable", [("Content-Type", "text/plain")], sys.exc_info()
+            )
+        return [b"oops"]
+
+    with serve(live, replaces) as srv:
+        answer = ask(srv, get())
+    assert answer.startswith(b"HTTP/1.1 503 ") and body_of(answer) == b"oops"
+
+    def too_late(environ: Environ, start_response: StartResponse) -> Any:
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"begun")
+        try:
+            raise ValueError("late")
+        except ValueError:
+            start_response("500 Internal Server Error", [], sys.exc_info())
+        return [b"never"]
+
+    with live(too_late, interface="wsgi") as srv:
+        answer = ask(srv, get(close=False) + get())
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and b"begun" in answer
+    assert b"never" not in answer and answer.count(b"HTTP/1.1") == 1
+
+
+def test_the_file_wrapper_sends_a_file_from_its_position(live, impl, tmp_path):
+    path = tmp_path / "data.bin"
+    path.write_bytes(bytes(range(256)) * 1000)
+
+    def app(environ: Environ, start_response: StartResponse) -> Any:
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        file = open(path, "rb")  # the server closes it
+        file.seek(1000)
+        return environ["wsgi.file_wrapper"](file, 4096)
+
+    # Unchecked: the validator hides the wrapper from the server behind its own iterator.
+    with live(app, interface="wsgi") as srv:
+        answer = ask(srv, get())
+    assert b"Content-Length: 255000\r\n" in answer
+    assert body_of(answer) == path.read_bytes()[1000:]
+
+
+def test_the_file_wrapper_iterates_what_has_no_descriptor(live, impl):
+    def app(environ: Environ, start_response: StartResponse) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "10")])
+        return environ["wsgi.file_wrapper"](io.BytesIO(b"0123456789"), 3)
+
+    with serve(live, app) as srv:
+        answer = ask(srv, get())
+    assert body_of(answer) == b"0123456789"
+
+
+# -- where the application runs -------------------------------------------------
+
+
+def test_a_blocked_application_stalls_no_other_connection(live, impl):
+    release = threading.Event()
+
+    def app(environ: Environ, start_response: StartResponse) -> List[bytes]:
+        if environ["PATH_INFO"] == "/block":
+            release.wait(20)
+        return hello(environ, start_response)
+
+    with serve(live, app, threads=2) as srv:
+        blocked = srv.connect()
+        blocked.sendall(get("/block"))
+        try:
+            assert body_of(ask(srv, get("/"))) == b"hello"
+        finally:
+            release.set()
+        assert body_of(read_until_closed(blocked)) == b"hello"
+        blocked.close()
+
+
+def test_shutdown_joins_the_pool_threads(live, impl):
+    before = set(threading.enumerate())
+    with serve(live, hello, threads=3) as srv:
+        for _ in range(3):
+            assert body_of(ask(srv, get())) == b"hello"
+        pool = srv.server._wsgi.pool
+        assert pool.threads
+    assert not any(thread.is_alive() for thread in pool.threads)
+    assert not [t for t in threading.enumerate() if t not in before and t.name.startswith("cyhttp")]
+
+
+def test_the_cli_serves_a_wsgi_application(impl, tmp_path):
+    from .support import cli_env, free_port, start_cli, stop_cli
+
+    (tmp_path / "wsgi_app.py").write_text(
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Length', '2')])\n"
+        "    return [b'ok']\n"
+    )
+    port = free_port()
+    env = cli_env(CYHTTP_NO_EXTENSIONS="1" if impl == "python" else "0")
+    proc = start_cli(
+        "--interface", "wsgi", "--threads", "2", "--port", str(port), "--app-dir", str(tmp_path),
+        "wsgi_app:app", env=env,
+    )  # fmt: skip
+    try:
+        answer = b""
+        for _ in range(200):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                    sock.sendall(get())
+                    answer = read_until_closed(sock)
+                break
+            except ConnectionRefusedError:
+                threading.Event().wait(0.05)
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and body_of(answer) == b"ok"
+    finally:
+        code, _ = stop_cli(proc)
+    assert code == 0

@@ -206,7 +206,8 @@ def test_cgi_keys(srv):
     assert env["PATH_INFO"] == "/environ"
     assert env["QUERY_STRING"] == "a=1&b=%20x"  # as sent, not decoded
     assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
-    assert env["SERVER_NAME"] and env["SERVER_PORT"] == str(srv.port)
+    assert env["SERVER_NAME"]
+    assert env["SERVER_PORT"] == str(srv.port)  # RFC 3875: the port the request came in on
     assert env.get("CONTENT_LENGTH", "") in ("", "0")
     assert env["HTTP_HOST"] == "test"
     assert env["wsgi.version"] == [1, 0]

@@ -431,7 +431,11 @@ def test_exception_in_the_first_piece_is_500(srv):
     assert srv.events(token, until="close") == ["close"]
 
 
-@pytest.mark.parametrize(("declared", "sent"), [("5", "0123456789"), ("10", "01234")])
+@pytest.mark.parametrize(
+    ("declared", "sent"),
+    [("5", "0123456789"), ("10", "01234"), ("10", "")],
+    ids=["over", "under", "none"],
+)
 def test_wrong_content_length_never_frames_the_next_response(srv, request, declared, sent):
     if int(declared) > len(sent):
         srv.differs(request, "keeps a connection whose body fell short: the next answer fills it")

@@ -38,7 +38,8 @@ def record(token: str, event: str) -> None:
 
 
 def _params(environ: Environ) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    return {k: v[0] for k, v in query.items()}
 
 
 def _json(start_response: StartResponse, value: Any, status: str = "200 OK") -> list[bytes]:

@@ -153,19 +153,24 @@ def encode(tokens: list[str], stream: list[Any], malformed: bool) -> bytes:
     return b"".join(out)
 
 
-def exchange(port: int, data: bytes, cuts: list[int], leave: bool) -> bytes:
+def exchange(port: int, data: bytes, cuts: list[int], leave: bool) -> bytes | None:
     """Send *data* in pieces cut at *cuts*; everything answered until the server closes,
-    or nothing if the client *leave*s at once."""
+    nothing if the client *leave*s at once, None if the server reset the connection
+    (it may, having ended it early while the client still sent: what arrives then
+    depends on timing)."""
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
-        at = 0
-        for cut in [*sorted(cuts), len(data)]:
-            sock.sendall(data[at:cut])
-            at = max(at, cut)
-        if leave:
-            return b""
         chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
+        try:
+            at = 0
+            for cut in [*sorted(cuts), len(data)]:
+                sock.sendall(data[at:cut])
+                at = max(at, cut)
+            if leave:
+                return b""
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            return None
     return DATE.sub(b"", b"".join(chunks))
 
 
@@ -197,7 +202,7 @@ def servers() -> Iterator[dict[str, LiveServer]]:
 
 
 @settings(
-    max_examples=60,
+    max_examples=100,
     deadline=None,
     # One server per core serves every example: that is the point (nothing left behind).
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -216,7 +221,7 @@ def test_random_streams_and_behaviours(servers, stream, malformed, cuts, leave):
         tokens[core] = [os.urandom(6).hex() for _ in stream]
         data = encode(tokens[core], stream, malformed)
         answers[core] = exchange(srv.port, data, cuts, leave)
-    if len(answers) == 2:
+    if len(answers) == 2 and None not in answers.values():
         assert answers["cython"] == answers["python"]
     for core in servers:
         for token in tokens[core]:

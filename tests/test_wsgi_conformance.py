@@ -16,6 +16,7 @@ request's target the way each expects it.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 import uuid
@@ -500,3 +501,66 @@ def test_a_blocked_application_does_not_stall_other_connections(srv):
         blocked.send(srv.request("GET", f"/block?t={token}"))
         assert srv.ask("GET", f"/release?t={token}").json() == "set"
         assert blocked.final().json() == "released"
+
+
+# -- side by side with the reference -------------------------------------------------
+
+# What PEP 3333 and CGI name, the fields, and the wsgi scalars: what both servers must
+# agree on (their ports, names and extensions of their own aside).
+CGI = {"REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE"}
+CGI |= {"CONTENT_LENGTH", "SERVER_PROTOCOL", "REMOTE_ADDR", *conformance.SCALARS}
+SIDE_BY_SIDE = [
+    ("GET", "/environ?x=1&y=%20z", ()),
+    ("GET", "/environ/caf%C3%A9/%7Euser", ()),
+    ("GET", "/environ", ("X-Multi: a", "X-Multi: b", "X_Auth_User: m", "Accept: */*")),
+    ("GET", "/environ", ("X-Forwarded-Proto: https",)),
+    ("POST", "/environ", ("Content-Type: text/plain; charset=utf-8",)),
+    ("POST", "/body?how=readline&n=5", ()),
+    ("POST", "/body?how=iter", ()),
+    ("GET", "/status?s=299%20Custom%20Reason", ()),
+    ("GET", "/status?s=404%20Not%20Here", ()),
+    ("GET", "/write", ()),
+    ("GET", "/exc-before-body", ()),
+    ("GET", "/raise", ()),
+    ("GET", "/raise-first", ()),
+    ("GET", "/file", ()),
+    ("HEAD", "/close", ()),
+]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """gunicorn gthread serving the same application, beside the server under test."""
+    pytest.importorskip("gunicorn")
+    port = free_port()
+    log = tmp_path_factory.mktemp("reference") / "log"
+    with serving_process(wsgi_argv("gunicorn", port, APP), port, cli_env(SCRIPT_NAME=MOUNT), log):
+        yield Served("gunicorn", port)
+
+
+def seen(srv: Served, method: str, path: str, fields: tuple[str, ...]) -> dict[str, Any]:
+    """What a client makes of the answer, less what may differ between servers (their
+    ports, their own environ keys, the words of an error page)."""
+    body = b"a line\nanother\n" if method == "POST" else b""
+    answer = srv.ask(method, path, *fields, body=body)
+    view: dict[str, Any] = {"status": f"{answer.status} {answer.reason}"}
+    if answer.status >= 500:
+        return view
+    if path.startswith("/environ"):
+        env = answer.json()
+        view["environ"] = {k: v for k, v in env.items() if k in CGI}
+        # Fields joined with "," or ", " are the same list (RFC 9110, 5.6.1).
+        view["environ"].update(
+            {k: re.sub(r",\s*", ",", v) for k, v in env.items() if k.startswith("HTTP_")}
+        )
+        return view
+    view["body"] = answer.body
+    view["length"] = answer.header("content-length")
+    return view
+
+
+@pytest.mark.parametrize(("method", "path", "fields"), SIDE_BY_SIDE)
+def test_same_answers_as_gunicorn(srv, reference, method, path, fields):
+    if srv.name == "gunicorn":
+        pytest.skip("the reference itself")
+    assert seen(srv, method, path, fields) == seen(reference, method, path, fields)

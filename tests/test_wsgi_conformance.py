@@ -555,7 +555,8 @@ def seen(srv: Served, method: str, path: str, fields: tuple[str, ...]) -> dict[s
         )
         return view
     view["body"] = answer.body
-    view["length"] = answer.header("content-length")
+    if not path.startswith("/file"):  # a file's length: the server's to declare, or not
+        view["length"] = answer.header("content-length")
     return view
 
 

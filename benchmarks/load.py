@@ -523,6 +523,14 @@ def summarize(runs: dict[str, dict[str, list[dict[str, float]]]]) -> dict[str, A
     return table
 
 
+def machine_line(info: dict[str, str]) -> str:
+    """The first line of a results table: where and when it was measured."""
+    return (
+        f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}, "
+        f"Python {info['python']}, {info['wrk']}; {info['date']}."
+    )
+
+
 def markdown(
     summary: dict[str, Any],
     servers: list[Server],
@@ -531,8 +539,7 @@ def markdown(
     duration: float,
 ) -> str:
     lines = [
-        f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}, "
-        f"Python {info['python']}, {info['wrk']}; {info['date']}.",
+        machine_line(info),
         f"Server on core {SERVER_CORE}, wrk on core {CLIENT_CORE}; medians of {rounds} "
         f"interleaved rounds of {duration:g} s. `cpu` is the server's CPU time per request "
         "(µs); `rss` its peak resident memory (MiB). A `!` marks a result where a run had "
@@ -585,8 +592,7 @@ def wsgi_markdown(
 ) -> str:
     """The WSGI table: one row per server, its raw and Flask apps side by side."""
     lines = [
-        f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}, "
-        f"Python {info['python']}, {info['wrk']}; {info['date']}.",
+        machine_line(info),
         f"Server on core {SERVER_CORE}, wrk on core {CLIENT_CORE}; 64 keep-alive "
         f"connections, not pipelined; medians of {rounds} interleaved rounds of {duration:g} s. "
         "Each cell: requests/s / the server's CPU time per request (its whole process "

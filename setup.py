@@ -6,8 +6,8 @@ core as it is); the compiled core is that module compiled once more as
 package, so it is never imported or shipped) and typed by
 ``src/cyhttp/_protocol_c.pxd``, which Cython finds through the include path
 (Cython's pure-Python mode). The ASGI layer, ``_asgi.py``, is built the same way
-as ``cyhttp._asgi_c``, and the WebSocket connection, ``_websocket.py``, as
-``cyhttp._websocket_c``.
+as ``cyhttp._asgi_c``, the WebSocket connection, ``_websocket.py``, as
+``cyhttp._websocket_c``, and the WSGI layer, ``_wsgi.py``, as ``cyhttp._wsgi_c``.
 
 Set ``CYHTTP_DEBUG=1`` for a debug build (line tracing, bounds checks, C asserts)
 and ``CYHTTP_ANNOTATE=1`` to write ``cython -a`` HTML next to the sources.
@@ -38,7 +38,12 @@ directives = {
 
 
 # The modules with one source for both builds: the source, and its compiled name.
-ONE_SOURCE = {"_protocol_c": "_protocol", "_asgi_c": "_asgi", "_websocket_c": "_websocket"}
+ONE_SOURCE = {
+    "_protocol_c": "_protocol",
+    "_asgi_c": "_asgi",
+    "_websocket_c": "_websocket",
+    "_wsgi_c": "_wsgi",
+}
 
 os.makedirs(COPY, exist_ok=True)
 open(f"{COPY}/__init__.py", "a").close()
@@ -64,6 +69,7 @@ extensions = [
         "_protocol_c",
         "_asgi_c",
         "_websocket_c",
+        "_wsgi_c",
     )
 ]
 

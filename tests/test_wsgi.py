@@ -10,8 +10,11 @@ test_wsgi_frameworks.py; these are the core paths of the adapter and its pool.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import io
 import json
+import logging
 import socket
 import sys
 import threading
@@ -432,6 +435,25 @@ def test_a_blocked_application_stalls_no_other_connection(live, impl):
         blocked.close()
 
 
+def test_threads_is_checked():
+    with pytest.raises(ValueError, match="threads must be an int >= 1, got 0"):
+        cyhttp.Server(hello, threads=0)
+
+
+def test_each_request_runs_in_a_context_of_its_own(live, impl):
+    seen = contextvars.ContextVar("seen", default="unset")
+
+    def app(environ: Environ, start_response: StartResponse) -> List[bytes]:
+        before = seen.get()
+        seen.set(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [before.encode()]
+
+    with serve(live, app, threads=1) as srv:
+        assert body_of(ask(srv, get("/a"))) == b"unset"
+        assert body_of(ask(srv, get("/b"))) == b"unset"
+
+
 def test_shutdown_joins_the_pool_threads(live, impl):
     before = set(threading.enumerate())
     with serve(live, hello, threads=3) as srv:
@@ -441,6 +463,121 @@ def test_shutdown_joins_the_pool_threads(live, impl):
         assert pool.threads
     assert not any(thread.is_alive() for thread in pool.threads)
     assert not [t for t in threading.enumerate() if t not in before and t.name.startswith("cyhttp")]
+
+
+def test_requests_past_limit_concurrency_get_503(live, impl):
+    release = threading.Event()
+
+    def app(environ: Environ, start_response: StartResponse) -> List[bytes]:
+        if environ["PATH_INFO"] == "/wait":
+            release.wait(20)
+        return hello(environ, start_response)
+
+    with serve(live, app, threads=1, limit_concurrency=2) as srv:
+        waiting = [srv.connect() for _ in range(2)]
+        try:
+            for sock in waiting:  # one runs, one waits in the queue
+                sock.sendall(get("/wait"))
+            for _ in range(200):  # until the server has read both
+                answer = ask(srv, get())
+                if answer.startswith(b"HTTP/1.1 503 "):
+                    break
+            assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+            assert b"\r\nRetry-After: 1\r\n" in answer
+        finally:
+            release.set()
+        for sock in waiting:
+            with sock:
+                assert body_of(read_until_closed(sock)) == b"hello"
+        assert body_of(ask(srv, get())) == b"hello"
+
+
+def test_shutdown_lets_an_in_flight_request_finish(live, impl):
+    started, release = threading.Event(), threading.Event()
+
+    def app(environ: Environ, start_response: StartResponse) -> List[bytes]:
+        started.set()
+        release.wait(20)
+        return hello(environ, start_response)
+
+    srv = serve(live, app)
+    with srv:
+        sock = srv.connect()
+        sock.sendall(get(close=False))
+        assert started.wait(10)
+        stopping = threading.Thread(target=srv.shutdown, args=(10,))
+        stopping.start()
+        while srv.server._all_closed is None:  # until shutdown has begun on the loop
+            threading.Event().wait(0.01)
+        asyncio.run_coroutine_threadsafe(asyncio.sleep(0), srv.loop).result(10)
+        release.set()
+        with sock:
+            answer = read_until_closed(sock)
+        stopping.join(20)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and body_of(answer) == b"hello"
+    assert b"Connection: close\r\n" in answer
+    assert not srv.server._wsgi.pool.alive()
+
+
+def test_a_unix_socket_and_the_access_log_serve_wsgi(live, impl, tmp_path, caplog):
+    path = str(tmp_path / "wsgi.sock")
+    with caplog.at_level(logging.INFO, logger="cyhttp.access"):
+        with serve(live, echo_environ, uds=path, access_log=True) as srv:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.connect(path)
+                sock.sendall(get("/logged"))
+                answer = read_until_closed(sock)
+            assert srv.server.where == f"unix:{path}"
+    env = json.loads(body_of(answer))
+    assert env["REMOTE_ADDR"] == "" and "REMOTE_PORT" not in env
+    assert env["SERVER_NAME"] == "x"
+    lines = [r.getMessage() for r in caplog.records if r.name == "cyhttp.access"]
+    assert len(lines) == 1 and "GET /logged HTTP/1.1" in lines[0] and " 200" in lines[0]
+
+
+def test_a_streamed_piece_goes_out_before_the_next_is_made(live, impl):
+    sent = threading.Event()
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"first"
+        sent.wait(20)  # until the client has read the first piece
+        yield b"second"
+
+    with serve(live, app) as srv, srv.connect() as sock:
+        sock.sendall(get())
+        seen = b""
+        while b"first" not in seen:
+            seen += sock.recv(65536)
+        sent.set()
+        seen += read_until_closed(sock)
+    assert payload(seen) == b"firstsecond"
+
+
+def test_a_client_that_does_not_read_holds_the_thread_back(live, impl):
+    piece = b"x" * 65536
+    made = []
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        start_response(
+            "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(piece) * 400))]
+        )
+        for i in range(400):
+            made.append(i)
+            yield piece
+
+    with serve(live, app) as srv, srv.connect() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(get())
+        # The thread stops once the socket, the transport and its own queue are full.
+        stalled = 0
+        while stalled < 20:
+            before = len(made)
+            threading.Event().wait(0.05)
+            stalled = stalled + 1 if len(made) == before else 0
+        assert len(made) < 100  # 6.4 MB of the 26 MB body at most
+        received = len(read_until_closed(sock).partition(b"\r\n\r\n")[2])
+    assert received == len(piece) * 400 and len(made) == 400
 
 
 def test_the_cli_serves_a_wsgi_application(impl, tmp_path):

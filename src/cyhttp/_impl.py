@@ -90,6 +90,10 @@ def asgi_class(name: str) -> Any:
 
 def wsgi_class(name: str) -> Any:
     """The WSGI layer (``Wsgi``) that serves WSGI applications on core *name*."""
+    if name == "cython":
+        from ._wsgi_c import Wsgi as WsgiC
+
+        return WsgiC
     from ._wsgi import Wsgi
 
     return Wsgi

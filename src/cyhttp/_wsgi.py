@@ -1,5 +1,9 @@
 """WSGI (PEP 3333) over the protocol: each request's application call on a pool thread.
 
+Like ``_asgi.py`` this is one source with two builds: imported as is it serves the
+pure core; ``setup.py`` compiles it once more as ``cyhttp._wsgi_c`` (typed by
+``_wsgi_c.pxd``), which serves the compiled core with the compiled primitives.
+
 Theory of operation
 -------------------
 To the protocol a WSGI application is one more handler: ``Wsgi`` is called on the
@@ -39,14 +43,30 @@ import os
 import stat
 import threading
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from contextvars import copy_context
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from . import _impl, _runner
+from . import _runner
 from ._proxy import TrustedProxies
 from ._runner import StreamAborted
-from ._threads import Pool
+from ._threads import STALL, Pool
 from ._wire import encode_headers
 from .request import ClientDisconnected, _next_piece
+
+if TYPE_CHECKING:  # Cython ships no types; its stand-in has them
+    from . import _no_cython as cython
+else:
+    try:
+        import cython
+    except ImportError:  # Cython is needed only to build the compiled core
+        from . import _no_cython as cython
+
+if cython.compiled:
+    from cython.cimports.cyhttp import _primitives as native
+    from cython.cimports.cyhttp._response import Response, StreamingResponse
+else:
+    from . import _primitives_py as native
+    from .response import Response, StreamingResponse
 
 __all__ = ["FileWrapper", "Wsgi"]
 
@@ -63,7 +83,7 @@ KEYS_CACHED = 256
 # A response that failed before its head: the client reads 500; where the failure may
 # have left the exchange in doubt (output the server cannot frame), the connection closes.
 INTERNAL_ERROR = _runner.INTERNAL_ERROR
-CLOSING_ERROR = _impl.Response(
+CLOSING_ERROR = Response(
     b"Internal Server Error\n",
     500,
     headers=[("Connection", "close")],
@@ -266,6 +286,7 @@ class Wsgi:
         self.lock = threading.Lock()  # guards the outbox and every _Call's shared fields
         self.outbox: List[_Call] = []
         self.wake_due = False  # a deliver() is scheduled on the loop
+        self.watching = False  # a watch() is scheduled on the loop
         self.loop: Optional[asyncio.AbstractEventLoop] = None  # the server's, once started
         #: Where the server listens: ``(host, port)``, or ``(path, None)`` on a Unix socket.
         self.server: Optional[Tuple[str, Optional[int]]] = None
@@ -291,7 +312,19 @@ class Wsgi:
             loop = asyncio.get_running_loop()
         call = _Call(self, req, loop)
         self.pool.submit(call.run)
+        if not self.watching:
+            self.watching = True
+            loop.call_later(STALL, self.watch, loop, self.pool.taken)
         return call.head
+
+    def watch(self, loop: asyncio.AbstractEventLoop, seen: int) -> None:
+        """Every ``STALL`` seconds while calls wait: one more thread if the queue is stuck
+        behind threads blocked in the application (see ``_threads``)."""
+        waiting, taken = self.pool.check(seen)
+        if waiting:
+            loop.call_later(STALL, self.watch, loop, taken)
+        else:
+            self.watching = False
 
     def deliver(self) -> None:
         """On the loop: land what the threads posted since the last time."""
@@ -435,8 +468,11 @@ class _Call:
         self.target: bytes = req.raw_path
         self.protocol = "HTTP/1.0" if req.http_version == "1.0" else "HTTP/1.1"
         self.client: Optional[Tuple[str, int]] = req.client
-        self.fields = [(name.lower(), value) for name, value in req.headers.raw]
+        self.fields = native.asgi_headers(req)  # names lower-cased
         self.is_head: bool = req.method == "HEAD"
+        # A copy of the context the request was read in: what the application sets
+        # there does not leak into the next request its thread serves.
+        self.context = copy_context()
         # A body already whole is handed over at once; the rest is fetched as read.
         self.body: Optional[bytes] = None
         if req._body_done and req._error is None:
@@ -461,7 +497,11 @@ class _Call:
     # -- on the application's thread -------------------------------------------
 
     def run(self) -> None:
-        """Call the application and consume what it returns (a pool thread's job)."""
+        """A pool thread's job: the request in its own context, as a native handler's."""
+        self.context.run(self.serve)
+
+    def serve(self) -> None:
+        """Call the application and consume what it returns."""
         try:
             environ = self.wsgi.environ(self)
             result = self.wsgi.app(environ, self.start_response)
@@ -550,7 +590,7 @@ class _Call:
         if response is None:
             self.pieces.append(body)  # not posted yet: the loop does not read it
             self.buffered = len(body)
-            response = _impl.StreamingResponse(_Body(self), self.status, self.headers)
+            response = StreamingResponse(_Body(self), self.status, self.headers)
         return response
 
     def whole(self, body: bytes) -> Any:
@@ -558,11 +598,11 @@ class _Call:
         self.check_started()
         code, headers = self.status, self.headers
         try:
-            response = _impl.Response(body, code, headers)
+            response = Response(body, code, headers)
         except ValueError:
             encode_headers(headers, None, code)  # raises for a header the core refuses
             if self.is_head:  # only the head goes out: the length stands as declared
-                return _impl.Response(b"", code, headers)
+                return Response(b"", code, headers)
             return None
         if body or self.is_head or encode_headers(headers, None, code)[2] <= 0:
             return response
@@ -581,7 +621,7 @@ class _Call:
         response = None
         if not self.streaming:
             self.check_started()
-            response = _impl.StreamingResponse(_Body(self), self.status, self.headers)
+            response = StreamingResponse(_Body(self), self.status, self.headers)
         lock = self.wsgi.lock
         with lock:
             if self.gone:
@@ -663,7 +703,7 @@ class _Call:
         file = open(os.dup(fd), "rb")  # the writer closes it once sent
         content = _runner.FileContent(file, size, offset)
         try:
-            response = _impl.StreamingResponse(content, code, headers)
+            response = StreamingResponse(content, code, headers)
         except BaseException:
             file.close()
             raise
@@ -697,7 +737,7 @@ class _Call:
                 head.set_result(response)
             else:  # cancelled: the protocol answered in its place, or the client left
                 self.stop()
-                if isinstance(response, _impl.StreamingResponse):
+                if isinstance(response, StreamingResponse):
                     _runner.unsent(response)  # a file to close
         more, self.more = self.more, None  # only the loop sets it
         if more is not None and not more.done():

@@ -418,7 +418,9 @@ def _supervise(args: argparse.Namespace, options: dict[str, Any], inherited: Opt
         app = load_app(args.app)
         if args.factory:
             app = app()
-        return Server(app, sock=socks[0], **served)
+        server = Server(app, sock=socks[0], **served)
+        server.multiprocess = True  # WSGI's wsgi.multiprocess: the other workers serve it too
+        return server
 
     def serve(socks: List[Any], report: int, parent: int) -> int:
         beat = settings.healthcheck_timeout / 4

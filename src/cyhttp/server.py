@@ -209,6 +209,18 @@ class Server:
         #: Each timeout counted in sweeps of the server; the cores read it.
         self.sweeps = Sweeps(*(max(1, math.ceil(t / interval)) for t in timeouts))
 
+    @property
+    def multiprocess(self) -> bool:
+        """Whether other processes serve the same application (worker processes): what
+        WSGI applications read as ``wsgi.multiprocess``. Set by the process that makes
+        the server; False until then."""
+        return bool(self._wsgi is not None and self._wsgi.base["wsgi.multiprocess"])
+
+    @multiprocess.setter
+    def multiprocess(self, value: bool) -> None:
+        if self._wsgi is not None:
+            self._wsgi.base["wsgi.multiprocess"] = bool(value)
+
     def sweeps_for(self, seconds: float) -> int:
         """*seconds* counted in sweeps of this server (at least one; 0 stays 0: off)."""
         return max(1, math.ceil(seconds / self._sweep_interval)) if seconds else 0

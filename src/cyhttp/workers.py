@@ -95,6 +95,7 @@ class CyhttpWorker(Worker):  # type: ignore[misc]
         try:
             options = settings_from(self.cfg, self.max_requests)
             server = Server(self.wsgi, sock=self.sockets[0].sock, **options)
+            server.multiprocess = self.cfg.workers > 1
             await server.start()
         except (StartupFailed, ValueError, TypeError) as exc:
             self.log.error("cyhttp worker: %s", exc)

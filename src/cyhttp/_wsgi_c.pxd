@@ -1,0 +1,119 @@
+# cython: language_level=3
+# The C types of the compiled build of _wsgi.py (Cython's pure-Python mode: setup.py
+# compiles a copy of it as _wsgi_c, with these declarations). Nothing here is logic.
+
+cimport cython
+
+from ._request cimport Request as CRequest
+
+cdef Py_ssize_t STREAM_HIGH_WATER
+cdef Py_ssize_t KEYS_CACHED
+
+
+@cython.final
+@cython.freelist(8)
+cdef class _Wait:
+    cdef object lock
+    cdef object value
+    cdef object error
+
+
+@cython.final
+@cython.freelist(16)
+cdef class _Input:
+    cdef readonly _Call call
+    cdef bytes buffer
+    cdef Py_ssize_t pos
+    cdef bint eof
+
+    cdef bint _more(self) except -1
+
+    cdef bytes _take(self, Py_ssize_t end)
+
+
+@cython.final
+cdef class Wsgi:
+    cdef readonly object app
+    cdef readonly object pool
+    cdef object proxies
+    cdef str scheme
+    cdef object lock
+    cdef list outbox
+    cdef bint wake_due
+    cdef bint watching
+    cdef public object loop
+    cdef public object server
+    cdef dict keys
+    cdef public dict base
+
+    cpdef str key(self, bytes name)
+
+    @cython.locals(env=dict, name=bytes, value=bytes, key=str, text=str, raw_path=bytes)
+    cpdef dict environ(self, _Call call)
+
+    cdef server_name(self, dict env)
+
+    cdef forwarded(self, dict env, client, fields)
+
+    cdef post(self, _Call call)
+
+
+@cython.final
+@cython.freelist(16)
+cdef class _Call:
+    cdef Wsgi wsgi
+    cdef CRequest req
+    cdef object loop
+    cdef readonly object head
+    cdef str method
+    cdef bytes target
+    cdef str protocol
+    cdef object client
+    cdef list fields
+    cdef bint is_head
+    cdef object context
+    cdef object body
+    cdef int status
+    cdef object headers
+    cdef bint streaming
+    cdef object final
+    cdef bint posted
+    cdef object response
+    cdef object pieces
+    cdef Py_ssize_t buffered
+    cdef bint ended
+    cdef str problem
+    cdef bint gone
+    cdef _Wait room
+    cdef object more
+
+    cdef consume(self, result)
+
+    cdef check_started(self)
+
+    cdef complete(self, bytes body)
+
+    cdef whole(self, bytes body)
+
+    cdef give_whole(self, response)
+
+    cdef put(self, bytes piece)
+
+    cdef end(self)
+
+    cdef failed(self, exc)
+
+    cdef bint send_file(self, wrapper) except -1
+
+    cdef bytes fetch(self)
+
+    cpdef land(self)
+
+    cpdef tuple next_piece(self)
+
+    cpdef stop(self)
+
+
+@cython.final
+cdef class _Body:
+    cdef _Call call

@@ -26,7 +26,7 @@ import pytest
 import cyhttp
 from cyhttp._interface import detect
 
-from .support import read_until_closed, split_responses
+from .support import cli_env, free_port, read_until_closed, split_responses, start_cli, stop_cli
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -580,31 +580,45 @@ def test_a_client_that_does_not_read_holds_the_thread_back(live, impl):
     assert received == len(piece) * 400 and len(made) == 400
 
 
-def test_the_cli_serves_a_wsgi_application(impl, tmp_path):
-    from .support import cli_env, free_port, start_cli, stop_cli
+WSGI_MODULE = """
+def app(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [repr(environ['wsgi.multiprocess']).encode()]
 
-    (tmp_path / "wsgi_app.py").write_text(
-        "def app(environ, start_response):\n"
-        "    start_response('200 OK', [('Content-Length', '2')])\n"
-        "    return [b'ok']\n"
-    )
+
+def make():
+    return app
+"""
+
+
+def cli_answer(port: int) -> bytes:
+    """The answer to a GET from a server the CLI is starting on *port*."""
+    for _ in range(400):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(get())
+                return read_until_closed(sock)
+        except ConnectionRefusedError:
+            threading.Event().wait(0.05)
+    raise AssertionError("the server did not start")
+
+
+@pytest.mark.parametrize(
+    ("args", "multiprocess"),
+    [
+        (["--threads", "2", "wsgi_app:app"], b"False"),  # auto: two arguments
+        (["--interface", "wsgi", "--workers", "2", "--factory", "wsgi_app:make"], b"True"),
+    ],
+    ids=["one-process", "workers-factory"],
+)
+def test_the_cli_serves_a_wsgi_application(impl, tmp_path, args, multiprocess):
+    (tmp_path / "wsgi_app.py").write_text(WSGI_MODULE)
     port = free_port()
     env = cli_env(CYHTTP_NO_EXTENSIONS="1" if impl == "python" else "0")
-    proc = start_cli(
-        "--interface", "wsgi", "--threads", "2", "--port", str(port), "--app-dir", str(tmp_path),
-        "wsgi_app:app", env=env,
-    )  # fmt: skip
+    proc = start_cli("--port", str(port), "--app-dir", str(tmp_path), *args, env=env)
     try:
-        answer = b""
-        for _ in range(200):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-                    sock.sendall(get())
-                    answer = read_until_closed(sock)
-                break
-            except ConnectionRefusedError:
-                threading.Event().wait(0.05)
-        assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and body_of(answer) == b"ok"
+        answer = cli_answer(port)
     finally:
         code, _ = stop_cli(proc)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and payload(answer) == multiprocess
     assert code == 0

@@ -63,9 +63,11 @@ else:
 
 if cython.compiled:
     from cython.cimports.cyhttp import _primitives as native
+    from cython.cimports.cyhttp._request import Request as CRequest
     from cython.cimports.cyhttp._response import Response, StreamingResponse
 else:
     from . import _primitives_py as native
+    from .request import Request as CRequest
     from .response import Response, StreamingResponse
 
 __all__ = ["FileWrapper", "Wsgi"]
@@ -77,6 +79,7 @@ STREAM_HIGH_WATER = 64 * 1024
 # How long shutdown waits at least for idle threads to end, and how often it looks.
 DRAIN_GRACE = 0.1
 DRAIN_POLL = 0.01
+UNSEEN = object()  # no client yet (None is a Unix socket's)
 # Header names whose environ keys are remembered (a client cannot grow it past this).
 KEYS_CACHED = 256
 
@@ -291,6 +294,10 @@ class Wsgi:
         #: Where the server listens: ``(host, port)``, or ``(path, None)`` on a Unix socket.
         self.server: Optional[Tuple[str, Optional[int]]] = None
         self.keys: Dict[bytes, str] = {}  # header name -> environ key ("" for none)
+        self.hosts: Dict[Tuple[str, str], Tuple[str, str]] = {}  # (Host, scheme) -> name, port
+        # The last client seen, and what the environ takes of it (peer_of): replaced
+        # whole, so that a thread never reads one client's address with another's trust.
+        self.peer: Tuple[Any, str, str, bool] = (UNSEEN, "", "", False)
         #: What every environ starts from; ``wsgi.multiprocess`` is set by a server
         #: running under worker processes.
         self.base: Dict[str, Any] = {
@@ -367,22 +374,39 @@ class Wsgi:
 
     def environ(self, call: _Call) -> Dict[str, Any]:
         """The environ of *call*'s request (PEP 3333), built on the application's thread."""
-        env = self.base.copy()
-        env["REQUEST_METHOD"] = call.method
         raw_path, _, query = call.target.partition(b"?")
         if b"%" in raw_path:
             from urllib.parse import unquote_to_bytes
 
             raw_path = unquote_to_bytes(raw_path)
-        env["PATH_INFO"] = raw_path.decode("latin-1")
-        env["QUERY_STRING"] = query.decode("latin-1")
-        env["SERVER_PROTOCOL"] = call.protocol
         client = call.client
-        if client is not None:
-            env["REMOTE_ADDR"] = client[0]
-            env["REMOTE_PORT"] = str(client[1])
-        else:
-            env["REMOTE_ADDR"] = ""
+        peer = self.peer  # (client, REMOTE_ADDR, REMOTE_PORT, trusted): one per connection
+        if peer[0] is not client:
+            peer = self.peer = self.peer_of(client)
+        base = self.base
+        # One literal: the dict is made at its size, not grown key by key.
+        env = {
+            "REQUEST_METHOD": call.method,
+            "SCRIPT_NAME": base["SCRIPT_NAME"],
+            "PATH_INFO": raw_path.decode("latin-1"),
+            "QUERY_STRING": query.decode("latin-1"),
+            "SERVER_PROTOCOL": call.protocol,
+            "SERVER_NAME": "",
+            "SERVER_PORT": "",
+            "REMOTE_ADDR": peer[1],
+            "REMOTE_PORT": peer[2],
+            "wsgi.version": base["wsgi.version"],
+            "wsgi.url_scheme": self.scheme,
+            "wsgi.input": None,
+            "wsgi.errors": base["wsgi.errors"],
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": base["wsgi.multiprocess"],
+            "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+            "wsgi.file_wrapper": FileWrapper,
+        }
+        if client is None:
+            del env["REMOTE_PORT"]
         keys = self.keys
         for name, value in call.fields:
             key = keys.get(name)
@@ -396,36 +420,45 @@ class Wsgi:
                 # separator is "; " (RFC 6265 §5.4).
                 text = env[key] + ("; " if key == "HTTP_COOKIE" else ", ") + text
             env[key] = text
-        if self.proxies is not None:
-            self.forwarded(env, client, call.fields)
+        if peer[3]:
+            self.forwarded(env, call.fields)
         self.server_name(env)
         env["wsgi.input"] = _Input(call, call.body)
         return env
+
+    def peer_of(self, client: Optional[Tuple[str, int]]) -> Tuple[Any, str, str, bool]:
+        """What the environ takes of a client: its address, its port, and whether it is
+        a proxy trusted with X-Forwarded-* (a Unix socket's peer only by "*")."""
+        proxies = self.proxies
+        if client is None:
+            return client, "", "", proxies is not None and proxies.everyone
+        trusted = proxies is not None and proxies.trusts(client[0])
+        return client, client[0], str(client[1]), trusted
 
     def server_name(self, env: Dict[str, Any]) -> None:
         """SERVER_NAME and SERVER_PORT: from Host, as gunicorn does, else where the
         server listens."""
         host = env.get("HTTP_HOST")
         if host:
-            name, colon, port = host.rpartition(":")
-            if not colon or "]" in port:  # no port (an IPv6 literal's colons are inside [])
-                name, port = host, "443" if env["wsgi.url_scheme"] == "https" else "80"
-            env["SERVER_NAME"] = name
-            env["SERVER_PORT"] = port
+            scheme = env["wsgi.url_scheme"]
+            known = self.hosts.get((host, scheme))
+            if known is None:
+                name, colon, port = host.rpartition(":")
+                if not colon or "]" in port:  # no port (IPv6 literals' colons are in [])
+                    name, port = host, "443" if scheme == "https" else "80"
+                known = (name, port)
+                if len(self.hosts) < KEYS_CACHED:
+                    self.hosts[(host, scheme)] = known
+            env["SERVER_NAME"], env["SERVER_PORT"] = known
             return
         server = self.server
         env["SERVER_NAME"] = "" if server is None else server[0]
         env["SERVER_PORT"] = "" if server is None or server[1] is None else str(server[1])
 
-    def forwarded(
-        self, env: Dict[str, Any], client: Optional[Tuple[str, int]], fields: Any
-    ) -> None:
+    def forwarded(self, env: Dict[str, Any], fields: Any) -> None:
         """What a trusted proxy says of the client and the scheme (see ``_proxy``)."""
         proxies = self.proxies
         assert proxies is not None
-        # A Unix socket's peer has no address: only "*" trusts it.
-        if not (proxies.everyone if client is None else proxies.trusts(client[0])):
-            return
         proto = None
         hops: List[bytes] = []
         for name, value in fields:
@@ -458,25 +491,26 @@ class _Call:
     """One request's call of the application: what the loop took of the request, and
     what crosses between the loop and the thread (fields under ``Wsgi.lock``)."""
 
+    @cython.locals(r=CRequest)
     def __init__(self, wsgi: Wsgi, req: Any, loop: asyncio.AbstractEventLoop) -> None:
         self.wsgi = wsgi
-        self.req = req
+        self.req = r = req  # compiled, r is typed: its fields are read in C
         self.loop = loop
         self.head: asyncio.Future[Any] = loop.create_future()
         # What the environ is built from, taken on the loop.
-        self.method: str = req.method
-        self.target: bytes = req.raw_path
-        self.protocol = "HTTP/1.0" if req.http_version == "1.0" else "HTTP/1.1"
-        self.client: Optional[Tuple[str, int]] = req.client
-        self.fields = native.asgi_headers(req)  # names lower-cased
-        self.is_head: bool = req.method == "HEAD"
+        self.method: str = r.method
+        self.target: bytes = r.raw_path
+        self.protocol = "HTTP/1.0" if r._is_http10 else "HTTP/1.1"
+        self.client: Optional[Tuple[str, int]] = r.client
+        self.fields = native.asgi_headers(r)  # names lower-cased
+        self.is_head: bool = r._is_head
         # A copy of the context the request was read in: what the application sets
         # there does not leak into the next request its thread serves.
         self.context = copy_context()
         # A body already whole is handed over at once; the rest is fetched as read.
         self.body: Optional[bytes] = None
-        if req._body_done and req._error is None:
-            self.body = req._release()
+        if r._body_done and r._error is None:
+            self.body = r._release()
         # The application's answer, on its thread.
         self.status = 0
         self.headers: Any = None

@@ -8,6 +8,7 @@ from ._request cimport Request as CRequest
 
 cdef Py_ssize_t STREAM_HIGH_WATER
 cdef Py_ssize_t KEYS_CACHED
+cdef object UNSEEN
 
 
 @cython.final
@@ -44,16 +45,22 @@ cdef class Wsgi:
     cdef public object loop
     cdef public object server
     cdef dict keys
+    cdef dict hosts
+    cdef tuple peer
     cdef public dict base
 
     cpdef str key(self, bytes name)
 
-    @cython.locals(env=dict, name=bytes, value=bytes, key=str, text=str, raw_path=bytes)
+    @cython.locals(env=dict, name=bytes, value=bytes, key=str, text=str, raw_path=bytes,
+                   peer=tuple, base=dict, keys=dict)
     cpdef dict environ(self, _Call call)
 
+    cdef tuple peer_of(self, client)
+
+    @cython.locals(host=str, scheme=str, known=tuple)
     cdef server_name(self, dict env)
 
-    cdef forwarded(self, dict env, client, fields)
+    cdef forwarded(self, dict env, fields)
 
     cdef post(self, _Call call)
 

@@ -7,8 +7,10 @@ Runs the chosen core in-process on a sink transport under ``valgrind
 of the two totals by the difference in requests: start-up and import costs
 cancel out. The cases are the micro suite's (``benchmarks/test_micro.py``):
 ``pipelined-16`` (the prebuilt hello, 16 GETs per read), ``post-1k``, the
-``step-*`` cases and ``realistic``; and the ASGI comparison's (``native-*``,
-``asgi-*``: 16 requests per read, the loop turning between reads).
+``step-*`` cases and ``realistic``; the ASGI comparison's (``native-*``,
+``asgi-*``: 16 requests per read, the loop turning between reads); and the WSGI ones
+(``wsgi-hello``, ``wsgi-realistic``: 16 requests per read to the raw WSGI app, until
+the pool's threads have had all 16 answered; the threads' work is counted too).
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ import subprocess
 import sys
 import tempfile
 
-from .test_micro import CASES, TURNING_CASES, _feeder, _turns, response_class
+from .test_micro import (
+    CASES,
+    TURNING_CASES,
+    WSGI_CASES,
+    _feeder,
+    _turns,
+    response_class,
+    wsgi_reader,
+)
 
 
 def _serve(impl: str, case: str, reads: int) -> None:
@@ -28,6 +38,11 @@ def _serve(impl: str, case: str, reads: int) -> None:
     import asyncio
 
     async def main() -> None:
+        if case in WSGI_CASES:
+            read = wsgi_reader(impl, WSGI_CASES[case])
+            for _ in range(reads):
+                await read()
+            return
         if case in TURNING_CASES:
             make, data = TURNING_CASES[case]
             feed = _feeder(impl, make(case), data)
@@ -64,7 +79,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--impl", default="cython", choices=["cython", "python"])
     parser.add_argument(
-        "--case", default="pipelined-16", choices=sorted(CASES) + sorted(TURNING_CASES)
+        "--case",
+        default="pipelined-16",
+        choices=sorted(CASES) + sorted(TURNING_CASES) + sorted(WSGI_CASES),
     )
     parser.add_argument("--reads", type=int, nargs=2, default=[200, 1200], metavar=("FEW", "MANY"))
     parser.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)

@@ -14,6 +14,11 @@ Writes ``benchmarks/results/load.json``, ``load.md`` and ``load.png``.
 over TLS (``NAME-tls``) with one certificate made by ``trustme`` for the run, and wrk
 speaks https to the latter: the cost of TLS and the servers over TLS, in one run
 (written to ``tls.*`` unless ``--output`` says otherwise).
+
+``--wsgi``: the WSGI servers (a raw PEP 3333 app and a Flask one, on cyhttp's WSGI
+interface, gunicorn sync and gthread, granian, bjoern, fastpysgi, and cyhttp's ASGI
+interface through a2wsgi), hello and the realistic route on 64 keep-alive connections,
+not pipelined, into ``wsgi.json``, ``wsgi.md`` and ``wsgi.png``.
 """
 
 from __future__ import annotations
@@ -182,6 +187,67 @@ def _cyhttp_asgi(port: int, module: str, core: str) -> list[str]:
         "--interface", "asgi", "--implementation", core, "--loop", "uvloop",
         "--log-level", "warning", "--lifespan", "off",
     )  # fmt: skip
+
+
+# The WSGI rows: each server twice, with the raw app and (name + "-flask") the Flask one.
+WSGI_APPS = {"": "wsgi_app", "-flask": "flask_app"}
+WSGI_SCENARIOS = ("c64", "realistic-c64")  # hello and the realistic route, not pipelined
+
+
+def _cyhttp_wsgi(port: int, module: str) -> list[str]:
+    return _py(
+        "cyhttp", f"benchmarks.servers.{module}:app", "--host", "127.0.0.1", "--port", str(port),
+        "--interface", "wsgi", "--loop", "uvloop", "--log-level", "warning", "--lifespan", "off",
+    )  # fmt: skip
+
+
+def _gunicorn(port: int, module: str, worker: str) -> list[str]:
+    threads = ["--threads", "4"] if worker == "gthread" else []
+    return _py(
+        "gunicorn", "-k", worker, "-w", "1", *threads, "-b", f"127.0.0.1:{port}",
+        "--log-level", "warning", f"benchmarks.servers.{module}:app",
+    )  # fmt: skip
+
+
+def _a2wsgi(port: int, module: str) -> list[str]:
+    # The same application through a2wsgi's ASGI adapter, served by cyhttp's ASGI core.
+    attr = "flask" if module == "flask_app" else "raw"
+    return _py(
+        "cyhttp", f"benchmarks.servers.a2wsgi_app:{attr}", "--host", "127.0.0.1",
+        "--port", str(port), "--interface", "asgi", "--loop", "uvloop",
+        "--log-level", "warning", "--lifespan", "off",
+    )  # fmt: skip
+
+
+def wsgi_servers() -> list[Server]:
+    """The WSGI rows' servers, marked unavailable when their software is missing."""
+    run = "benchmarks.servers.wsgi_run"
+    makers: list[tuple[str, Any, str]] = [
+        ("cyhttp-wsgi", _cyhttp_wsgi, ""),
+        ("gunicorn-sync", lambda p, m: _gunicorn(p, m, "sync"), "gunicorn"),
+        ("gunicorn-gthread", lambda p, m: _gunicorn(p, m, "gthread"), "gunicorn"),
+        ("granian-wsgi", lambda p, m: _granian(p, "wsgi", m), "granian"),
+        (
+            "bjoern",
+            lambda p, m: _py(run, "bjoern", f"benchmarks.servers.{m}:app", str(p)),
+            "bjoern",
+        ),
+        (
+            "fastpysgi",
+            lambda p, m: _py(run, "fastpysgi", f"benchmarks.servers.{m}:app", str(p)),
+            "fastpysgi",
+        ),
+        ("cyhttp-asgi-a2wsgi", _a2wsgi, "a2wsgi"),
+    ]
+    servers = []
+    for name, make, needs in makers:
+        for suffix, module in WSGI_APPS.items():
+            server = Server(name + suffix, "wsgi", lambda p, w, mk=make, m=module: mk(p, m))
+            for missing in (needs, "flask" if suffix else ""):
+                if missing and not _has(missing):
+                    server.available, server.why = False, f"{missing} is not installed"
+            servers.append(server)
+    return servers
 
 
 def all_servers() -> list[Server]:
@@ -574,6 +640,14 @@ def summarize(runs: dict[str, dict[str, list[dict[str, float]]]]) -> dict[str, A
     return table
 
 
+def machine_line(info: dict[str, str]) -> str:
+    """The first line of a results table: where and when it was measured."""
+    return (
+        f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}, "
+        f"Python {info['python']}, {info['wrk']}; {info['date']}."
+    )
+
+
 def markdown(
     summary: dict[str, Any],
     servers: list[Server],
@@ -582,8 +656,7 @@ def markdown(
     duration: float,
 ) -> str:
     lines = [
-        f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}, "
-        f"Python {info['python']}, {info['wrk']}; {info['date']}.",
+        machine_line(info),
         f"Server on core {SERVER_CORE}, wrk on core {CLIENT_CORE}; medians of {rounds} "
         f"interleaved rounds of {duration:g} s. `cpu` is the server's CPU time per request "
         "(µs); `rss` its peak resident memory (MiB). A `!` marks a result where a run had "
@@ -670,6 +743,60 @@ def tls_markdown(summary: dict[str, Any]) -> str:
             cells.append(f"{theirs / ours:.1f}x" if ours and theirs else "n/a")
         lines.append(f"| {peer} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def wsgi_markdown(
+    summary: dict[str, Any],
+    servers: list[Server],
+    info: dict[str, str],
+    rounds: int,
+    duration: float,
+) -> str:
+    """The WSGI table: one row per server, its raw and Flask apps side by side."""
+    lines = [
+        machine_line(info),
+        f"Server on core {SERVER_CORE}, wrk on core {CLIENT_CORE}; 64 keep-alive "
+        f"connections, not pipelined; medians of {rounds} interleaved rounds of {duration:g} s. "
+        "Each cell: requests/s / the server's CPU time per request (its whole process "
+        "group's, µs). A `!` marks a result where a run had socket errors or non-2xx "
+        "answers.",
+        "",
+        "| server | raw hello | raw realistic | Flask hello | Flask realistic |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    by_name = {s.name: s for s in servers}
+    for server in servers:
+        if server.name.endswith("-flask"):
+            continue
+        cells = []
+        for suffix in WSGI_APPS:
+            name = server.name + suffix
+            for scen in ("c64", "realistic-c64"):
+                result = summary.get(name, {}).get(scen)
+                if result is None:
+                    cells.append(by_name[name].why if name in by_name else "not run")
+                    continue
+                flag = "!" if result["flagged_runs"] else ""
+                cells.append(
+                    f"{result['rps'] / 1000:,.1f}k / {result['cpu_us_per_req']:.1f} us{flag}"
+                )
+        lines.append(f"| {server.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def wsgi_chart(summary: dict[str, Any], path: Path) -> None:
+    names = [n for n in summary if not n.endswith("-flask")]
+    panels: list[Panel] = []
+    for key in ("rps", "cpu_us_per_req"):
+        what = "req/s" if key == "rps" else "server µs CPU/req (lower is better)"
+        for suffix in WSGI_APPS:
+            for scen in WSGI_SCENARIOS:
+                route = "hello" if scen == "c64" else "realistic"
+                values = [summary.get(n + suffix, {}).get(scen, {}).get(key, 0) for n in names]
+                label = f"{'Flask' if suffix else 'raw'} {route}: {what}"
+                panels.append((label, names, values))
+    title = "WSGI servers (server pinned to one core, wrk on the other, 64 connections)"
+    figure(panels, title, "", path)
 
 
 def figure(panels: list[Panel], title: str, ceiling: str, path: Path) -> None:
@@ -784,6 +911,11 @@ def main(argv: list[str] | None = None) -> None:
     names = ",".join(s.name for s in SCENARIOS)
     suite_arguments(p, names, "load", "cyhttp-cython-before and cyhttp-python-before")
     p.add_argument(
+        "--wsgi",
+        action="store_true",
+        help="the WSGI servers, hello and realistic on 64 connections (default output: wsgi)",
+    )
+    p.add_argument(
         "--tls",
         action="store_true",
         help="serve each server that can do TLS (cyhttp, uvicorn, granian) over plain HTTP "
@@ -791,18 +923,21 @@ def main(argv: list[str] | None = None) -> None:
         "unless --output says otherwise",
     )
     args = p.parse_args(argv)
-    if args.tls and args.output == "load":
-        args.output = "tls"
+    if args.output == "load" and (args.tls or args.wsgi):
+        args.output = "wsgi" if args.wsgi else "tls"
+    draw = wsgi_chart if args.wsgi else chart
     if args.chart_only:
         stem = RESULTS / args.output
         saved = json.loads(stem.with_suffix(".json").read_text())
-        chart(saved["summary"], stem.with_suffix(".png"))
+        draw(saved["summary"], stem.with_suffix(".png"))
         return
     if shutil.which("wrk") is None or shutil.which("taskset") is None:
         sys.exit("the load suite needs wrk and taskset (apt-get install wrk util-linux)")
     if (os.cpu_count() or 1) < 2:
         sys.exit("the load suite needs two cores: one for the server, one for wrk")
-    servers = all_servers()
+    servers = wsgi_servers() if args.wsgi else all_servers()
+    if args.wsgi and not args.scenarios:
+        args.scenarios = ",".join(WSGI_SCENARIOS)
     if args.before:
         for at, impl in enumerate(("cython", "python"), 1):
             app = [args.before, "-m", "benchmarks.servers.cyhttp_app", impl]
@@ -857,10 +992,12 @@ def main(argv: list[str] | None = None) -> None:
         "runs": runs,
         "skipped": {s.name: s.why for s in servers if not s.available},
     }
-    table = markdown(summary, servers, info, args.rounds, args.duration)
+    table = (wsgi_markdown if args.wsgi else markdown)(
+        summary, servers, info, args.rounds, args.duration
+    )
     if args.tls:
         table += tls_markdown(summary)
-    save(RESULTS / args.output, results, table, chart)
+    save(RESULTS / args.output, results, table, draw)
 
 
 if __name__ == "__main__":

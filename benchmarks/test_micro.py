@@ -329,6 +329,61 @@ def test_with_loop_turns(benchmark, loop, impl, case):
     benchmark(read_and_turn)
 
 
+# -- WSGI: the load suite's raw WSGI app on the pool's threads. Each read waits until its
+# 16 answers are written, the loop asleep meanwhile: woken by the threads' hand-back to
+# it, as when serving.
+
+
+class AnswerSink(Sink):
+    """A Sink that counts the answers written and wakes a waiter at a target count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers = 0
+        self.target = 0
+        self.done: Any = None
+
+    def write(self, data: bytes) -> None:
+        self.written += len(data)
+        self.answers += data.count(b"HTTP/1.1 ")
+        if self.answers >= self.target and self.done is not None and not self.done.done():
+            self.done.set_result(None)
+
+
+def wsgi_reader(impl: str, data: bytes) -> Any:
+    """A coroutine function: one read of *data* (16 requests) by a connection of the raw
+    WSGI app on core *impl*, until its 16 answers are written."""
+    from .servers import wsgi_app
+
+    server = cyhttp.Server(wsgi_app.app, implementation=impl, interface="wsgi")
+    protocol = _impl.protocol_class(impl)(server)
+    sink = AnswerSink()
+    protocol.connection_made(sink)
+    size = len(data)
+
+    async def read() -> None:
+        sink.target = sink.answers + 16
+        sink.done = asyncio.get_running_loop().create_future()
+        protocol.get_buffer(size)[:size] = data
+        protocol.buffer_updated(size)
+        await sink.done
+
+    return read
+
+
+WSGI_CASES = {"wsgi-hello": GET * 16, "wsgi-realistic": BROWSER * 16}
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("case", WSGI_CASES)
+def test_wsgi(benchmark, loop, impl, case):
+    """16 requests per read to the raw WSGI app, until all 16 are answered."""
+    benchmark.group = f"wsgi-{case.partition('-')[2]}"
+    benchmark.extra_info["requests_per_round"] = 16
+    read = wsgi_reader(impl, WSGI_CASES[case])
+    benchmark(lambda: loop.run_until_complete(read()))
+
+
 class _Done:
     """The cheapest awaitable a server's ``send`` could return: done at once."""
 

@@ -361,3 +361,59 @@ http {{
     }}
 }}
 """
+
+
+try:
+    import gunicorn
+except ImportError:  # outside CI the reference may be missing: its cases skip
+    gunicorn = None
+
+# The WSGI suites' servers: cyhttp on each core, and gunicorn's gthread worker, the
+# reference a difference shows against.
+WSGI_SERVERS = [
+    *IMPLS,
+    pytest.param(
+        "gunicorn", marks=pytest.mark.skipif(gunicorn is None, reason="gunicorn not installed")
+    ),
+]
+
+
+def wsgi_argv(server: str, port: int, app: str, *cyhttp_options: str) -> list[str]:
+    """The command serving WSGI *app* (MODULE:ATTR) on 127.0.0.1:*port* with four threads:
+    cyhttp's CLI on core *server* (with *cyhttp_options*), or gunicorn gthread."""
+    if server == "gunicorn":
+        return [
+            sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", "4",
+            "-b", f"127.0.0.1:{port}", "--log-level", "warning", app,
+        ]  # fmt: skip
+    return [
+        sys.executable, "-m", "cyhttp", "--interface", "wsgi", "--threads", "4",
+        "--implementation", server, "--port", str(port), "--log-level", "warning",
+        *cyhttp_options, app,
+    ]  # fmt: skip
+
+
+@contextmanager
+def serving_process(argv: list[str], port: int, env: dict[str, str], log: Path) -> Iterator[None]:
+    """Run *argv* from the project, its output to *log*, until the block ends (SIGTERM
+    to the PID it started); the block begins once *port* accepts connections."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, f"{argv} exited:\n{log.read_text()}"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"no answer:\n{log.read_text()}"
+                time.sleep(0.1)
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)

@@ -490,7 +490,7 @@ class _Exchange:
         """A piece of a body that comes in several messages (*last*: the final one)."""
         if self.state == STARTED:
             try:
-                response = StreamingResponse(_Body(self), self.status, self.headers)
+                response = StreamingResponse(self, self.status, self.headers)
             except (TypeError, ValueError) as exc:
                 return self.bad(f"http.response.start with headers the core refuses: {exc}")
             self.state = STREAMING
@@ -585,10 +585,13 @@ class _Exchange:
         self.finish()
         raise RuntimeError(f"ASGI: {problem}")
 
-    # -- the streamed body -------------------------------------------------------
+    # -- the streamed body: the exchange is the async iterator the core's writer reads --
 
-    def next_piece(self) -> Any:
-        """What ``_Body.__anext__`` awaits: the next piece the application sent."""
+    def __aiter__(self) -> _Exchange:
+        return self
+
+    def __anext__(self) -> Any:
+        """The next piece the application sent (awaited by the writer)."""
         if self.chunks:
             chunk = self.chunks.popleft()
             self.buffered -= len(chunk)
@@ -612,12 +615,13 @@ class _Exchange:
             except asyncio.CancelledError:
                 self.client_gone()  # the writer was stopped: the client is gone
                 raise
-        return await self.next_piece()  # type: ignore[no-any-return]
+        return await self.__anext__()  # type: ignore[no-any-return]
 
-    def writer_stopped(self) -> None:
-        """The writer will read no more (``_Body.aclose``)."""
+    def aclose(self) -> Any:
+        """The writer stops reading (the client is gone, or the body is not sent)."""
         if self.state != COMPLETE:
             self.client_gone()
+        return SENT
 
     def wake_writer(self) -> None:
         more = self.more
@@ -699,23 +703,3 @@ class _Exchange:
         if room is not None and not room.done():
             room.set_exception(ClientDisconnected("client disconnected"))
         self.finish()
-
-
-class _Body:
-    """A streamed body as the core's writer reads it (an async iterator of the pieces)."""
-
-    __slots__ = ("ex",)
-
-    def __init__(self, ex: _Exchange) -> None:
-        self.ex = ex
-
-    def __aiter__(self) -> _Body:
-        return self
-
-    def __anext__(self) -> Any:
-        return self.ex.next_piece()
-
-    def aclose(self) -> Any:
-        """The writer stops reading (the client is gone, or the body is not sent)."""
-        self.ex.writer_stopped()
-        return SENT

@@ -433,8 +433,10 @@ class Wsgi:
         return client, client[0], str(client[1]), trusted
 
     def server_name(self, env: Dict[str, Any]) -> None:
-        """SERVER_NAME and SERVER_PORT: from Host, as gunicorn does, else where the
-        server listens."""
+        """SERVER_NAME from Host, else where the server listens; SERVER_PORT the port
+        the request came in on (RFC 3875 §4.1.15, as gunicorn gives it). A Unix socket
+        has no port: there it is Host's, else the scheme's default (80 or 443)."""
+        server = self.server
         host = env.get("HTTP_HOST")
         if host:
             scheme = env["wsgi.url_scheme"]
@@ -447,10 +449,10 @@ class Wsgi:
                 if len(self.hosts) < KEYS_CACHED:
                     self.hosts[(host, scheme)] = known
             env["SERVER_NAME"], env["SERVER_PORT"] = known
-            return
-        server = self.server
-        env["SERVER_NAME"] = "" if server is None else server[0]
-        env["SERVER_PORT"] = "" if server is None or server[1] is None else str(server[1])
+        elif server is not None:
+            env["SERVER_NAME"] = server[0]
+        if server is not None and server[1] is not None:
+            env["SERVER_PORT"] = str(server[1])
 
     def forwarded(self, env: Dict[str, Any], fields: Any) -> None:
         """What a trusted proxy says of the client and the scheme (see ``_proxy``)."""
@@ -619,8 +621,9 @@ class _Call:
         closes short, so that it never frames the next response."""
         response = self.whole(body)
         if response is None:
-            self.pieces.append(body)  # not posted yet: the loop does not read it
-            self.buffered = len(body)
+            if body:  # an empty piece would read as "more to come": the writer would wait
+                self.pieces.append(body)  # not posted yet: the loop does not read it
+                self.buffered = len(body)
             response = StreamingResponse(_Body(self), self.status, self.headers)
         return response
 

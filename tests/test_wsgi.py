@@ -279,6 +279,44 @@ def test_a_body_over_max_body_size_gets_413(live, impl):
 # -- the response ------------------------------------------------------------------
 
 
+STATUSES = {
+    "/custom": "299 Custom Reason",
+    "/latin": "404 Pas trouv\u00e9",
+    "/standard": "200 OK",
+    "/empty": "299 ",
+    "/crlf": "200 OK\r\nX-Injected: 1",
+    "/control": "200 O\x00K",
+    "/wide": "200 \u2713",
+}
+
+
+def status_app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    """Answers with the status its path names; streamed when asked (``?stream``)."""
+    start_response(STATUSES[environ["PATH_INFO"]], [("Content-Length", "2")])
+    if environ["QUERY_STRING"] == "stream":
+        return iter([b"o", b"k"])
+    return [b"ok"]
+
+
+@pytest.mark.parametrize("query", ["", "?stream"], ids=["whole", "streamed"])
+def test_the_status_line_is_the_applications(live, impl, query):
+    with live(status_app, interface="wsgi") as srv:
+        for path, line in [
+            ("/custom", b"HTTP/1.1 299 Custom Reason\r\n"),
+            ("/latin", b"HTTP/1.1 404 Pas trouv\xe9\r\n"),
+            ("/standard", b"HTTP/1.1 200 OK\r\n"),
+            ("/empty", b"HTTP/1.1 299 \r\n"),
+        ]:
+            answer = ask(srv, get(path + query))
+            assert answer.startswith(line + b"Server: cyhttp\r\n"), answer
+            assert body_of(answer) == b"ok"
+        # A reason that cannot be sent is the application's error (a 500), as a header is.
+        for path in ["/crlf", "/control", "/wide"]:
+            answer = ask(srv, get(path + query))
+            assert answer.startswith(b"HTTP/1.1 500 Internal Server Error\r\n"), answer
+            assert b"X-Injected" not in answer
+
+
 class Closing:
     """A body iterable that notes its close()."""
 

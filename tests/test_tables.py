@@ -29,7 +29,13 @@ def test_token_pattern_matches_the_token_table(byte: int) -> None:
 
 
 def test_flag_mask_is_every_flag() -> None:
-    flags = [_wire.FLAG_CONTENT_LENGTH, _wire.FLAG_CLOSE, _wire.FLAG_DATE, _wire.FLAG_SERVER]
+    flags = [
+        _wire.FLAG_CONTENT_LENGTH,
+        _wire.FLAG_CLOSE,
+        _wire.FLAG_DATE,
+        _wire.FLAG_SERVER,
+        _wire.FLAG_STATUS_LINE,
+    ]
     assert all(flag & (flag - 1) == 0 for flag in flags)  # one bit each
     assert sum(flags) == _wire.FLAG_MASK
 

@@ -140,7 +140,8 @@ def test_the_environ_holds_the_request_as_pep_3333_says(live, impl):
     assert env["PATH_INFO"] == "/caf\u00c3\u00a9/a/b"
     assert env["QUERY_STRING"] == "q=%C3%A9&r"
     assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
-    assert env["SERVER_NAME"] == "x" and env["SERVER_PORT"] == "80"
+    # SERVER_PORT: where the request came in (RFC 3875), not Host's port.
+    assert env["SERVER_NAME"] == "x" and env["SERVER_PORT"] == str(port)
     assert env["REMOTE_ADDR"] == "127.0.0.1" and env["REMOTE_PORT"].isdigit()
     assert env["REMOTE_PORT"] != str(port)
     assert env["HTTP_ACCEPT"] == "a, b"
@@ -176,7 +177,6 @@ def test_a_trusted_proxy_sets_the_scheme_and_the_client(live, impl):
     with serve(live, echo_environ) as srv:  # 127.0.0.1 is trusted by default
         env = environ_of(srv, get("/", fields))
     assert env["wsgi.url_scheme"] == "https" and env["REMOTE_ADDR"] == "203.0.113.7"
-    assert env["SERVER_PORT"] == "443"
     with serve(live, echo_environ, forwarded_allow_ips="10.0.0.1") as srv:
         env = environ_of(srv, get("/", fields))
     assert env["wsgi.url_scheme"] == "http" and env["REMOTE_ADDR"] == "127.0.0.1"
@@ -277,6 +277,44 @@ def test_a_body_over_max_body_size_gets_413(live, impl):
 
 
 # -- the response ------------------------------------------------------------------
+
+
+STATUSES = {
+    "/custom": "299 Custom Reason",
+    "/latin": "404 Pas trouv\u00e9",
+    "/standard": "200 OK",
+    "/empty": "299 ",
+    "/crlf": "200 OK\r\nX-Injected: 1",
+    "/control": "200 O\x00K",
+    "/wide": "200 \u2713",
+}
+
+
+def status_app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    """Answers with the status its path names; streamed when asked (``?stream``)."""
+    start_response(STATUSES[environ["PATH_INFO"]], [("Content-Length", "2")])
+    if environ["QUERY_STRING"] == "stream":
+        return iter([b"o", b"k"])
+    return [b"ok"]
+
+
+@pytest.mark.parametrize("query", ["", "?stream"], ids=["whole", "streamed"])
+def test_the_status_line_is_the_applications(live, impl, query):
+    with live(status_app, interface="wsgi") as srv:
+        for path, line in [
+            ("/custom", b"HTTP/1.1 299 Custom Reason\r\n"),
+            ("/latin", b"HTTP/1.1 404 Pas trouv\xe9\r\n"),
+            ("/standard", b"HTTP/1.1 200 OK\r\n"),
+            ("/empty", b"HTTP/1.1 299 \r\n"),
+        ]:
+            answer = ask(srv, get(path + query))
+            assert answer.startswith(line + b"Server: cyhttp\r\n"), answer
+            assert body_of(answer) == b"ok"
+        # A reason that cannot be sent is the application's error (a 500), as a header is.
+        for path in ["/crlf", "/control", "/wide"]:
+            answer = ask(srv, get(path + query))
+            assert answer.startswith(b"HTTP/1.1 500 Internal Server Error\r\n"), answer
+            assert b"X-Injected" not in answer
 
 
 class Closing:
@@ -546,7 +584,7 @@ def test_a_unix_socket_and_the_access_log_serve_wsgi(live, impl, tmp_path, caplo
             assert srv.server.where == f"unix:{path}"
     env = json.loads(body_of(answer))
     assert env["REMOTE_ADDR"] == "" and "REMOTE_PORT" not in env
-    assert env["SERVER_NAME"] == "x"
+    assert env["SERVER_NAME"] == "x" and env["SERVER_PORT"] == "80"  # no port: Host's
     lines = [r.getMessage() for r in caplog.records if r.name == "cyhttp.access"]
     assert len(lines) == 1 and "GET /logged HTTP/1.1" in lines[0] and " 200" in lines[0]
 

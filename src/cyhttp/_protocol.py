@@ -106,6 +106,7 @@ from ._wire import (
     FLAG_CONTENT_LENGTH,
     FLAG_DATE,
     FLAG_SERVER,
+    FLAG_STATUS_LINE,
     SCANNED_METHODS,
     STATUS_LINES,
     Reject,
@@ -879,6 +880,10 @@ class _Writer:
             send_body and body is not None and (len(body) < LARGE_BODY or self.serializing)
         )
         line = STATUS_LINE_TABLE[status]
+        if flags & FLAG_STATUS_LINE:  # the application's own line: the head's first
+            cut = field_lines.find(b"\n") + 1
+            if cut:
+                line, field_lines = field_lines[:cut], field_lines[cut:]
         block = primitives.date_block()
         out = self.out
         # Room for the longest head this can be, so the pieces below need no checks.

@@ -13,7 +13,7 @@ cdef int PAUSE_WRITE, PAUSE_BODY, PAUSE_PIPELINE, PAUSE_UPGRADE
 cdef double DRAIN_GRACE
 cdef int OPEN, LAST, CLOSING, LINGERING, GONE
 cdef int TIMED_OUT_HEAD, TIMED_OUT_BODY, TIMED_OUT_IDLE
-cdef int FLAG_CONTENT_LENGTH, FLAG_CLOSE, FLAG_DATE, FLAG_SERVER
+cdef int FLAG_CONTENT_LENGTH, FLAG_CLOSE, FLAG_DATE, FLAG_SERVER, FLAG_STATUS_LINE
 cdef bytes CONTINUE
 cdef list STATUS_LINE_TABLE
 cdef Py_ssize_t SERVER_LINE
@@ -196,7 +196,7 @@ cdef class _Writer:
     @cython.locals(
         parts=ResponseFields, out=Output, status=int, flags=int, field_lines=bytes,
         body=bytes, keep=bint, has_body=bint, send_body=bint, chunked=bint,
-        inline_body=bint, line=bytes, block=bytes, extra=bytes,
+        inline_body=bint, line=bytes, block=bytes, extra=bytes, cut=Py_ssize_t,
     )
     cdef respond(self, CRequest req, response, bint owed_after)
 

@@ -22,7 +22,10 @@ FLAG_CONTENT_LENGTH = 1  # the handler set Content-Length itself
 FLAG_CLOSE = 2  # the handler asked for Connection: close
 FLAG_DATE = 4  # the handler set Date itself
 FLAG_SERVER = 8  # the handler set Server itself
-FLAG_MASK = FLAG_CONTENT_LENGTH | FLAG_CLOSE | FLAG_DATE | FLAG_SERVER
+# The head begins with the status line itself: a reason phrase of the application's
+# (WSGI's start_response), where the core's table has another.
+FLAG_STATUS_LINE = 16
+FLAG_MASK = FLAG_CONTENT_LENGTH | FLAG_CLOSE | FLAG_DATE | FLAG_SERVER | FLAG_STATUS_LINE
 
 # RFC 9110 §5.6.2 tchar, the characters of a token (a method, a field name, a protocol
 # name): the one definition; the compiled scanner's C table is filled from it (_head.pyx).

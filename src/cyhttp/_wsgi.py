@@ -50,7 +50,7 @@ from . import _outcomes, _streaming
 from ._proxy import TrustedProxies
 from ._streaming import StreamAborted
 from ._threads import STALL, Pool
-from ._wire import encode_headers
+from ._wire import FLAG_STATUS_LINE, STATUS_LINES, encode_headers
 from .errors import ClientDisconnected
 
 try:
@@ -76,6 +76,8 @@ STREAM_HIGH_WATER = 64 * 1024
 # How long shutdown waits at least for idle threads to end, and how often it looks.
 DRAIN_GRACE = 0.1
 DRAIN_POLL = 0.01
+# "200 OK"...: a status whose line the core's table has (the application's is kept else).
+STANDARD_STATUSES = frozenset(line[9:-2].decode("latin-1") for line in STATUS_LINES.values())
 UNSEEN = object()  # no client yet (None is a Unix socket's)
 # Header names whose environ keys are remembered (a client cannot grow it past this).
 KEYS_CACHED = 256
@@ -433,8 +435,10 @@ class Wsgi:
         return client, client[0], str(client[1]), trusted
 
     def server_name(self, env: Dict[str, Any]) -> None:
-        """SERVER_NAME and SERVER_PORT: from Host, as gunicorn does, else where the
-        server listens."""
+        """SERVER_NAME from Host, else where the server listens; SERVER_PORT the port
+        the request came in on (RFC 3875 §4.1.15, as gunicorn gives it). A Unix socket
+        has no port: there it is Host's, else the scheme's default (80 or 443)."""
+        server = self.server
         host = env.get("HTTP_HOST")
         if host:
             scheme = env["wsgi.url_scheme"]
@@ -447,10 +451,10 @@ class Wsgi:
                 if len(self.hosts) < KEYS_CACHED:
                     self.hosts[(host, scheme)] = known
             env["SERVER_NAME"], env["SERVER_PORT"] = known
-            return
-        server = self.server
-        env["SERVER_NAME"] = "" if server is None else server[0]
-        env["SERVER_PORT"] = "" if server is None or server[1] is None else str(server[1])
+        elif server is not None:
+            env["SERVER_NAME"] = server[0]
+        if server is not None and server[1] is not None:
+            env["SERVER_PORT"] = str(server[1])
 
     def forwarded(self, env: Dict[str, Any], fields: Any) -> None:
         """What a trusted proxy says of the client and the scheme (see ``_proxy``)."""
@@ -510,6 +514,7 @@ class _Call:
             self.body = r._release()
         # The application's answer, on its thread.
         self.status = 0
+        self.reason: Optional[str] = None  # the status as given, where its reason is not standard
         self.headers: Any = None
         self.streaming = False  # the head was handed over with the first piece of body
         self.final: Any = None  # the whole response, made before close() was called
@@ -580,6 +585,7 @@ class _Call:
                 f"headers must be a list of (name, value), not {type(headers).__name__}"
             )
         self.status = int(code)
+        self.reason = None if status in STANDARD_STATUSES else status
         self.headers = headers
         return self.write
 
@@ -619,9 +625,10 @@ class _Call:
         closes short, so that it never frames the next response."""
         response = self.whole(body)
         if response is None:
-            self.pieces.append(body)  # not posted yet: the loop does not read it
-            self.buffered = len(body)
-            response = StreamingResponse(_Body(self), self.status, self.headers)
+            if body:  # an empty piece would read as "more to come": the writer would wait
+                self.pieces.append(body)  # not posted yet: the loop does not read it
+                self.buffered = len(body)
+            response = self.reasoned(StreamingResponse(_Body(self), self.status, self.headers))
         return response
 
     def whole(self, body: bytes) -> Any:
@@ -633,11 +640,30 @@ class _Call:
         except ValueError:
             encode_headers(headers, None, code)  # raises for a header the core refuses
             if self.is_head:  # only the head goes out: the length stands as declared
-                return Response(b"", code, headers)
+                return self.reasoned(Response(b"", code, headers))
             return None
         if body or self.is_head or encode_headers(headers, None, code)[2] <= 0:
-            return response
+            return self.reasoned(response)
         return None  # empty, and declared longer
+
+    def reasoned(self, response: Any) -> Any:
+        """*response* with the application's status line, where its reason phrase is not
+        the core's; ValueError (a 500) for one that cannot be sent."""
+        status = self.reason
+        if status is None:
+            return response
+        if any((c < " " and c != "\t") or c == "\x7f" for c in status):
+            raise ValueError(f"status has a control character: {status!r}")
+        line = b"HTTP/1.1 " + status.encode("latin-1") + b"\r\n"  # UnicodeError: a ValueError
+        if isinstance(response, Response):
+            plain = response
+            plain._head = line + plain._head
+            plain._flags |= FLAG_STATUS_LINE
+        else:
+            streaming = response
+            streaming._head = line + streaming._head
+            streaming._flags |= FLAG_STATUS_LINE
+        return response
 
     def give_whole(self, response: Any) -> None:
         """The whole response, before any of its body was handed over."""
@@ -652,7 +678,7 @@ class _Call:
         response = None
         if not self.streaming:
             self.check_started()
-            response = StreamingResponse(_Body(self), self.status, self.headers)
+            response = self.reasoned(StreamingResponse(_Body(self), self.status, self.headers))
         lock = self.wsgi.lock
         with lock:
             if self.gone:
@@ -734,7 +760,7 @@ class _Call:
         file = open(os.dup(fd), "rb")  # the writer closes it once sent
         content = _streaming.FileContent(file, size, offset)
         try:
-            response = StreamingResponse(content, code, headers)
+            response = self.reasoned(StreamingResponse(content, code, headers))
         except BaseException:
             file.close()
             raise

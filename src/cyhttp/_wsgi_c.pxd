@@ -5,6 +5,7 @@
 cimport cython
 
 from ._request cimport Request as CRequest
+from ._response cimport Response, StreamingResponse
 
 cdef Py_ssize_t STREAM_HIGH_WATER
 cdef Py_ssize_t KEYS_CACHED
@@ -81,6 +82,7 @@ cdef class _Call:
     cdef object context
     cdef object body
     cdef int status
+    cdef str reason
     cdef object headers
     cdef bint streaming
     cdef object final
@@ -101,6 +103,9 @@ cdef class _Call:
     cdef complete(self, bytes body)
 
     cdef whole(self, bytes body)
+
+    @cython.locals(status=str, line=bytes, plain=Response, streaming=StreamingResponse)
+    cdef reasoned(self, response)
 
     cdef give_whole(self, response)
 

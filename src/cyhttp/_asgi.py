@@ -319,26 +319,36 @@ class Asgi:
                 self.forwarded(scope, headers, proxies)
         return scope
 
-    @cython.locals(name=bytes, hops=list)
     def forwarded(self, scope: Dict[str, Any], headers: Any, proxies: TrustedProxies) -> None:
         """What a trusted proxy says of the client and the scheme (see ``_proxy``)."""
-        proto = None
-        hops = None
-        for name, value in headers:
-            if name == b"x-forwarded-for":
-                if hops is None:
-                    hops = []
-                hops.append(value)
-            elif name == b"x-forwarded-proto":
-                proto = value
-        if proto is not None:
-            scheme = proto.decode("latin-1").strip().lower()
-            if scheme == "http" or scheme == "https":
-                scope["scheme"] = scheme
-        if hops is not None:
-            host = proxies.client(b",".join(hops).decode("latin-1"))
-            if host is not None:
-                scope["client"] = (host, 0)  # the proxy does not say which port
+        scheme, host = forwarded_by(headers, proxies)
+        if scheme is not None:
+            scope["scheme"] = scheme
+        if host is not None:
+            scope["client"] = (host, 0)  # the proxy does not say which port
+
+
+@cython.locals(name=bytes, hops=list)
+def forwarded_by(fields: Any, proxies: TrustedProxies) -> Tuple[Optional[str], Optional[str]]:
+    """What a trusted proxy's request says through *fields* (``(name, value)`` bytes,
+    names lower-cased): the scheme (``"http"`` or ``"https"``) and the client's host,
+    each None where it says nothing usable. Compiled here for ASGI and WSGI alike."""
+    proto = None
+    hops = None
+    for name, value in fields:
+        if name == b"x-forwarded-for":
+            if hops is None:
+                hops = []
+            hops.append(value)
+        elif name == b"x-forwarded-proto":
+            proto = value
+    scheme = None
+    if proto is not None:
+        said = proto.decode("latin-1").strip().lower()
+        if said == "http" or said == "https":
+            scheme = said
+    host = None if hops is None else proxies.client(b",".join(hops).decode("latin-1"))
+    return scheme, host
 
 
 class _Exchange:

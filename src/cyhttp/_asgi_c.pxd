@@ -28,6 +28,10 @@ cdef _Completed SENT
 cdef dict disconnect()
 
 
+@cython.locals(name=bytes, hops=list)
+cpdef tuple forwarded_by(fields, proxies)  # cpdef: the WSGI layer calls it too
+
+
 @cython.final
 cdef class _Carrier:
     cdef object loop
@@ -58,7 +62,6 @@ cdef class Asgi:
     @cython.locals(raw=bytes, scope=dict)
     cpdef dict scope(self, CRequest req)  # the WebSocket scope starts from it (_asgi_ws)
 
-    @cython.locals(name=bytes, hops=list)
     cdef forwarded(self, dict scope, headers, proxies)
 
 

@@ -6,6 +6,9 @@ from typing import Any, Dict, Optional, Set, Tuple, final
 from ._proxy import TrustedProxies
 from ._request import Request
 
+def forwarded_by(fields: Any, proxies: TrustedProxies) -> Tuple[Optional[str], Optional[str]]:
+    """What a trusted proxy says of the scheme and the client's host (ASGI and WSGI)."""
+
 @final
 class Asgi:
     """The handler the protocol calls for each request of an ASGI 3 application."""

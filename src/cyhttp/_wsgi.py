@@ -60,10 +60,12 @@ except ImportError:  # Cython is needed only to build the compiled core
 
 if cython.compiled:
     from cython.cimports.cyhttp import _primitives as primitives
+    from cython.cimports.cyhttp._asgi_c import forwarded_by
     from cython.cimports.cyhttp._request import Request as CRequest
     from cython.cimports.cyhttp._response import Response, StreamingResponse
 else:
     from . import _primitives_py as primitives
+    from ._asgi import forwarded_by
     from .request import Request as CRequest
     from .response import Response, StreamingResponse
 
@@ -458,24 +460,13 @@ class Wsgi:
 
     def forwarded(self, env: Dict[str, Any], fields: Any) -> None:
         """What a trusted proxy says of the client and the scheme (see ``_proxy``)."""
-        proxies = self.proxies
-        assert proxies is not None
-        proto = None
-        hops: List[bytes] = []
-        for name, value in fields:
-            if name == b"x-forwarded-for":
-                hops.append(value)
-            elif name == b"x-forwarded-proto":
-                proto = value
-        if proto is not None:
-            scheme = proto.decode("latin-1").strip().lower()
-            if scheme == "http" or scheme == "https":
-                env["wsgi.url_scheme"] = scheme
-        if hops:
-            host = proxies.client(b",".join(hops).decode("latin-1"))
-            if host is not None:
-                env["REMOTE_ADDR"] = host
-                env["REMOTE_PORT"] = "0"  # the proxy does not say which port
+        assert self.proxies is not None
+        scheme, host = forwarded_by(fields, self.proxies)
+        if scheme is not None:
+            env["wsgi.url_scheme"] = scheme
+        if host is not None:
+            env["REMOTE_ADDR"] = host
+            env["REMOTE_PORT"] = "0"  # the proxy does not say which port
 
     def post(self, call: _Call) -> None:
         """On a pool thread, holding ``lock``: *call* has something for the loop."""

@@ -3,6 +3,7 @@
 # the compiled build of _protocol.py. _primitives_py.py holds their pure-Python twins.
 
 cimport cython
+from cpython.pythread cimport PyThread_type_lock
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.tuple cimport PyTuple_GET_ITEM
 from libc.string cimport memchr, memcpy
@@ -122,6 +123,11 @@ cdef class ResponseFields:
         return self._read_other(response)
 
 
+@cython.final
+cdef class Wake:
+    cdef PyThread_type_lock lock
+
+
 cdef inline bint is_name(bytes name, bytes lower) noexcept:
     cdef const unsigned char* a = <const unsigned char*>PyBytes_AS_STRING(name)
     cdef const unsigned char* b = <const unsigned char*>PyBytes_AS_STRING(lower)
@@ -140,6 +146,7 @@ cdef inline bint is_response(obj):
     return type(obj) is Response or _is_other_response(obj)
 
 cdef bint is_streaming(obj)
+cdef bint is_future(obj)
 cdef list asgi_headers(fields)
 cdef tuple split_target(bytes target)
 cdef object call_handler(app, req)

@@ -21,3 +21,13 @@ class Scanner:
 @final
 class ResponseFields:
     """What the protocol serves of a response: ``read`` fills the fields, returns the status."""
+
+@final
+class Wake:
+    """A pool thread's wake-up call: ``wait`` sleeps until ``give``."""
+
+    def wait(self) -> None:
+        """Sleep until :meth:`give` (at once if it was given since the last wait)."""
+
+    def give(self) -> None:
+        """Wake the thread waiting (or the next to :meth:`wait`)."""

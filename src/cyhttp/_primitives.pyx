@@ -17,18 +17,25 @@ twins in ``_primitives_py.py``, which give the same results in plain Python:
 * ``asgi_headers``: a request's fields for an ASGI scope, names lowered in C;
 * ``new_headers``, ``new_query``, ``decode_path``: the request accessors of ``_fields``
   (cimported through ``_primitives.pxd``), which read the received bytes in place;
-* ``split_target``: a target's path and query string, split with ``memchr``.
+* ``split_target``: a target's path and query string, split with ``memchr``;
+* ``Wake``: what a pool thread sleeps on until it has work, given without the GIL.
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.object cimport PyObject
+from cpython.pythread cimport (
+    WAIT_LOCK,
+    PyThread_acquire_lock,
+    PyThread_allocate_lock,
+    PyThread_free_lock,
+    PyThread_release_lock,
+)
 from cpython.ref cimport Py_XDECREF
 from libc.time cimport time, time_t
 
 from ._response cimport StreamingResponse
 
-from asyncio import Future
 from types import CoroutineType, MemberDescriptorType
 
 from . import _outcomes, _stepping, _wire
@@ -233,6 +240,12 @@ cdef bint _is_other_response(obj):
     return type(obj) is StreamingResponse or isinstance(obj, RESPONSE_TYPES)
 
 
+cdef bint is_future(obj):
+    """Whether a Task waits for *obj*: asyncio's duck type (``asyncio.isfuture``), read
+    on the type alone, where the mark is a descriptor (Futures, Tasks, WSGI calls)."""
+    return getattr(type(obj), "_asyncio_future_blocking", None) is not None
+
+
 cdef bint is_streaming(obj):
     return type(obj) is StreamingResponse or isinstance(obj, STREAMING_TYPES)
 
@@ -267,8 +280,10 @@ cdef object call_handler(app, req):
             result = app(req)
             if type(result) is CoroutineType:
                 it = result
-            elif is_response(result) or isinstance(result, Future):
-                return result  # a Future is waited for as a Task would be (the ASGI layer's)
+            elif type(result) is Response or is_future(result) or _is_other_response(result):
+                # A future is waited for as a Task would be: the ASGI layer's, or a
+                # future-like one (asyncio's duck type), the WSGI layer's.
+                return result
             else:
                 it = _stepping.awaitable(result)
             state = PyIter_Send(it, None, &step)
@@ -297,3 +312,32 @@ cdef bytes date_block():
         _date_second = now
         _date_block = _wire.format_date_block(now)
     return _date_block
+
+
+cdef class Wake:
+    """A pool thread's wake-up call: ``wait`` sleeps until ``give``.
+
+    ``give`` lets go of the GIL before it wakes the thread, so the thread takes the
+    GIL at once rather than waking to find it held and sleeping again (two context
+    switches). The giver gets the GIL back when the woken thread lets go of it: it
+    finished its work, blocked, or was asked to after the switch interval.
+    """
+
+    def __cinit__(self):
+        self.lock = PyThread_allocate_lock()
+        if self.lock == NULL:
+            raise MemoryError()
+        PyThread_acquire_lock(self.lock, WAIT_LOCK)  # held: wait() sleeps
+
+    def __dealloc__(self):
+        PyThread_free_lock(self.lock)
+
+    def wait(self):
+        """Sleep until :meth:`give` (at once if it was given since the last wait)."""
+        with nogil:
+            PyThread_acquire_lock(self.lock, WAIT_LOCK)
+
+    def give(self):
+        """Wake the thread waiting (or the next to :meth:`wait`)."""
+        with nogil:
+            PyThread_release_lock(self.lock)

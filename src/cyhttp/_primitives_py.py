@@ -6,8 +6,8 @@ gives the same results as its compiled twin, in plain Python.
 
 from __future__ import annotations
 
-from asyncio import Future
 from contextvars import copy_context
+from threading import Lock
 from types import CoroutineType
 from typing import Any, Callable
 
@@ -20,10 +20,12 @@ __all__ = [
     "Output",
     "ResponseFields",
     "Scanner",
+    "Wake",
     "asgi_headers",
     "call_handler",
     "date_block",
     "decode_path",
+    "is_future",
     "is_name",
     "is_response",
     "is_streaming",
@@ -118,6 +120,9 @@ def is_response(obj: Any) -> bool:
     return isinstance(obj, responses.RESPONSE_TYPES)
 
 
+is_future = _stepping.is_future
+
+
 def is_streaming(obj: Any) -> bool:
     return isinstance(obj, responses.STREAMING_TYPES)
 
@@ -147,8 +152,10 @@ def call_handler(app: Callable[[Any], Any], req: Any) -> Any:
     ctx = copy_context()
     try:
         result = ctx.run(app, req)
-        if isinstance(result, responses.RESPONSE_TYPES) or isinstance(result, Future):
-            return result  # a Future is waited for as a Task would be (the ASGI layer's)
+        if isinstance(result, responses.RESPONSE_TYPES) or is_future(result):
+            # A future is waited for as a Task would be: the ASGI layer's, or a
+            # future-like one (asyncio's duck type), the WSGI layer's.
+            return result
         it = result if type(result) is CoroutineType else _stepping.awaitable(result)
         try:
             yielded = ctx.run(it.send, None)
@@ -161,3 +168,22 @@ def call_handler(app: Callable[[Any], Any], req: Any) -> Any:
 
 date_block = DateBlock().get
 """The Server/Date lines, re-formatted only when the second changes."""
+
+
+class Wake:
+    """A pool thread's wake-up call: ``wait`` sleeps until ``give`` (a held lock; the
+    compiled one lets go of the GIL to give)."""
+
+    __slots__ = ("lock",)
+
+    def __init__(self) -> None:
+        self.lock = Lock()
+        self.lock.acquire()
+
+    def wait(self) -> None:
+        """Sleep until :meth:`give` (at once if it was given since the last wait)."""
+        self.lock.acquire()
+
+    def give(self) -> None:
+        """Wake the thread waiting (or the next to :meth:`wait`)."""
+        self.lock.release()

@@ -643,11 +643,11 @@ class _Queue:
         self.send_ready()
 
     def settle(self, slot: _Slot, result: Any) -> None:
-        if primitives.is_response(result):
-            slot.response = result
-        else:
+        if primitives.is_future(result):
             slot.task = result
             result.add_done_callback(partial(self.conn._handler_done, slot))
+        else:
+            slot.response = result
 
     def enqueue(self, slot: _Slot) -> None:
         self.pending.append(slot)

@@ -14,6 +14,12 @@ from contextvars import Context
 from typing import Any, Generator, Optional
 
 
+def is_future(obj: Any) -> bool:
+    """Whether a Task waits for *obj*: an asyncio Future, or a future-like object
+    (asyncio's duck type, such as the WSGI layer's calls)."""
+    return getattr(type(obj), "_asyncio_future_blocking", None) is not None
+
+
 @types.coroutine
 def _wait(yielded: Any) -> Generator[Any, None, None]:
     # Re-yield to the Task exactly what the handler's coroutine yielded: a
@@ -22,7 +28,7 @@ def _wait(yielded: Any) -> Generator[Any, None, None]:
     yield yielded
     # The Task's first step resumes a primed runner (see start_task) before the
     # future is done: hand the same future to the Task, this time for real.
-    while isinstance(yielded, asyncio.Future) and not yielded.done():
+    while is_future(yielded) and not yielded.done():
         yielded._asyncio_future_blocking = True
         yield yielded
 
@@ -64,7 +70,7 @@ def _outcome_of(fut: Any, exc: BaseException) -> bool:
     itself. A cancellation that races with the future completing is not the
     future's outcome: it must reach the handler as a cancellation.
     """
-    if not isinstance(fut, asyncio.Future) or not fut.done():
+    if not is_future(fut) or not fut.done():
         return False
     if fut.cancelled():
         return isinstance(exc, asyncio.CancelledError)

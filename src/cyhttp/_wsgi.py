@@ -7,23 +7,29 @@ pure core; ``setup.py`` compiles it once more as ``cyhttp._wsgi_c`` (typed by
 Theory of operation
 -------------------
 To the protocol a WSGI application is one more handler: ``Wsgi`` is called on the
-loop with each request and answers with a future of its response, as the ASGI
-layer does; the protocol keeps doing everything else (parsing, the order of
-pipelined answers, framing, timeouts, flow control, closing). The application is
-called on a thread of a bounded pool (``_threads.Pool``), since WSGI applications
-block; the request's environ is built there too, from what the loop took of the
-request (``_Call``), so the loop does as little as it can per request.
+loop with each request and answers with a future of its response (the request's
+``_Call``, which has what the protocol uses of one), as the ASGI layer does; the
+protocol keeps doing everything else (parsing, the order of pipelined answers,
+framing, timeouts, flow control, closing). The application is called on a thread
+of a bounded pool (``_threads.Pool``), since WSGI applications block; the
+request's environ is built there too, from what the loop took of the request
+(``_Call``), so the loop does as little as it can per request.
 
 What crosses between the two threads goes through the ``_Call`` of the request,
 under the handler's one lock (``Wsgi.lock``), so that nothing is shared unguarded
 (a free-threaded interpreter runs the pool in parallel):
 
+* loop to thread: the calls made in one loop turn go to the pool together, once
+  the turn's reads are done (``kick``); on the compiled core the loop's thread
+  lets go of the GIL to wake a pool thread, and has it back once that thread is
+  done with the batch, blocks, or is asked for it (the switch interval);
 * thread to loop: the thread puts what it made in the call (a whole response, or
   the head and the pieces of a streamed body, or the end) and posts the call to
-  the handler's outbox (``post``); only the first post since the loop last emptied
-  the outbox wakes the loop (``call_soon_threadsafe``), so answers made in a burst
-  cost one wake-up;
-* loop to thread: a thread that must wait (for room, when it has more of a
+  the handler's outbox (``post``). Answers posted while the loop waits in ``kick``
+  are landed as it returns; otherwise only the first post since the loop last
+  emptied the outbox wakes the loop (``call_soon_threadsafe``), so answers made
+  in a burst cost one wake-up;
+* a thread that must wait (for room, when it has more of a
   streamed body queued than ``STREAM_HIGH_WATER``; for a piece of the request
   body that has not arrived) blocks on a ``_Wait`` that the loop releases. The
   loop never blocks.
@@ -44,6 +50,7 @@ import stat
 import threading
 from collections import deque
 from contextvars import copy_context
+from functools import partial
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from . import _outcomes, _streaming
@@ -81,7 +88,8 @@ DRAIN_POLL = 0.01
 # "200 OK"...: a status whose line the core's table has (the application's is kept else).
 STANDARD_STATUSES = frozenset(line[9:-2].decode("latin-1") for line in STATUS_LINES.values())
 UNSEEN = object()  # no client yet (None is a Unix socket's)
-# Header names whose environ keys are remembered (a client cannot grow it past this).
+# Header names whose environ keys are remembered (a client cannot grow it past this);
+# the same bound holds the statuses and Host values remembered.
 KEYS_CACHED = 256
 
 # A response that failed before its head: the client reads 500; where the failure may
@@ -93,6 +101,19 @@ CLOSING_ERROR = Response(
     headers=[("Connection", "close")],
     content_type="text/plain; charset=utf-8",
 )
+
+
+def parse_status(status: Any) -> Tuple[int, Optional[str]]:
+    """The code of a ``start_response`` *status*, and the status itself where its
+    reason is not the core's (its line is sent as given); raises for a bad one."""
+    if type(status) is not str:
+        raise TypeError(f"status must be a str, not {type(status).__name__}")
+    code = status[:3]
+    if not (len(status) >= 4 and code.isdigit() and status[3] == " "):
+        raise ValueError(f"status must be 'NNN reason', got {status!r}")
+    if not 200 <= int(code) <= 599:
+        raise ValueError(f"status must be from 200 to 599, got {status!r}")
+    return int(code), None if status in STANDARD_STATUSES else status
 
 
 class _Gone(Exception):
@@ -278,31 +299,44 @@ class Wsgi:
     def __init__(
         self,
         app: Callable[..., Any],
-        pool: Pool,
+        threads: int,
         root_path: str = "",
         proxies: Optional[TrustedProxies] = None,
         scheme: str = "http",
     ) -> None:
         self.app = app
-        self.pool = pool
+        #: The threads that run the application (``--threads``).
+        self.pool = Pool(threads, primitives.Wake)
+        self.batch: List[Callable[[], None]] = []  # calls made this loop turn (kick)
         self.proxies = proxies  # whose X-Forwarded-For/-Proto to believe (None: nobody's)
         self.scheme = scheme
         self.lock = threading.Lock()  # guards the outbox and every _Call's shared fields
         self.outbox: List[_Call] = []
         self.wake_due = False  # a deliver() is scheduled on the loop
         self.watching = False  # a watch() is scheduled on the loop
+        self.kicking = False  # the loop waits in kick(): posts need not wake it
         self.loop: Optional[asyncio.AbstractEventLoop] = None  # the server's, once started
         #: Where the server listens: ``(host, port)``, or ``(path, None)`` on a Unix socket.
         self.server: Optional[Tuple[str, Optional[int]]] = None
         self.keys: Dict[bytes, str] = {}  # header name -> environ key ("" for none)
+        self.statuses: Dict[str, Tuple[int, Optional[str]]] = {}  # status -> code, own line
         self.hosts: Dict[Tuple[str, str], Tuple[str, str]] = {}  # (Host, scheme) -> name, port
         # The last client seen, and what the environ takes of it (peer_of): replaced
         # whole, so that a thread never reads one client's address with another's trust.
         self.peer: Tuple[Any, str, str, bool] = (UNSEEN, "", "", False)
-        #: What every environ starts from; ``wsgi.multiprocess`` is set by a server
-        #: running under worker processes.
+        #: What every environ is copied from (each key there, so that filling one in
+        #: never grows the copy); ``wsgi.multiprocess`` is set by a server running
+        #: under worker processes.
         self.base: Dict[str, Any] = {
+            "REQUEST_METHOD": "",
             "SCRIPT_NAME": root_path,
+            "PATH_INFO": "",
+            "QUERY_STRING": "",
+            "SERVER_PROTOCOL": "",
+            "SERVER_NAME": "",
+            "SERVER_PORT": "",
+            "REMOTE_ADDR": "",
+            "REMOTE_PORT": "",
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": scheme,
             "wsgi.errors": _Errors(),
@@ -311,6 +345,7 @@ class Wsgi:
             "wsgi.run_once": False,
             "wsgi.input_terminated": True,
             "wsgi.file_wrapper": FileWrapper,
+            "wsgi.input": None,
         }
 
     def __call__(self, req: Any) -> Any:
@@ -319,11 +354,25 @@ class Wsgi:
         if loop is None:  # not started by a Server (in-process tests, benchmarks)
             loop = asyncio.get_running_loop()
         call = _Call(self, req, loop)
-        self.pool.submit(call.run)
+        batch = self.batch
+        batch.append(call.run)
+        if len(batch) == 1:
+            loop.call_soon(self.kick, loop)
+        return call
+
+    def kick(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Once the loop turn's reads are done: the calls they made go to the pool; the
+        answers made while this thread waits for the GIL back are landed at once."""
+        batch, self.batch = self.batch, []
+        with self.lock:
+            self.kicking = True
+        try:
+            self.pool.submit(batch)
+        finally:
+            self.deliver()
         if not self.watching:
             self.watching = True
             loop.call_later(STALL, self.watch, loop, self.pool.taken)
-        return call.head
 
     def watch(self, loop: asyncio.AbstractEventLoop, seen: int) -> None:
         """Every ``STALL`` seconds while calls wait: one more thread if the queue is stuck
@@ -339,6 +388,7 @@ class Wsgi:
         with self.lock:
             calls, self.outbox = self.outbox, []
             self.wake_due = False
+            self.kicking = False
         for call in calls:
             call.land()
 
@@ -384,28 +434,14 @@ class Wsgi:
         peer = self.peer  # (client, REMOTE_ADDR, REMOTE_PORT, trusted): one per connection
         if peer[0] is not client:
             peer = self.peer = self.peer_of(client)
-        base = self.base
-        # One literal: the dict is made at its size, not grown key by key.
-        env = {
-            "REQUEST_METHOD": call.method,
-            "SCRIPT_NAME": base["SCRIPT_NAME"],
-            "PATH_INFO": raw_path.decode("latin-1"),
-            "QUERY_STRING": query.decode("latin-1"),
-            "SERVER_PROTOCOL": call.protocol,
-            "SERVER_NAME": "",
-            "SERVER_PORT": "",
-            "REMOTE_ADDR": peer[1],
-            "REMOTE_PORT": peer[2],
-            "wsgi.version": base["wsgi.version"],
-            "wsgi.url_scheme": self.scheme,
-            "wsgi.input": None,
-            "wsgi.errors": base["wsgi.errors"],
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": base["wsgi.multiprocess"],
-            "wsgi.run_once": False,
-            "wsgi.input_terminated": True,
-            "wsgi.file_wrapper": FileWrapper,
-        }
+        # A copy of a dict that has every key: a copy of its table, then overwrites.
+        env = self.base.copy()
+        env["REQUEST_METHOD"] = call.method
+        env["PATH_INFO"] = raw_path.decode("latin-1")
+        env["QUERY_STRING"] = query.decode("latin-1")
+        env["SERVER_PROTOCOL"] = call.protocol
+        env["REMOTE_ADDR"] = peer[1]
+        env["REMOTE_PORT"] = peer[2]
         if client is None:
             del env["REMOTE_PORT"]
         keys = self.keys
@@ -474,21 +510,32 @@ class Wsgi:
             return
         call.posted = True
         self.outbox.append(call)
-        if not self.wake_due:
+        if not self.wake_due and not self.kicking:
             self.wake_due = True
             call.loop.call_soon_threadsafe(self.deliver)
 
 
 class _Call:
     """One request's call of the application: what the loop took of the request, and
-    what crosses between the loop and the thread (fields under ``Wsgi.lock``)."""
+    what crosses between the loop and the thread (fields under ``Wsgi.lock``).
+
+    To the protocol it is the future of the request's response: it has what the
+    protocol uses of an asyncio future (``add_done_callback``, ``cancel``,
+    ``cancelled``, ``exception``, ``result``, ``get_loop``, ``__await__`` and
+    asyncio's duck-type mark), and its callback runs as the response lands, with no
+    future made and no callback scheduled per request.
+    """
 
     @cython.locals(r=CRequest)
     def __init__(self, wsgi: Wsgi, req: Any, loop: asyncio.AbstractEventLoop) -> None:
         self.wsgi = wsgi
         self.req = r = req  # compiled, r is typed: its fields are read in C
         self.loop = loop
-        self.head: asyncio.Future[Any] = loop.create_future()
+        # To the protocol, on the loop: the future's state.
+        self.answer: Any = None  # the response, once landed
+        self.dropped = False  # cancelled: the protocol answered in its place, or the client left
+        self.callback: Optional[Callable[[Any], None]] = None
+        self._asyncio_future_blocking = False  # asyncio.isfuture's mark; a Task sets it
         # What the environ is built from, taken on the loop.
         self.method: str = r.method
         self.target: bytes = r.raw_path
@@ -564,19 +611,17 @@ class _Call:
                 exc_info = None  # no cycle through the traceback
         elif self.status:
             raise RuntimeError("start_response called a second time without exc_info")
-        if type(status) is not str:
-            raise TypeError(f"status must be a str, not {type(status).__name__}")
-        code = status[:3]
-        if not (len(status) >= 4 and code.isdigit() and status[3] == " "):
-            raise ValueError(f"status must be 'NNN reason', got {status!r}")
-        if not 200 <= int(code) <= 599:
-            raise ValueError(f"status must be from 200 to 599, got {status!r}")
         if type(headers) is not list:
             raise TypeError(
                 f"headers must be a list of (name, value), not {type(headers).__name__}"
             )
-        self.status = int(code)
-        self.reason = None if status in STANDARD_STATUSES else status
+        statuses = self.wsgi.statuses
+        known = statuses.get(status) if type(status) is str else None
+        if known is None:
+            known = parse_status(status)
+            if len(statuses) < KEYS_CACHED:
+                statuses[status] = known
+        self.status, self.reason = known
         self.headers = headers
         return self.write
 
@@ -780,10 +825,12 @@ class _Call:
             self.posted = False
             response, self.response = self.response, None
         if response is not None:
-            head = self.head
-            if not head.done():
-                head.set_result(response)
-            else:  # cancelled: the protocol answered in its place, or the client left
+            if not self.dropped:
+                self.answer = response
+                callback, self.callback = self.callback, None
+                if callback is not None:
+                    callback(self)
+            else:
                 self.stop()
                 if isinstance(response, StreamingResponse):
                     _streaming.unsent(response)  # a file to close
@@ -791,9 +838,66 @@ class _Call:
         if more is not None and not more.done():
             more.set_result(None)
 
+    # -- to the protocol, on the loop: the future of the response ---------------
+
+    def add_done_callback(self, callback: Callable[[Any], None], *, context: Any = None) -> None:
+        """Call *callback* with this call once its response lands (soon, if it has); in
+        *context* when given (a Task's wake-up). One callback: the protocol's, or the
+        Task awaiting it."""
+        if context is not None:
+            callback = partial(context.run, callback)
+        if self.done():
+            self.loop.call_soon(callback, self)
+        else:
+            self.callback = callback
+
+    def done(self) -> bool:
+        """Whether the response landed or the call was cancelled."""
+        return self.answer is not None or self.dropped
+
+    def cancel(self) -> bool:
+        """Nobody wants the response: the thread stops at its next piece of body."""
+        if self.done():
+            return False
+        self.dropped = True
+        self.stop()
+        callback, self.callback = self.callback, None
+        if callback is not None:
+            self.loop.call_soon(callback, self)
+        return True
+
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` came before the response."""
+        return self.dropped
+
+    def exception(self) -> Optional[BaseException]:
+        """None: a failing application is answered 500, not raised to the protocol."""
+        if self.dropped:
+            raise asyncio.CancelledError()
+        return None
+
+    def result(self) -> Any:
+        """The response that landed."""
+        if self.dropped:
+            raise asyncio.CancelledError()
+        if self.answer is None:
+            raise asyncio.InvalidStateError("the response has not landed yet")
+        return self.answer
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the response lands on."""
+        return self.loop
+
+    def __await__(self) -> Any:
+        """Awaited (by a wrapper such as ``limit_concurrency``'s): the response."""
+        if not self.done():
+            self._asyncio_future_blocking = True
+            yield self
+        return self.result()
+
     def fetch_on_loop(self, wait: _Wait) -> None:
         req = self.req
-        if req._expect and self.head.done():
+        if req._expect and self.done():
             req._expect = False  # no 1xx after the final answer's head (RFC 9110 §15.2)
         if req._chunks:
             wait.give(req._release())
@@ -837,6 +941,11 @@ class _Call:
             self.pieces.clear()
         if room is not None:
             room.give()
+
+
+if not cython.compiled:
+    # asyncio.isfuture looks for the mark on the class (compiled, it is a field there).
+    _Call._asyncio_future_blocking = False
 
 
 class _Body:

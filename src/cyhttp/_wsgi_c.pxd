@@ -43,6 +43,9 @@ cdef class Wsgi:
     cdef list outbox
     cdef bint wake_due
     cdef bint watching
+    cdef bint kicking
+    cdef list batch
+    cdef dict statuses
     cdef public object loop
     cdef public object server
     cdef dict keys
@@ -53,7 +56,7 @@ cdef class Wsgi:
     cpdef str key(self, bytes name)
 
     @cython.locals(env=dict, name=bytes, value=bytes, key=str, text=str, raw_path=bytes,
-                   peer=tuple, base=dict, keys=dict)
+                   peer=tuple, keys=dict)
     cpdef dict environ(self, _Call call)
 
     cdef tuple peer_of(self, client)
@@ -72,7 +75,10 @@ cdef class _Call:
     cdef Wsgi wsgi
     cdef CRequest req
     cdef object loop
-    cdef readonly object head
+    cdef object answer
+    cdef bint dropped
+    cdef object callback
+    cdef public bint _asyncio_future_blocking
     cdef str method
     cdef bytes target
     cdef str protocol
@@ -120,6 +126,8 @@ cdef class _Call:
     cdef bytes fetch(self)
 
     cpdef land(self)
+
+    cpdef bint done(self)
 
     cpdef tuple next_piece(self)
 

@@ -37,7 +37,6 @@ from ._lifespan import Lifespan, LifespanFailed
 from ._listen import Acceptor, Loads, can_accept, inherited
 from ._overload import ConcurrencyLimit
 from ._proxy import TrustedProxies
-from ._threads import Pool
 from ._wire import FLAG_DATE, FLAG_SERVER, encode_headers
 from .config import LOOPS, Config, body_limit
 from .request import Request
@@ -147,7 +146,7 @@ class Server:
             # The application runs on a pool of threads; to the core it is one more handler.
             proxies = TrustedProxies(cfg.forwarded_allow_ips) if cfg.proxy_headers else None
             self.app = self._wsgi = _impl.wsgi_class(self._implementation)(
-                app, Pool(cfg.threads), cfg.root_path, proxies, self.scheme
+                app, cfg.threads, cfg.root_path, proxies, self.scheme
             )
         elif self.interface == "asgi":
             # To the core an ASGI application is one more handler.

@@ -4,7 +4,8 @@ PYTHON ?= python3
 
 # The compiled modules whose .pyi stubs stubtest holds to the modules themselves.
 STUBTEST_MODULES = cyhttp._protocol_c cyhttp._asgi_c cyhttp._request cyhttp._primitives \
-	cyhttp._fields cyhttp._response cyhttp._websocket_c cyhttp._wsgi_c
+	cyhttp._fields cyhttp._response cyhttp._websocket_c cyhttp._wsgi_c \
+	cyhttp._threads_c
 
 dev:
 	$(PYTHON) -m pip install -e '.[test]'

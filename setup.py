@@ -8,7 +8,8 @@ package, so it is never imported or shipped) and typed by
 (Cython's pure-Python mode). The ASGI layer, ``_asgi.py``, is built the same way
 as ``cyhttp._asgi_c``, the WebSocket connection, ``_websocket.py``, as
 ``cyhttp._websocket_c``, the request handlers receive, ``request.py``, as
-``cyhttp._request``, and the WSGI layer, ``_wsgi.py``, as ``cyhttp._wsgi_c``.
+``cyhttp._request``, the WSGI layer, ``_wsgi.py``, as ``cyhttp._wsgi_c``, and its pool of threads,
+``_threads.py``, as ``cyhttp._threads_c``.
 
 Set ``CYHTTP_DEBUG=1`` for a debug build (line tracing, bounds checks, C asserts)
 and ``CYHTTP_ANNOTATE=1`` to write ``cython -a`` HTML next to the sources.
@@ -45,6 +46,7 @@ ONE_SOURCE = {
     "_websocket_c": "_websocket",
     "_request": "request",
     "_wsgi_c": "_wsgi",
+    "_threads_c": "_threads",
 }
 
 os.makedirs(COPY, exist_ok=True)
@@ -72,6 +74,7 @@ extensions = [
         "_asgi_c",
         "_websocket_c",
         "_wsgi_c",
+        "_threads_c",
     )
 ]
 

@@ -240,10 +240,21 @@ cdef bint _is_other_response(obj):
     return type(obj) is StreamingResponse or isinstance(obj, RESPONSE_TYPES)
 
 
+# Type -> whether a Task waits for its instances: a missing attribute costs an
+# exception to find, so each type is looked at once (a program has few of them).
+cdef dict _future_types = {}
+
+
 cdef bint is_future(obj):
     """Whether a Task waits for *obj*: asyncio's duck type (``asyncio.isfuture``), read
     on the type alone, where the mark is a descriptor (Futures, Tasks, WSGI calls)."""
-    return getattr(type(obj), "_asyncio_future_blocking", None) is not None
+    kind = type(obj)
+    known = _future_types.get(kind)
+    if known is None:
+        known = getattr(kind, "_asyncio_future_blocking", None) is not None
+        if len(_future_types) < 64:
+            _future_types[kind] = known
+    return known
 
 
 cdef bint is_streaming(obj):

@@ -19,6 +19,10 @@ policy:
 * Without a GIL (free-threaded Python) threads run in parallel: each call of a
   batch wakes an idle thread, as a plain thread pool does.
 
+Like ``_wsgi.py`` this is one source with two builds: ``setup.py`` compiles it
+once more as ``cyhttp._threads_c`` (typed by ``_threads_c.pxd``), the pool of the
+compiled WSGI layer, so that a thread's round between calls is C.
+
 Every field is read and written under ``lock``, so the pool holds on a
 free-threaded interpreter too; threads are woken after it is let go. ``close`` lets
 the threads finish the calls they have, then end; they are daemons, so one stuck in

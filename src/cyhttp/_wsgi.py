@@ -56,7 +56,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 from . import _outcomes, _streaming
 from ._proxy import TrustedProxies
 from ._streaming import StreamAborted
-from ._threads import STALL, Pool
+from ._threads import STALL
 from ._wire import FLAG_STATUS_LINE, STATUS_LINES, encode_headers
 from .errors import ClientDisconnected
 
@@ -70,9 +70,11 @@ if cython.compiled:
     from cython.cimports.cyhttp._asgi_c import forwarded_by
     from cython.cimports.cyhttp._request import Request as CRequest
     from cython.cimports.cyhttp._response import Response, StreamingResponse
+    from cython.cimports.cyhttp._threads_c import Pool
 else:
     from . import _primitives_py as primitives
     from ._asgi import forwarded_by
+    from ._threads import Pool
     from .request import Request as CRequest
     from .response import Response, StreamingResponse
 
@@ -316,11 +318,11 @@ class Wsgi:
         self.watching = False  # a watch() is scheduled on the loop
         self.kicking = False  # the loop waits in kick(): posts need not wake it
         self.loop: Optional[asyncio.AbstractEventLoop] = None  # the server's, once started
-        #: Where the server listens: ``(host, port)``, or ``(path, None)`` on a Unix socket.
-        self.server: Optional[Tuple[str, Optional[int]]] = None
+        self.listening: Optional[Tuple[str, Optional[int]]] = None  # see server
+        self.port_of_host = True  # SERVER_PORT is Host's: no port of the server's own
         self.keys: Dict[bytes, str] = {}  # header name -> environ key ("" for none)
         self.statuses: Dict[str, Tuple[int, Optional[str]]] = {}  # status -> code, own line
-        self.hosts: Dict[Tuple[str, str], Tuple[str, str]] = {}  # (Host, scheme) -> name, port
+        self.hosts: Dict[str, Tuple[str, str]] = {}  # Host -> name, port ("" for none)
         # The last client seen, and what the environ takes of it (peer_of): replaced
         # whole, so that a thread never reads one client's address with another's trust.
         self.peer: Tuple[Any, str, str, bool] = (UNSEEN, "", "", False)
@@ -472,27 +474,39 @@ class Wsgi:
         trusted = proxies is not None and proxies.trusts(client[0])
         return client, client[0], str(client[1]), trusted
 
+    @property
+    def server(self) -> Optional[Tuple[str, Optional[int]]]:
+        """Where the server listens: ``(host, port)``, or ``(path, None)`` on a Unix
+        socket; what every environ's SERVER_NAME and SERVER_PORT start from."""
+        return self.listening
+
+    @server.setter
+    def server(self, where: Optional[Tuple[str, Optional[int]]]) -> None:
+        self.listening = where
+        name, port = ("", None) if where is None else where
+        self.base["SERVER_NAME"] = name
+        self.base["SERVER_PORT"] = "" if port is None else str(port)
+        self.port_of_host = port is None
+
     def server_name(self, env: Dict[str, Any]) -> None:
         """SERVER_NAME from Host, else where the server listens; SERVER_PORT the port
         the request came in on (RFC 3875 §4.1.15, as gunicorn gives it). A Unix socket
         has no port: there it is Host's, else the scheme's default (80 or 443)."""
-        server = self.server
         host = env.get("HTTP_HOST")
-        if host:
+        if not host:
+            return
+        known = self.hosts.get(host)
+        if known is None:
+            name, colon, port = host.rpartition(":")
+            if not colon or "]" in port:  # no port (IPv6 literals' colons are in [])
+                name, port = host, ""
+            known = (name, port)
+            if len(self.hosts) < KEYS_CACHED:
+                self.hosts[host] = known
+        env["SERVER_NAME"] = known[0]
+        if self.port_of_host:
             scheme = env["wsgi.url_scheme"]
-            known = self.hosts.get((host, scheme))
-            if known is None:
-                name, colon, port = host.rpartition(":")
-                if not colon or "]" in port:  # no port (IPv6 literals' colons are in [])
-                    name, port = host, "443" if scheme == "https" else "80"
-                known = (name, port)
-                if len(self.hosts) < KEYS_CACHED:
-                    self.hosts[(host, scheme)] = known
-            env["SERVER_NAME"], env["SERVER_PORT"] = known
-        elif server is not None:
-            env["SERVER_NAME"] = server[0]
-        if server is not None and server[1] is not None:
-            env["SERVER_PORT"] = str(server[1])
+            env["SERVER_PORT"] = known[1] or ("443" if scheme == "https" else "80")
 
     def forwarded(self, env: Dict[str, Any], fields: Any) -> None:
         """What a trusted proxy says of the client and the scheme (see ``_proxy``)."""

@@ -6,6 +6,7 @@ cimport cython
 
 from ._request cimport Request as CRequest
 from ._response cimport Response, StreamingResponse
+from ._threads_c cimport Pool
 
 cdef Py_ssize_t STREAM_HIGH_WATER
 cdef Py_ssize_t KEYS_CACHED
@@ -36,7 +37,7 @@ cdef class _Input:
 @cython.final
 cdef class Wsgi:
     cdef readonly object app
-    cdef readonly object pool
+    cdef readonly Pool pool
     cdef object proxies
     cdef str scheme
     cdef object lock
@@ -47,7 +48,8 @@ cdef class Wsgi:
     cdef list batch
     cdef dict statuses
     cdef public object loop
-    cdef public object server
+    cdef object listening
+    cdef bint port_of_host
     cdef dict keys
     cdef dict hosts
     cdef tuple peer
@@ -61,7 +63,7 @@ cdef class Wsgi:
 
     cdef tuple peer_of(self, client)
 
-    @cython.locals(host=str, scheme=str, known=tuple)
+    @cython.locals(host=str, known=tuple)
     cdef server_name(self, dict env)
 
     cdef forwarded(self, dict env, fields)

@@ -1,0 +1,28 @@
+# cython: language_level=3
+# The C types of the compiled build of _threads.py (Cython's pure-Python mode: setup.py
+# compiles a copy of it as _threads_c, with these declarations). Nothing here is logic.
+
+cimport cython
+
+cdef bint PARALLEL
+
+
+@cython.final
+cdef class Pool:
+    cdef readonly Py_ssize_t size
+    cdef readonly str name
+    cdef object new_wake
+    cdef object lock
+    cdef object calls
+    cdef list idle
+    cdef readonly list threads
+    cdef Py_ssize_t awake
+    cdef readonly Py_ssize_t taken
+    cdef bint closed
+
+    @cython.locals(wakes=list)
+    cpdef submit(self, calls)
+
+    cpdef tuple check(self, Py_ssize_t seen)
+
+    cdef _wake(self)

@@ -147,6 +147,7 @@ cdef inline bint is_response(obj):
 
 cdef bint is_streaming(obj)
 cdef bint is_future(obj)
+cdef object settled(task)
 cdef list asgi_headers(fields)
 cdef tuple split_target(bytes target)
 cdef object call_handler(app, req)

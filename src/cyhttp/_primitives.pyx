@@ -257,6 +257,15 @@ cdef bint is_future(obj):
     return known
 
 
+cdef object settled(task):
+    """The response a finished handler future holds; None where ``_outcomes.outcome``
+    must say what to answer (it was cancelled, it failed, it is not a response)."""
+    if task.cancelled() or task.exception() is not None:
+        return None
+    result = task.result()
+    return result if is_response(result) else None
+
+
 cdef bint is_streaming(obj):
     return type(obj) is StreamingResponse or isinstance(obj, STREAMING_TYPES)
 

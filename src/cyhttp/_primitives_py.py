@@ -31,6 +31,7 @@ __all__ = [
     "is_streaming",
     "new_headers",
     "new_query",
+    "settled",
     "split_target",
 ]
 
@@ -121,6 +122,15 @@ def is_response(obj: Any) -> bool:
 
 
 is_future = _stepping.is_future
+
+
+def settled(task: Any) -> Any:
+    """The response a finished handler future holds; None where ``_outcomes.outcome``
+    must say what to answer (it was cancelled, it failed, it is not a response)."""
+    if task.cancelled() or task.exception() is not None:
+        return None
+    result = task.result()
+    return result if isinstance(result, responses.RESPONSE_TYPES) else None
 
 
 def is_streaming(obj: Any) -> bool:

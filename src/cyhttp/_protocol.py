@@ -661,7 +661,10 @@ class _Queue:
             # The connection is gone, or the server answered in the handler's place.
             _outcomes.discard(task, slot.request)
             return False
-        slot.response = _outcomes.outcome(task, slot.request)
+        response = primitives.settled(task)
+        if response is None:  # failed, cancelled, or not a response: logged, answered
+            response = _outcomes.outcome(task, slot.request)
+        slot.response = response
         return len(self.pending) > 0 and self.pending[0] is slot
 
     def send_ready(self) -> None:

@@ -48,10 +48,9 @@ import logging
 import os
 import stat
 import threading
-from collections import deque
 from contextvars import copy_context
 from functools import partial
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _outcomes, _streaming
 from ._proxy import TrustedProxies
@@ -357,7 +356,7 @@ class Wsgi:
             loop = asyncio.get_running_loop()
         call = _Call(self, req, loop)
         batch = self.batch
-        batch.append(call.run)
+        batch.append(call)  # called by a pool thread (no bound method made per request)
         if len(batch) == 1:
             loop.call_soon(self.kick, loop)
         return call
@@ -387,12 +386,16 @@ class Wsgi:
 
     def deliver(self) -> None:
         """On the loop: land what the threads posted since the last time."""
-        with self.lock:
+        with self.lock:  # once for the whole outbox
             calls, self.outbox = self.outbox, []
             self.wake_due = False
             self.kicking = False
-        for call in calls:
-            call.land()
+            responses = []
+            for call in calls:
+                responses.append(call.take())
+        for i in range(len(calls)):
+            call = calls[i]
+            call.land(responses[i])
 
     async def drain(self, timeout: float) -> None:
         """Let the pool's threads finish within *timeout*, then stop waiting for them
@@ -573,7 +576,7 @@ class _Call:
         # Shared with the loop (under Wsgi.lock).
         self.posted = False  # in the outbox
         self.response: Any = None  # for the loop to hand to the protocol
-        self.pieces: Deque[bytes] = deque()  # streamed body not yet taken by the writer
+        self.pieces: List[bytes] = []  # streamed body not yet taken by the writer
         self.buffered = 0  # bytes in pieces
         self.ended = False  # the thread is done with the body
         self.problem = ""  # why a streamed body ends early (the connection closes)
@@ -584,7 +587,7 @@ class _Call:
 
     # -- on the application's thread -------------------------------------------
 
-    def run(self) -> None:
+    def __call__(self) -> None:
         """A pool thread's job: the request in its own context, as a native handler's."""
         self.context.run(self.serve)
 
@@ -833,11 +836,14 @@ class _Call:
 
     # -- on the loop ------------------------------------------------------------
 
-    def land(self) -> None:
+    def take(self) -> Any:
+        """Under ``Wsgi.lock``, out of the outbox: the response posted, if one was."""
+        self.posted = False
+        response, self.response = self.response, None
+        return response
+
+    def land(self, response: Any) -> None:
         """What the thread posted: the response to the protocol, pieces to the writer."""
-        with self.wsgi.lock:
-            self.posted = False
-            response, self.response = self.response, None
         if response is not None:
             if not self.dropped:
                 self.answer = response

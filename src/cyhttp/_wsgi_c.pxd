@@ -55,6 +55,9 @@ cdef class Wsgi:
     cdef tuple peer
     cdef public dict base
 
+    @cython.locals(calls=list, responses=list, i=Py_ssize_t, call=_Call)
+    cpdef deliver(self)
+
     cpdef str key(self, bytes name)
 
     @cython.locals(env=dict, name=bytes, value=bytes, key=str, text=str, raw_path=bytes,
@@ -96,7 +99,7 @@ cdef class _Call:
     cdef object final
     cdef bint posted
     cdef object response
-    cdef object pieces
+    cdef list pieces
     cdef Py_ssize_t buffered
     cdef bint ended
     cdef str problem
@@ -127,7 +130,9 @@ cdef class _Call:
 
     cdef bytes fetch(self)
 
-    cpdef land(self)
+    cdef take(self)
+
+    cdef land(self, response)
 
     cpdef bint done(self)
 

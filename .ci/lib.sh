@@ -20,9 +20,9 @@ await_hello() {
 
 stop_group() { kill -TERM -- "-$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
-# What the ASGI, WebSocket and TLS tests need beyond pytest (tests/test_asgi*.py,
-# tests/test_frameworks.py, tests/test_websocket*.py, tests/test_tls.py);
-# the same as the test extra's ASGI part.
+# What the ASGI, WSGI, WebSocket and TLS tests need beyond pytest (tests/test_asgi*.py,
+# tests/test_frameworks.py, tests/test_wsgi*.py, tests/test_websocket*.py,
+# tests/test_tls.py, tests/test_gunicorn.py); the test extra's frameworks and clients.
 ASGI_TEST_DEPS=(httpx starlette fastapi pydantic django channels litestar quart python-multipart
     blacksheep sse-starlette uvicorn "anyio>=4.14" "asgion; python_version >= '3.12'"
-    websockets aiohttp trustme)
+    websockets aiohttp trustme flask falcon bottle gunicorn)

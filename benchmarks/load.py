@@ -648,6 +648,18 @@ def machine_line(info: dict[str, str]) -> str:
     )
 
 
+def intro(info: dict[str, str], rounds: int, duration: float, setup: str, cells: str) -> list[str]:
+    """The lines above a results table: the machine, how the load ran (*setup*, after
+    the cores), and what its cells hold (*cells*)."""
+    return [
+        machine_line(info),
+        f"Server on core {SERVER_CORE}, wrk on core {CLIENT_CORE}; {setup}medians of {rounds} "
+        f"interleaved rounds of {duration:g} s. {cells} A `!` marks a result where a run had "
+        "socket errors or non-2xx answers.",
+        "",
+    ]
+
+
 def markdown(
     summary: dict[str, Any],
     servers: list[Server],
@@ -655,13 +667,9 @@ def markdown(
     rounds: int,
     duration: float,
 ) -> str:
+    cells = "`cpu` is the server's CPU time per request (µs); `rss` its peak resident memory (MiB)."
     lines = [
-        machine_line(info),
-        f"Server on core {SERVER_CORE}, wrk on core {CLIENT_CORE}; medians of {rounds} "
-        f"interleaved rounds of {duration:g} s. `cpu` is the server's CPU time per request "
-        "(µs); `rss` its peak resident memory (MiB). A `!` marks a result where a run had "
-        "socket errors or non-2xx answers.",
-        "",
+        *intro(info, rounds, duration, "", cells),
         "| server | realistic req/s/core | realistic cpu | realistic-c64 req/s "
         "| realistic-c64 cpu | c64 req/s | c64 cpu | pipe16 req/s | pipe16 cpu "
         "| pipe16 req/s/core | c1 p50 ms | c1 p99 ms | post1k req/s | get64k req/s "
@@ -753,14 +761,12 @@ def wsgi_markdown(
     duration: float,
 ) -> str:
     """The WSGI table: one row per server, its raw and Flask apps side by side."""
+    setup = "64 keep-alive connections, not pipelined; "
+    cells = (
+        "Each cell: requests/s / the server's CPU time per request (its whole process group's, µs)."
+    )
     lines = [
-        machine_line(info),
-        f"Server on core {SERVER_CORE}, wrk on core {CLIENT_CORE}; 64 keep-alive "
-        f"connections, not pipelined; medians of {rounds} interleaved rounds of {duration:g} s. "
-        "Each cell: requests/s / the server's CPU time per request (its whole process "
-        "group's, µs). A `!` marks a result where a run had socket errors or non-2xx "
-        "answers.",
-        "",
+        *intro(info, rounds, duration, setup, cells),
         "| server | raw hello | raw realistic | Flask hello | Flask realistic |",
         "|---|---:|---:|---:|---:|",
     ]

@@ -117,7 +117,8 @@ class Pool:
     def _work(self, wake: Any) -> None:
         lock, calls = self.lock, self.calls
         while True:
-            with lock:
+            lock.acquire()  # not ``with``: compiled, a third of its cost, on every call
+            try:
                 if calls:
                     call = calls.popleft()
                     self.taken += 1
@@ -127,6 +128,8 @@ class Pool:
                         return
                     self.idle.append(wake)
                     call = None
+            finally:
+                lock.release()
             if call is None:
                 wake.wait()  # given by submit(), check() or close(), which count it awake
                 continue

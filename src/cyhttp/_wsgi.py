@@ -720,11 +720,15 @@ class _Call:
 
     def give_whole(self, response: Any) -> None:
         """The whole response, before any of its body was handed over."""
-        with self.wsgi.lock:
+        lock = self.wsgi.lock
+        lock.acquire()  # not ``with``: compiled, a third of its cost, on every request
+        try:
             if not self.gone:
                 self.response = response
                 self.ended = True
                 self.wsgi.post(self)
+        finally:
+            lock.release()
 
     def put(self, piece: bytes) -> None:
         """A piece of a streamed body: the head goes with the first; waits for room."""

@@ -26,7 +26,15 @@ import pytest
 import cyhttp
 from cyhttp._interface import detect
 
-from .support import cli_env, free_port, read_until_closed, split_responses, start_cli, stop_cli
+from .support import (
+    Conn,
+    cli_env,
+    free_port,
+    read_until_closed,
+    split_responses,
+    start_cli,
+    stop_cli,
+)
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -676,3 +684,27 @@ def test_the_cli_serves_a_wsgi_application(impl, tmp_path, args, multiprocess):
         code, _ = stop_cli(proc)
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and payload(answer) == multiprocess
     assert code == 0
+
+
+def test_a_request_after_the_pool_closed_is_answered_500(impl):
+    """A request that reaches a WSGI layer whose pool has closed (shutdown under way)
+    gets a 500, never a hang: its call never reaches the application."""
+    seen: List[str] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> List[bytes]:
+        seen.append(environ["PATH_INFO"])
+        return hello(environ, start_response)
+
+    async def main() -> bytes:
+        conn = Conn(app, impl, interface="wsgi")
+        conn.server._wsgi.pool.close()
+        conn.feed(get("/late"))
+        for _ in range(100):
+            if conn.transport.writes:
+                break
+            await asyncio.sleep(0.01)
+        return conn.transport.data
+
+    answer = asyncio.run(main())
+    assert answer.startswith(b"HTTP/1.1 500 ")
+    assert seen == []

@@ -369,6 +369,10 @@ class Wsgi:
             self.kicking = True
         try:
             self.pool.submit(batch)
+        except RuntimeError:  # the pool is closed (shutdown under way): answered 500
+            log.error("WSGI pool closed: %d request(s) answered 500", len(batch))
+            for call in batch:
+                call.give_whole(INTERNAL_ERROR)
         finally:
             self.deliver()
         if not self.watching:

@@ -55,6 +55,9 @@ cdef class Wsgi:
     cdef tuple peer
     cdef public dict base
 
+    @cython.locals(batch=list, call=_Call)
+    cpdef kick(self, loop)
+
     @cython.locals(calls=list, responses=list, i=Py_ssize_t, call=_Call)
     cpdef deliver(self)
 

@@ -308,7 +308,7 @@ class Wsgi:
         self.app = app
         #: The threads that run the application (``--threads``).
         self.pool = Pool(threads, primitives.Wake)
-        self.batch: List[Callable[[], None]] = []  # calls made this loop turn (kick)
+        self.batch: List[_Call] = []  # calls made this loop turn (kick)
         self.proxies = proxies  # whose X-Forwarded-For/-Proto to believe (None: nobody's)
         self.scheme = scheme
         self.lock = threading.Lock()  # guards the outbox and every _Call's shared fields

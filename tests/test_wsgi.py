@@ -708,3 +708,26 @@ def test_a_request_after_the_pool_closed_is_answered_500(impl):
     answer = asyncio.run(main())
     assert answer.startswith(b"HTTP/1.1 500 ")
     assert seen == []
+
+
+@pytest.mark.parametrize("body", [[], iter([])], ids=["list", "iterator"])
+def test_a_refused_header_with_no_body_is_answered_500(impl, body):
+    """A header the core refuses (CR LF in a value) is answered 500 whatever the body,
+    an empty iterator included, whose head is only built once it has ended."""
+
+    def app(environ: Environ, start_response: StartResponse) -> Any:
+        start_response("200 OK", [("X-Bad", "a\r\nb")])
+        return body
+
+    async def main() -> bytes:
+        conn = Conn(app, impl, interface="wsgi")
+        conn.feed(get("/"))
+        for _ in range(100):
+            if conn.transport.writes:
+                break
+            await asyncio.sleep(0.01)
+        return conn.transport.data
+
+    answer = asyncio.run(main())
+    assert answer.startswith(b"HTTP/1.1 500 ")
+    assert b"X-Bad" not in answer

@@ -617,10 +617,13 @@ class _Call:
                     close()
                 except BaseException as exc:
                     outcome = outcome or exc
+        if outcome is None:
+            try:
+                self.end()
+            except Exception as exc:  # a head the core refuses, seen only now: no body
+                outcome = exc
         if outcome is not None:
             self.failed(outcome)
-        else:
-            self.end()
 
     def start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
         """PEP 3333's ``start_response``: the status and headers, and ``write``."""

@@ -18,6 +18,7 @@ import logging
 import socket
 import sys
 import threading
+import time
 from typing import Any, Callable, Iterable, List
 from wsgiref.validate import validator
 
@@ -710,14 +711,28 @@ def test_a_request_after_the_pool_closed_is_answered_500(impl):
     assert seen == []
 
 
-@pytest.mark.parametrize("body", [[], iter([])], ids=["list", "iterator"])
-def test_a_refused_header_with_no_body_is_answered_500(impl, body):
-    """A header the core refuses (CR LF in a value) is answered 500 whatever the body,
-    an empty iterator included, whose head is only built once it has ended."""
+def _slow_pieces() -> Iterable[bytes]:
+    yield b"first"
+    time.sleep(0.2)  # the loop takes the head meanwhile
+    yield b"second"
+
+
+@pytest.mark.parametrize("body", ["list", "iterator", "one piece", "slow"])
+def test_a_refused_header_is_answered_500_whatever_the_body(impl, body):
+    """A header the core refuses (CR LF in a value) is answered 500 whatever the body:
+    empty (a list, an iterator: the head is made once it has ended), one piece (the
+    whole response made at the end), or pieces the loop takes as they come (the head
+    made on the loop)."""
+    bodies = {
+        "list": lambda: [],
+        "iterator": lambda: iter([]),
+        "one piece": lambda: iter([b"only"]),
+        "slow": _slow_pieces,
+    }
 
     def app(environ: Environ, start_response: StartResponse) -> Any:
         start_response("200 OK", [("X-Bad", "a\r\nb")])
-        return body
+        return bodies[body]()
 
     async def main() -> bytes:
         conn = Conn(app, impl, interface="wsgi")

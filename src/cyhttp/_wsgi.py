@@ -89,6 +89,10 @@ DRAIN_POLL = 0.01
 # "200 OK"...: a status whose line the core's table has (the application's is kept else).
 STANDARD_STATUSES = frozenset(line[9:-2].decode("latin-1") for line in STATUS_LINES.values())
 UNSEEN = object()  # no client yet (None is a Unix socket's)
+# Posted for a body that started streaming: the loop makes its head when it lands it.
+# Most bodies end before the loop looks (a framework's iterable of one piece); the
+# thread then posts one whole Response and no stream is ever made.
+HEAD_DUE = object()
 # Header names whose environ keys are remembered (a client cannot grow it past this);
 # the same bound holds the statuses and Host values remembered.
 KEYS_CACHED = 256
@@ -739,23 +743,25 @@ class _Call:
 
     def put(self, piece: bytes) -> None:
         """A piece of a streamed body: the head goes with the first; waits for room."""
-        response = None
-        if not self.streaming:
+        first = not self.streaming
+        if first:
             self.check_started()
-            response = self.reasoned(StreamingResponse(_Body(self), self.status, self.headers))
         lock = self.wsgi.lock
-        with lock:
+        lock.acquire()  # not ``with``: compiled, a third of its cost
+        try:
             if self.gone:
                 raise _Gone
-            if response is not None:
+            if first:
                 self.streaming = True
-                self.response = response
+                self.response = HEAD_DUE
             self.pieces.append(piece)
             self.buffered += len(piece)
             room = None
             if self.buffered > STREAM_HIGH_WATER:
                 room = self.room = _Wait()
             self.wsgi.post(self)
+        finally:
+            lock.release()
         if room is not None:
             room.result()
             if self.gone:
@@ -769,18 +775,20 @@ class _Call:
             self.give_whole(self.final if self.final is not None else self.complete(b""))
             return
         lock = self.wsgi.lock
-        with lock:
-            untaken = self.response
-            body = b"".join(self.pieces)
-        # The loop has not woken since the first piece: one response after all.
-        whole = None if untaken is None else self.whole(body)
-        with lock:
-            if whole is not None and self.response is untaken:
-                self.response = whole
-                self.pieces.clear()
-                self.buffered = 0
+        lock.acquire()
+        try:
+            if self.response is HEAD_DUE:
+                # The loop has not taken the head since the first piece: one response
+                # after all (None where the body does not match its Content-Length).
+                whole = self.whole(b"".join(self.pieces))
+                if whole is not None:
+                    self.response = whole
+                    self.pieces.clear()
+                    self.buffered = 0
             self.ended = True
             self.wsgi.post(self)
+        finally:
+            lock.release()
 
     def failed(self, exc: BaseException) -> None:
         """The application raised (or made what cannot be sent): logged; a 500, or the
@@ -855,6 +863,8 @@ class _Call:
 
     def land(self, response: Any) -> None:
         """What the thread posted: the response to the protocol, pieces to the writer."""
+        if response is HEAD_DUE:
+            response = self.stream_head()
         if response is not None:
             if not self.dropped:
                 self.answer = response
@@ -868,6 +878,18 @@ class _Call:
         more, self.more = self.more, None  # only the loop sets it
         if more is not None and not more.done():
             more.set_result(None)
+
+    def stream_head(self) -> Any:
+        """The streamed response of a body whose first piece is out: its head is made
+        here, from the status and headers fixed before that piece was posted; a 500
+        for a head the core refuses (the thread stops at its next piece)."""
+        try:
+            return self.reasoned(StreamingResponse(_Body(self), self.status, self.headers))
+        except Exception as exc:
+            req = self.req
+            log.error("WSGI application failed for %s %r", req.method, req.raw_path, exc_info=exc)
+            self.stop()
+            return INTERNAL_ERROR
 
     # -- to the protocol, on the loop: the future of the response ---------------
 

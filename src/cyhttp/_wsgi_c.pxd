@@ -11,6 +11,7 @@ from ._threads_c cimport Pool
 cdef Py_ssize_t STREAM_HIGH_WATER
 cdef Py_ssize_t KEYS_CACHED
 cdef object UNSEEN
+cdef object HEAD_DUE
 
 
 @cython.final
@@ -136,6 +137,8 @@ cdef class _Call:
     cdef take(self)
 
     cdef land(self, response)
+
+    cdef stream_head(self)
 
     cpdef bint done(self)
 

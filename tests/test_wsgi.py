@@ -687,6 +687,25 @@ def test_the_cli_serves_a_wsgi_application(impl, tmp_path, args, multiprocess):
     assert code == 0
 
 
+def first_answer(app: Any, impl: str, request: bytes, close_pool: bool = False) -> bytes:
+    """What a connection of core *impl* in-process (a fake transport) writes first for
+    *request* to the WSGI *app*, waited for up to a second; its pool closed first
+    when *close_pool*."""
+
+    async def main() -> bytes:
+        conn = Conn(app, impl, interface="wsgi")
+        if close_pool:
+            conn.server._wsgi.pool.close()
+        conn.feed(request)
+        for _ in range(100):
+            if conn.transport.writes:
+                break
+            await asyncio.sleep(0.01)
+        return conn.transport.data
+
+    return asyncio.run(main())
+
+
 def test_a_request_after_the_pool_closed_is_answered_500(impl):
     """A request that reaches a WSGI layer whose pool has closed (shutdown under way)
     gets a 500, never a hang: its call never reaches the application."""
@@ -696,17 +715,7 @@ def test_a_request_after_the_pool_closed_is_answered_500(impl):
         seen.append(environ["PATH_INFO"])
         return hello(environ, start_response)
 
-    async def main() -> bytes:
-        conn = Conn(app, impl, interface="wsgi")
-        conn.server._wsgi.pool.close()
-        conn.feed(get("/late"))
-        for _ in range(100):
-            if conn.transport.writes:
-                break
-            await asyncio.sleep(0.01)
-        return conn.transport.data
-
-    answer = asyncio.run(main())
+    answer = first_answer(app, impl, get("/late"), close_pool=True)
     assert answer.startswith(b"HTTP/1.1 500 ")
     assert seen == []
 
@@ -734,15 +743,6 @@ def test_a_refused_header_is_answered_500_whatever_the_body(impl, body):
         start_response("200 OK", [("X-Bad", "a\r\nb")])
         return bodies[body]()
 
-    async def main() -> bytes:
-        conn = Conn(app, impl, interface="wsgi")
-        conn.feed(get("/"))
-        for _ in range(100):
-            if conn.transport.writes:
-                break
-            await asyncio.sleep(0.01)
-        return conn.transport.data
-
-    answer = asyncio.run(main())
+    answer = first_answer(app, impl, get("/"))
     assert answer.startswith(b"HTTP/1.1 500 ")
     assert b"X-Bad" not in answer

@@ -128,6 +128,12 @@ cdef class Wake:
     cdef PyThread_type_lock lock
 
 
+cdef class Landing:
+    cdef public object answer
+    cdef public object on_done
+    cdef public object slot
+
+
 cdef inline bint is_name(bytes name, bytes lower) noexcept:
     cdef const unsigned char* a = <const unsigned char*>PyBytes_AS_STRING(name)
     cdef const unsigned char* b = <const unsigned char*>PyBytes_AS_STRING(lower)

@@ -22,6 +22,13 @@ class Scanner:
 class ResponseFields:
     """What the protocol serves of a response: ``read`` fills the fields, returns the status."""
 
+class Landing:
+    """The base of a future-like handler result whose response lands on the loop."""
+
+    answer: Any
+    on_done: Any
+    slot: Any
+
 @final
 class Wake:
     """A pool thread's wake-up call: ``wait`` sleeps until ``give``."""

@@ -260,6 +260,9 @@ cdef bint is_future(obj):
 cdef object settled(task):
     """The response a finished handler future holds; None where ``_outcomes.outcome``
     must say what to answer (it was cancelled, it failed, it is not a response)."""
+    if isinstance(task, Landing):
+        answer = (<Landing>task).answer
+        return answer if is_response(answer) else None
     if task.cancelled() or task.exception() is not None:
         return None
     result = task.result()
@@ -332,6 +335,16 @@ cdef bytes date_block():
         _date_second = now
         _date_block = _wire.format_date_block(now)
     return _date_block
+
+
+cdef class Landing:
+    """The base of a future-like handler result whose response lands on the loop (a
+    WSGI call): the protocol gives it the callback and the slot its response goes to
+    as fields, and reads the response from ``answer``, with no callback object made
+    or scheduled per request.
+
+    Whoever lands it calls ``on_done(slot, self)`` once, as the future's done callback.
+    """
 
 
 cdef class Wake:

@@ -17,6 +17,7 @@ from ._fields_py import Headers, Query, RawHeaders, decode_path
 from ._wire import FLAG_CONTENT_LENGTH, DateBlock
 
 __all__ = [
+    "Landing",
     "Output",
     "ResponseFields",
     "Scanner",
@@ -124,9 +125,23 @@ def is_response(obj: Any) -> bool:
 is_future = _stepping.is_future
 
 
+class Landing:
+    """The base of a future-like handler result whose response lands on the loop (a
+    WSGI call): the protocol gives it the callback and the slot its response goes to,
+    and reads the response from ``answer``; whoever lands it calls
+    ``on_done(slot, self)`` once, as the future's done callback."""
+
+    answer: Any = None
+    on_done: Any = None
+    slot: Any = None
+
+
 def settled(task: Any) -> Any:
     """The response a finished handler future holds; None where ``_outcomes.outcome``
     must say what to answer (it was cancelled, it failed, it is not a response)."""
+    if isinstance(task, Landing):
+        answer = task.answer
+        return answer if isinstance(answer, responses.RESPONSE_TYPES) else None
     if task.cancelled() or task.exception() is not None:
         return None
     result = task.result()

@@ -643,7 +643,13 @@ class _Queue:
         self.send_ready()
 
     def settle(self, slot: _Slot, result: Any) -> None:
-        if primitives.is_future(result):
+        if isinstance(result, primitives.Landing):
+            # Told where its response goes: no callback object per request.
+            landing = result
+            landing.slot = slot
+            landing.on_done = self.conn._handler_done
+            slot.task = result
+        elif primitives.is_future(result):
             slot.task = result
             result.add_done_callback(partial(self.conn._handler_done, slot))
         else:

@@ -4,7 +4,7 @@
 
 cimport cython
 
-from ._primitives cimport Output, ResponseFields, Scanner
+from ._primitives cimport Landing, Output, ResponseFields, Scanner
 # The compiled Request as CRequest: _protocol.py names the pure class Request for type checkers.
 from ._request cimport Request as CRequest
 
@@ -142,6 +142,7 @@ cdef class _Queue:
     @cython.locals(slot=_Slot)
     cdef dispatch(self, CRequest req)
 
+    @cython.locals(landing=Landing)
     cdef settle(self, _Slot slot, result)
 
     cdef enqueue(self, _Slot slot)

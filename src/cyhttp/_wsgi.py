@@ -93,6 +93,10 @@ UNSEEN = object()  # no client yet (None is a Unix socket's)
 # Most bodies end before the loop looks (a framework's iterable of one piece); the
 # thread then posts one whole Response and no stream is ever made.
 HEAD_DUE = object()
+# The environ keys of Host and of the fields a trusted proxy speaks through.
+HOST_KEY = "HTTP_HOST"
+FORWARDED_FOR_KEY = "HTTP_X_FORWARDED_FOR"
+FORWARDED_PROTO_KEY = "HTTP_X_FORWARDED_PROTO"
 # Header names whose environ keys are remembered (a client cannot grow it past this);
 # the same bound holds the statuses and Host values remembered.
 KEYS_CACHED = 256
@@ -266,6 +270,11 @@ class _Input:
         return line
 
 
+# ``wsgi.input`` of a request with no body: it reads nothing, so every such request
+# can share it (nothing in it changes).
+NO_INPUT = _Input(None, b"")  # type: ignore[arg-type]
+
+
 class _Errors:
     """``wsgi.errors``: what the application writes there goes to the ``cyhttp.error`` log,
     a line at a time."""
@@ -323,7 +332,13 @@ class Wsgi:
         self.loop: Optional[asyncio.AbstractEventLoop] = None  # the server's, once started
         self.listening: Optional[Tuple[str, Optional[int]]] = None  # see server
         self.port_of_host = True  # SERVER_PORT is Host's: no port of the server's own
-        self.keys: Dict[bytes, str] = {}  # header name -> environ key ("" for none)
+        # Header name -> environ key ("" for none). The keys environ() looks for are
+        # there from the start, so that it tells them by identity.
+        self.keys: Dict[bytes, str] = {
+            b"host": HOST_KEY,
+            b"x-forwarded-for": FORWARDED_FOR_KEY,
+            b"x-forwarded-proto": FORWARDED_PROTO_KEY,
+        }
         self.statuses: Dict[str, Tuple[int, Optional[str]]] = {}  # status -> code, own line
         self.hosts: Dict[str, Tuple[str, str]] = {}  # Host -> name, port ("" for none)
         # The last client seen, and what the environ takes of it (peer_of): replaced
@@ -438,7 +453,7 @@ class Wsgi:
 
     def environ(self, call: _Call) -> Dict[str, Any]:
         """The environ of *call*'s request (PEP 3333), built on the application's thread."""
-        raw_path, _, query = call.target.partition(b"?")
+        raw_path, query = primitives.split_target(call.target)
         if b"%" in raw_path:
             from urllib.parse import unquote_to_bytes
 
@@ -458,6 +473,8 @@ class Wsgi:
         if client is None:
             del env["REMOTE_PORT"]
         keys = self.keys
+        host = None
+        proxied = False  # a field a trusted proxy speaks through is there
         for name, value in call.fields:
             key = keys.get(name)
             if key is None:
@@ -465,15 +482,23 @@ class Wsgi:
             if not key:
                 continue
             text = value.decode("latin-1")
-            if key in env:
+            prior = env.setdefault(key, text)
+            if prior is not text:
                 # RFC 9110 §5.3: repeated fields are one comma-separated list; Cookie's
                 # separator is "; " (RFC 6265 §5.4).
-                text = env[key] + ("; " if key == "HTTP_COOKIE" else ", ") + text
-            env[key] = text
-        if peer[3]:
+                text = prior + ("; " if key == "HTTP_COOKIE" else ", ") + text
+                env[key] = text
+            # The keys of these names are the cache's own objects (see __init__).
+            if key is HOST_KEY:
+                host = text
+            elif key is FORWARDED_FOR_KEY or key is FORWARDED_PROTO_KEY:
+                proxied = True
+        if proxied and peer[3]:
             self.forwarded(env, call.fields)
-        self.server_name(env)
-        env["wsgi.input"] = _Input(call, call.body)
+        if host:
+            self.server_name(env, host)
+        body = call.body
+        env["wsgi.input"] = NO_INPUT if body is not None and not body else _Input(call, body)
         return env
 
     def peer_of(self, client: Optional[Tuple[str, int]]) -> Tuple[Any, str, str, bool]:
@@ -499,13 +524,11 @@ class Wsgi:
         self.base["SERVER_PORT"] = "" if port is None else str(port)
         self.port_of_host = port is None
 
-    def server_name(self, env: Dict[str, Any]) -> None:
-        """SERVER_NAME from Host, else where the server listens; SERVER_PORT the port
-        the request came in on (RFC 3875 §4.1.15, as gunicorn gives it). A Unix socket
-        has no port: there it is Host's, else the scheme's default (80 or 443)."""
-        host = env.get("HTTP_HOST")
-        if not host:
-            return
+    def server_name(self, env: Dict[str, Any], host: str) -> None:
+        """SERVER_NAME from *host* (Host's value; else it stays where the server
+        listens); SERVER_PORT the port the request came in on (RFC 3875 §4.1.15, as
+        gunicorn gives it). A Unix socket has no port: there it is Host's, else the
+        scheme's default (80 or 443)."""
         known = self.hosts.get(host)
         if known is None:
             name, colon, port = host.rpartition(":")
@@ -540,15 +563,17 @@ class Wsgi:
             call.loop.call_soon_threadsafe(self.deliver)
 
 
-class _Call:
+class _Call(primitives.Landing):  # type: ignore[misc]  # Any to mypy: the compiled one
     """One request's call of the application: what the loop took of the request, and
     what crosses between the loop and the thread (fields under ``Wsgi.lock``).
 
-    To the protocol it is the future of the request's response: it has what the
-    protocol uses of an asyncio future (``add_done_callback``, ``cancel``,
-    ``cancelled``, ``exception``, ``result``, ``get_loop``, ``__await__`` and
-    asyncio's duck-type mark), and its callback runs as the response lands, with no
-    future made and no callback scheduled per request.
+    To the protocol it is the future of the request's response, a ``Landing``: the
+    protocol reads the response from ``answer`` and is called back through
+    ``on_done`` as it lands, with no future made and no callback made or scheduled
+    per request. To anyone else (a wrapper such as ``limit_concurrency``'s awaits
+    it) it is what asyncio's duck type asks of a future (``add_done_callback``,
+    ``cancel``, ``cancelled``, ``exception``, ``result``, ``get_loop``,
+    ``__await__`` and the ``_asyncio_future_blocking`` mark).
     """
 
     @cython.locals(r=CRequest)
@@ -556,8 +581,8 @@ class _Call:
         self.wsgi = wsgi
         self.req = r = req  # compiled, r is typed: its fields are read in C
         self.loop = loop
-        # To the protocol, on the loop: the future's state.
-        self.answer: Any = None  # the response, once landed
+        # To the protocol, on the loop: the future's state (and Landing's answer, the
+        # response once landed).
         self.dropped = False  # cancelled: the protocol answered in its place, or the client left
         self.callback: Optional[Callable[[Any], None]] = None
         self._asyncio_future_blocking = False  # asyncio.isfuture's mark; a Task sets it
@@ -868,9 +893,7 @@ class _Call:
         if response is not None:
             if not self.dropped:
                 self.answer = response
-                callback, self.callback = self.callback, None
-                if callback is not None:
-                    callback(self)
+                self.notify(False)
             else:
                 self.stop()
                 if isinstance(response, StreamingResponse):
@@ -914,10 +937,27 @@ class _Call:
             return False
         self.dropped = True
         self.stop()
+        self.notify(True)
+        return True
+
+    def notify(self, soon: bool) -> None:
+        """The future is done: its callback runs, now or *soon* (at the next loop turn,
+        where the one who cancels does not expect it to run inside ``cancel``)."""
+        on_done: Any = self.on_done  # type: ignore[has-type]  # Landing's, Any to mypy
+        self.on_done = None
+        if on_done is not None:
+            slot: Any = self.slot  # type: ignore[has-type]
+            self.slot = None
+            if soon:
+                self.loop.call_soon(on_done, slot, self)
+            else:
+                on_done(slot, self)
         callback, self.callback = self.callback, None
         if callback is not None:
-            self.loop.call_soon(callback, self)
-        return True
+            if soon:
+                self.loop.call_soon(callback, self)
+            else:
+                callback(self)
 
     def cancelled(self) -> bool:
         """Whether :meth:`cancel` came before the response."""

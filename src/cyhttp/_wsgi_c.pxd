@@ -4,6 +4,7 @@
 
 cimport cython
 
+from ._primitives cimport Landing
 from ._request cimport Request as CRequest
 from ._response cimport Response, StreamingResponse
 from ._threads_c cimport Pool
@@ -12,6 +13,9 @@ cdef Py_ssize_t STREAM_HIGH_WATER
 cdef Py_ssize_t KEYS_CACHED
 cdef object UNSEEN
 cdef object HEAD_DUE
+cdef str HOST_KEY
+cdef str FORWARDED_FOR_KEY
+cdef str FORWARDED_PROTO_KEY
 
 
 @cython.final
@@ -65,13 +69,14 @@ cdef class Wsgi:
     cpdef str key(self, bytes name)
 
     @cython.locals(env=dict, name=bytes, value=bytes, key=str, text=str, raw_path=bytes,
-                   peer=tuple, keys=dict)
+                   query=bytes, peer=tuple, keys=dict, host=str, proxied=bint, prior=str,
+                   body=bytes)
     cpdef dict environ(self, _Call call)
 
     cdef tuple peer_of(self, client)
 
-    @cython.locals(host=str, known=tuple)
-    cdef server_name(self, dict env)
+    @cython.locals(known=tuple)
+    cdef server_name(self, dict env, str host)
 
     cdef forwarded(self, dict env, fields)
 
@@ -80,11 +85,10 @@ cdef class Wsgi:
 
 @cython.final
 @cython.freelist(16)
-cdef class _Call:
+cdef class _Call(Landing):
     cdef Wsgi wsgi
     cdef CRequest req
     cdef object loop
-    cdef object answer
     cdef bint dropped
     cdef object callback
     cdef public bint _asyncio_future_blocking
@@ -139,6 +143,8 @@ cdef class _Call:
     cdef land(self, response)
 
     cdef stream_head(self)
+
+    cdef notify(self, bint soon)
 
     cpdef bint done(self)
 

@@ -14,8 +14,9 @@ load suite's realistic route does.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
-from typing import Any
+from typing import Any, Tuple
 
 import orjson
 import pytest
@@ -350,12 +351,13 @@ class AnswerSink(Sink):
             self.done.set_result(None)
 
 
-def wsgi_reader(impl: str, data: bytes) -> Any:
-    """A coroutine function: one read of *data* (16 requests) by a connection of the raw
-    WSGI app on core *impl*, until its 16 answers are written."""
-    from .servers import wsgi_app
-
-    server = cyhttp.Server(wsgi_app.app, implementation=impl, interface="wsgi")
+def wsgi_reader(impl: str, case: Tuple[str, bytes]) -> Any:
+    """A coroutine function: one read of *case*'s data (16 requests) by a connection of
+    its WSGI app (the module of ``benchmarks.servers`` it names) on core *impl*, until
+    its 16 answers are written."""
+    module, data = case
+    app = importlib.import_module(f"benchmarks.servers.{module}").app
+    server = cyhttp.Server(app, implementation=impl, interface="wsgi")
     protocol = _impl.protocol_class(impl)(server)
     sink = AnswerSink()
     protocol.connection_made(sink)
@@ -371,14 +373,20 @@ def wsgi_reader(impl: str, data: bytes) -> Any:
     return read
 
 
-WSGI_CASES = {"wsgi-hello": GET * 16, "wsgi-realistic": BROWSER * 16}
+# The raw WSGI app, and Flask's (its cost with the server's share in it).
+WSGI_CASES = {
+    "wsgi-hello": ("wsgi_app", GET * 16),
+    "wsgi-realistic": ("wsgi_app", BROWSER * 16),
+    "wsgi-flask-hello": ("flask_app", GET * 16),
+    "wsgi-flask-realistic": ("flask_app", BROWSER * 16),
+}
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("case", WSGI_CASES)
 def test_wsgi(benchmark, loop, impl, case):
-    """16 requests per read to the raw WSGI app, until all 16 are answered."""
-    benchmark.group = f"wsgi-{case.partition('-')[2]}"
+    """16 requests per read to a WSGI app (raw or Flask), until all 16 are answered."""
+    benchmark.group = case
     benchmark.extra_info["requests_per_round"] = 16
     read = wsgi_reader(impl, WSGI_CASES[case])
     benchmark(lambda: loop.run_until_complete(read()))

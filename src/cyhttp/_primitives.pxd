@@ -128,6 +128,15 @@ cdef class Wake:
     cdef PyThread_type_lock lock
 
 
+@cython.final
+cdef class Mutex:
+    cdef PyThread_type_lock lock
+
+    cpdef bint acquire(self) except -1
+
+    cpdef release(self)
+
+
 cdef class Landing:
     cdef public object answer
     cdef public object on_done

@@ -22,6 +22,19 @@ class Scanner:
 class ResponseFields:
     """What the protocol serves of a response: ``read`` fills the fields, returns the status."""
 
+@final
+class Mutex:
+    """A lock, as ``threading.Lock``."""
+
+    def acquire(self) -> bool:
+        """Take the lock, waiting (without the GIL) while another thread holds it."""
+
+    def release(self) -> None:
+        """Let go of the lock (held by this thread)."""
+
+    def __enter__(self) -> Mutex: ...
+    def __exit__(self, *exc: object) -> None: ...
+
 class Landing:
     """The base of a future-like handler result whose response lands on the loop."""
 

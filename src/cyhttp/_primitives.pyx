@@ -18,13 +18,15 @@ twins in ``_primitives_py.py``, which give the same results in plain Python:
 * ``new_headers``, ``new_query``, ``decode_path``: the request accessors of ``_fields``
   (cimported through ``_primitives.pxd``), which read the received bytes in place;
 * ``split_target``: a target's path and query string, split with ``memchr``;
-* ``Wake``: what a pool thread sleeps on until it has work, given without the GIL.
+* ``Wake``: what a pool thread sleeps on until it has work, given without the GIL;
+* ``Mutex``: a lock whose methods are C calls to the compiled code that types it.
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.object cimport PyObject
 from cpython.pythread cimport (
+    NOWAIT_LOCK,
     WAIT_LOCK,
     PyThread_acquire_lock,
     PyThread_allocate_lock,
@@ -335,6 +337,39 @@ cdef bytes date_block():
         _date_second = now
         _date_block = _wire.format_date_block(now)
     return _date_block
+
+
+cdef class Mutex:
+    """A lock, as ``threading.Lock`` (``acquire``, ``release``, ``with``), for the
+    compiled code that takes it on every request: typed as this class, its methods
+    are C calls, not Python method calls. Only blocking lets go of the GIL: one
+    thread holds it while the other waits for it, never both."""
+
+    def __cinit__(self):
+        self.lock = PyThread_allocate_lock()
+        if self.lock == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        PyThread_free_lock(self.lock)
+
+    cpdef bint acquire(self) except -1:
+        """Take the lock, waiting (without the GIL) while another thread holds it."""
+        if not PyThread_acquire_lock(self.lock, NOWAIT_LOCK):
+            with nogil:
+                PyThread_acquire_lock(self.lock, WAIT_LOCK)
+        return True
+
+    cpdef release(self):
+        """Let go of the lock (held by this thread)."""
+        PyThread_release_lock(self.lock)
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
 
 
 cdef class Landing:

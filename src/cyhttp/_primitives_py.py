@@ -18,6 +18,7 @@ from ._wire import FLAG_CONTENT_LENGTH, DateBlock
 
 __all__ = [
     "Landing",
+    "Mutex",
     "Output",
     "ResponseFields",
     "Scanner",
@@ -123,6 +124,10 @@ def is_response(obj: Any) -> bool:
 
 
 is_future = _stepping.is_future
+
+
+Mutex = Lock
+"""A lock (the compiled twin's methods are C calls to the compiled code)."""
 
 
 class Landing:

@@ -4,6 +4,8 @@
 
 cimport cython
 
+from ._primitives cimport Mutex
+
 cdef bint PARALLEL
 
 
@@ -12,7 +14,7 @@ cdef class Pool:
     cdef readonly Py_ssize_t size
     cdef readonly str name
     cdef object new_wake
-    cdef object lock
+    cdef Mutex lock
     cdef object calls
     cdef list idle
     cdef readonly list threads
@@ -20,7 +22,7 @@ cdef class Pool:
     cdef readonly Py_ssize_t taken
     cdef bint closed
 
-    @cython.locals(wakes=list)
+    @cython.locals(wakes=list, lock=Mutex)
     cpdef submit(self, calls)
 
     cpdef tuple check(self, Py_ssize_t seen)

@@ -4,7 +4,7 @@
 
 cimport cython
 
-from ._primitives cimport Landing
+from ._primitives cimport Landing, Mutex
 from ._request cimport Request as CRequest
 from ._response cimport Response, StreamingResponse
 from ._threads_c cimport Pool
@@ -45,7 +45,7 @@ cdef class Wsgi:
     cdef readonly Pool pool
     cdef object proxies
     cdef str scheme
-    cdef object lock
+    cdef Mutex lock
     cdef list outbox
     cdef bint wake_due
     cdef bint watching
@@ -60,10 +60,10 @@ cdef class Wsgi:
     cdef tuple peer
     cdef public dict base
 
-    @cython.locals(batch=list, call=_Call)
+    @cython.locals(batch=list, call=_Call, lock=Mutex)
     cpdef kick(self, loop)
 
-    @cython.locals(calls=list, responses=list, i=Py_ssize_t, call=_Call)
+    @cython.locals(calls=list, responses=list, i=Py_ssize_t, call=_Call, lock=Mutex)
     cpdef deliver(self)
 
     cpdef str key(self, bytes name)
@@ -126,10 +126,13 @@ cdef class _Call(Landing):
     @cython.locals(status=str, line=bytes, plain=Response, streaming=StreamingResponse)
     cdef reasoned(self, response)
 
+    @cython.locals(lock=Mutex)
     cdef give_whole(self, response)
 
+    @cython.locals(lock=Mutex)
     cdef put(self, bytes piece)
 
+    @cython.locals(lock=Mutex)
     cdef end(self)
 
     cdef failed(self, exc)

@@ -1231,6 +1231,9 @@ class _Connection:
         self.sweep_slot = 0
         self.parked = False
         self.flush_due = False  # a flush is scheduled for the next loop turn (_flush_soon)
+        # The loop, once a flush was scheduled: asking asyncio for it costs a getpid()
+        # system call on every answer a future gave (Python 3.11's running-loop check).
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
         life = self._life = _Lifecycle(server)
         writer = self._writer = _Writer(self, server, life)
         queue = self._queue = _Queue(self, server, writer, life)
@@ -1374,7 +1377,10 @@ class _Connection:
         """Flush once the callbacks of this loop turn have run (see ``_handler_done``)."""
         if not self.flush_due:
             self.flush_due = True
-            asyncio.get_running_loop().call_soon(self._flush_later)
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self._flush_later)
 
     def _flush_later(self) -> None:
         self.flush_due = False

@@ -291,6 +291,7 @@ cdef class _Connection:
     cdef public Py_ssize_t sweep_slot
     cdef public bint parked
     cdef bint flush_due
+    cdef object _loop
     cdef readonly _Reader _reader  # httptools' callback target (readable for tests)
     cdef _Queue _queue
     cdef readonly _Writer _writer  # readable for tests

@@ -612,6 +612,9 @@ class _Queue:
         self.writer = writer
         self.life = life
         self.app = server.app
+        # A handler that gives the application a context of its own, and runs none of
+        # it here (the WSGI layer's), is called without the one each call would get.
+        self.own_context = getattr(self.app, "own_context", False) is True
         self.max_pipeline = server.config.max_pipelined
         self.refusals = server.refusals
         self.debug = server.config.debug  # the rule that refused goes in the answer's body
@@ -632,7 +635,7 @@ class _Queue:
             slot.deferred = True
             self.enqueue(slot)
             return
-        result = primitives.call_handler(self.app, req)
+        result = self.call(req)
         if not self.pending and type(result) is Response:
             self.writer.respond(req, result, False)
             self.writer.spill()
@@ -641,6 +644,15 @@ class _Queue:
         self.enqueue(slot)
         self.settle(slot, result)
         self.send_ready()
+
+    def call(self, req: Request) -> Any:
+        """The handler's answer to *req*: a response, or the future of one."""
+        if not self.own_context:
+            return primitives.call_handler(self.app, req)
+        try:
+            return self.app(req)
+        except Exception as exc:
+            return _outcomes.failed(req, exc)
 
     def settle(self, slot: _Slot, result: Any) -> None:
         if isinstance(result, primitives.Landing):
@@ -687,7 +699,7 @@ class _Queue:
                 if writer.write_paused:
                     break
                 slot.deferred = False
-                self.settle(slot, primitives.call_handler(self.app, slot.request))
+                self.settle(slot, self.call(slot.request))
             response = slot.response
             if response is None:
                 req = slot.request

@@ -130,6 +130,7 @@ cdef class _Queue:
     cdef _Writer writer
     cdef _Lifecycle life
     cdef object app
+    cdef bint own_context
     cdef int max_pipeline
     cdef object refusals
     cdef bint debug
@@ -141,6 +142,8 @@ cdef class _Queue:
 
     @cython.locals(slot=_Slot)
     cdef dispatch(self, CRequest req)
+
+    cdef inline call(self, CRequest req)
 
     @cython.locals(landing=Landing)
     cdef settle(self, _Slot slot, result)

@@ -310,6 +310,10 @@ class _Errors:
 class Wsgi:
     """The handler the protocol calls for each request of a WSGI application."""
 
+    #: To the protocol: each call runs the application in a context of its own, on a
+    #: pool thread, and none of it on the loop; so the call needs no context made for it.
+    own_context = True
+
     def __init__(
         self,
         app: Callable[..., Any],

@@ -699,6 +699,7 @@ class _Queue:
                 if writer.write_paused:
                     break
                 slot.deferred = False
+                assert slot.request is not None  # a deferred slot's request waits in it
                 self.settle(slot, self.call(slot.request))
             response = slot.response
             if response is None:

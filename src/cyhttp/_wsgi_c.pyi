@@ -24,6 +24,7 @@ class FileWrapper:
 class Wsgi:
     """The handler the protocol calls for each request of a WSGI application."""
 
+    own_context: bool
     @property
     def app(self) -> Callable[..., Any]: ...
     @property

@@ -165,6 +165,27 @@ def test_the_environ_holds_the_request_as_pep_3333_says(live, impl):
     assert env["wsgi.run_once"] is False and env["wsgi.input_terminated"] is True
 
 
+@pytest.mark.parametrize("method", ["GET", "TRACE"])
+def test_header_fields_reach_the_environ_the_same_whoever_read_the_head(live, impl, method):
+    # The core's scanner reads GET's head (its field lines go to the environ as they
+    # are); a method it does not know goes to httptools (name and value pairs).
+    fields = (
+        b"Accept: a\r\nX-Forwarded-For: 10.0.0.1\r\nAccept:  b \r\nCookie: x=1\r\n"
+        b"cookie: y=2\r\nX_Dropped: 1\r\nContent-Length: 0\r\n"
+    )
+    request = get("/", fields).replace(b"GET", method.encode(), 1)
+    with serve(live, echo_environ) as srv:
+        env = environ_of(srv, request)
+    assert env["REQUEST_METHOD"] == method
+    assert env["HTTP_HOST"] == "x" and env["SERVER_NAME"] == "x"
+    assert env["HTTP_ACCEPT"] == "a, b"  # the whitespace around a value is not the value
+    assert env["HTTP_COOKIE"] == "x=1; y=2"  # names are case-insensitive
+    # 127.0.0.1 is a trusted proxy by default (as uvicorn's): what it says is believed.
+    assert env["HTTP_X_FORWARDED_FOR"] == "10.0.0.1" and env["REMOTE_ADDR"] == "10.0.0.1"
+    assert env["CONTENT_LENGTH"] == "0"
+    assert not [key for key in env if "DROPPED" in key]
+
+
 def test_wsgi_errors_goes_to_the_error_log_and_http_10_is_said(live, impl, caplog):
     def app(environ: Environ, start_response: StartResponse) -> List[bytes]:
         errors = environ["wsgi.errors"]

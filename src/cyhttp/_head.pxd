@@ -29,6 +29,15 @@ cdef struct Head:
     bint expect                 # the last Expect field is 100-continue
     unsigned long long length   # Content-Length, 0 when absent
 
+# One field line of those scan accepted: its name, and its value without the whitespace
+# around it.
+cdef struct Field:
+    const char* name
+    Py_ssize_t name_size
+    const char* value
+    Py_ssize_t value_size
+
 cdef Py_ssize_t scan(const unsigned char* data, Py_ssize_t size, Head* head) noexcept nogil
+cdef const char* next_field(const char* p, const char* end, Field* field) noexcept nogil
 cdef bytes lower_name(const char* name, Py_ssize_t size)
 cdef list read_fields(bytes lines, bint lower=*)

@@ -257,30 +257,38 @@ cdef bytes lower_name(const char* name, Py_ssize_t size):
     return lowered
 
 
+cdef const char* next_field(const char* p, const char* end, Field* field) noexcept nogil:
+    """Read the field line at *p* (of the lines ``scan`` accepted, which end at *end*)
+    into *field*; returns where the next one starts."""
+    cdef const char* colon = <const char*>memchr(p, b":", end - p)  # a name holds no colon
+    cdef const char* value = colon + 1
+    while value[0] == b" " or value[0] == b"\t":
+        value += 1
+    cdef const char* eol = <const char*>memchr(value, b"\r", end - value)  # a value holds no CR
+    cdef const char* last = eol
+    # A field value has no trailing whitespace either (RFC 9110 §5.5).
+    while last > value and (last[-1] == b" " or last[-1] == b"\t"):
+        last -= 1
+    field.name = p
+    field.name_size = colon - p
+    field.value = value
+    field.value_size = last - value
+    return eol + 2
+
+
 cdef list read_fields(bytes lines, bint lower=False):
     """The ``(name, value)`` pairs of field lines ``scan`` accepted, values without the
     whitespace around them, as the core gives them for httptools' too; with *lower*,
     names in lower case."""
     cdef const char* p = PyBytes_AS_STRING(lines)
     cdef const char* end = p + PyBytes_GET_SIZE(lines)
-    cdef const char* colon
-    cdef const char* value
-    cdef const char* eol
-    cdef const char* last
+    cdef Field field
     cdef list fields = []
     while p < end:
-        colon = <const char*>memchr(p, b":", end - p)  # a name holds no colon
-        value = colon + 1
-        while value[0] == b" " or value[0] == b"\t":
-            value += 1
-        eol = <const char*>memchr(value, b"\r", end - value)  # a value holds no CR
-        last = eol
-        # A field value has no trailing whitespace either (RFC 9110 §5.5).
-        while last > value and (last[-1] == b" " or last[-1] == b"\t"):
-            last -= 1
+        p = next_field(p, end, &field)
         fields.append((
-            lower_name(p, colon - p) if lower else PyBytes_FromStringAndSize(p, colon - p),
-            PyBytes_FromStringAndSize(value, last - value),
+            lower_name(field.name, field.name_size) if lower
+            else PyBytes_FromStringAndSize(field.name, field.name_size),
+            PyBytes_FromStringAndSize(field.value, field.value_size),
         ))
-        p = eol + 2
     return fields

@@ -10,7 +10,7 @@ from libc.string cimport memchr, memcpy
 
 # The request accessors, through here as their pure twins are through _primitives_py.
 from ._fields cimport decode_path, new_headers, new_query
-from ._head cimport Head, lower_name, read_fields
+from ._head cimport Field, Head, lower_name, next_field, read_fields
 from ._head cimport scan as scan_head
 from ._response cimport Response
 
@@ -164,6 +164,8 @@ cdef bint is_streaming(obj)
 cdef bint is_future(obj)
 cdef object settled(task)
 cdef list asgi_headers(fields)
+cdef tuple wsgi_fields(fields, dict env, dict keys, key_of, str host_key, str for_key,
+                       str proto_key)
 cdef tuple split_target(bytes target)
 cdef object call_handler(app, req)
 cdef bytes date_block()

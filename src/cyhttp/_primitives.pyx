@@ -15,6 +15,7 @@ twins in ``_primitives_py.py``, which give the same results in plain Python:
   API and ``PyIter_Send``: no StopIteration, no Task when it does not suspend);
 * ``date_block``: the Server/Date lines, cached per second with C ``time()``;
 * ``asgi_headers``: a request's fields for an ASGI scope, names lowered in C;
+* ``wsgi_fields``: a request's fields put in a WSGI environ, read from its lines in C;
 * ``new_headers``, ``new_query``, ``decode_path``: the request accessors of ``_fields``
   (cimported through ``_primitives.pxd``), which read the received bytes in place;
 * ``split_target``: a target's path and query string, split with ``memchr``;
@@ -34,6 +35,7 @@ from cpython.pythread cimport (
     PyThread_release_lock,
 )
 from cpython.ref cimport Py_XDECREF
+from cpython.unicode cimport PyUnicode_DecodeLatin1
 from libc.time cimport time, time_t
 
 from ._response cimport StreamingResponse
@@ -281,6 +283,62 @@ cdef list asgi_headers(fields):
         return read_fields(fields, True)
     return [(lower_name(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)), value)
             for name, value in fields]
+
+
+cdef tuple wsgi_fields(fields, dict env, dict keys, key_of, str host_key, str for_key,
+                       str proto_key):
+    """Put a request's header *fields* (the scanner's field lines, or ``(name, value)``
+    pairs) in the WSGI environ *env*, each under its key: *keys* maps names in lower
+    case to keys, ``key_of(name)`` makes one it lacks ("" for a field not passed on).
+    Returns the value under *host_key* (None without one) and whether *for_key* or
+    *proto_key* was put."""
+    cdef Field field
+    cdef const char* p
+    cdef const char* end
+    cdef str key
+    host = None
+    cdef bint proxied = False
+    if type(fields) is bytes:  # read in place: no pair made per field
+        p = PyBytes_AS_STRING(fields)
+        end = p + PyBytes_GET_SIZE(fields)
+        while p < end:
+            p = next_field(p, end, &field)
+            key = _wsgi_key(lower_name(field.name, field.name_size), keys, key_of)
+            if key:
+                text = _put_field(env, key, PyUnicode_DecodeLatin1(
+                    field.value, field.value_size, NULL))
+                if key is host_key:
+                    host = text
+                elif key is for_key or key is proto_key:
+                    proxied = True
+    else:
+        for name, value in fields:
+            key = _wsgi_key(lower_name(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)),
+                            keys, key_of)
+            if key:
+                text = _put_field(env, key, (<bytes>value).decode("latin-1"))
+                if key is host_key:
+                    host = text
+                elif key is for_key or key is proto_key:
+                    proxied = True
+    return host, proxied
+
+
+cdef inline str _wsgi_key(bytes name, dict keys, key_of):
+    key = keys.get(name)
+    return key_of(name) if key is None else key
+
+
+cdef inline str _put_field(dict env, str key, str text):
+    """*text* under *key*, after what is there already (the value now there)."""
+    prior = env.setdefault(key, text)
+    if prior is text:
+        return text
+    # RFC 9110 §5.3: repeated fields are one comma-separated list; Cookie's separator
+    # is "; " (RFC 6265 §5.4).
+    text = prior + ("; " if key == "HTTP_COOKIE" else ", ") + text
+    env[key] = text
+    return text
 
 
 cdef tuple split_target(bytes target):

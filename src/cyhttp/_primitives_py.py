@@ -9,7 +9,7 @@ from __future__ import annotations
 from contextvars import copy_context
 from threading import Lock
 from types import CoroutineType
-from typing import Any, Callable
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from . import _outcomes, _stepping
 from . import response as responses
@@ -35,6 +35,7 @@ __all__ = [
     "new_query",
     "settled",
     "split_target",
+    "wsgi_fields",
 ]
 
 
@@ -160,6 +161,42 @@ def is_streaming(obj: Any) -> bool:
 def asgi_headers(fields: RawHeaders) -> RawHeaders:
     """A request's header *fields* for an ASGI scope: names lower-cased, in order."""
     return [(name.lower(), value) for name, value in fields]
+
+
+def wsgi_fields(
+    fields: RawHeaders,
+    env: Dict[str, Any],
+    keys: Dict[bytes, str],
+    key_of: Callable[[bytes], str],
+    host_key: str,
+    for_key: str,
+    proto_key: str,
+) -> Tuple[Optional[str], bool]:
+    """Put a request's header *fields* in the WSGI environ *env*, each under its key:
+    *keys* maps names in lower case to keys, ``key_of(name)`` makes one it lacks (""
+    for a field not passed on). Returns the value under *host_key* (None without one)
+    and whether *for_key* or *proto_key* was put."""
+    host = None
+    proxied = False
+    for name, value in fields:
+        lowered = name.lower()
+        key = keys.get(lowered)
+        if key is None:
+            key = key_of(lowered)
+        if not key:
+            continue
+        text = value.decode("latin-1")
+        prior = env.setdefault(key, text)
+        if prior is not text:
+            # RFC 9110 §5.3: repeated fields are one comma-separated list; Cookie's
+            # separator is "; " (RFC 6265 §5.4).
+            text = prior + ("; " if key == "HTTP_COOKIE" else ", ") + text
+            env[key] = text
+        if key is host_key:
+            host = text
+        elif key is for_key or key is proto_key:
+            proxied = True
+    return host, proxied
 
 
 new_headers = Headers

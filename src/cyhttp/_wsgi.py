@@ -482,29 +482,13 @@ class Wsgi:
         env["REMOTE_PORT"] = peer[2]
         if client is None:
             del env["REMOTE_PORT"]
-        keys = self.keys
-        host = None
-        proxied = False  # a field a trusted proxy speaks through is there
-        for name, value in call.fields:
-            key = keys.get(name)
-            if key is None:
-                key = self.key(name)
-            if not key:
-                continue
-            text = value.decode("latin-1")
-            prior = env.setdefault(key, text)
-            if prior is not text:
-                # RFC 9110 §5.3: repeated fields are one comma-separated list; Cookie's
-                # separator is "; " (RFC 6265 §5.4).
-                text = prior + ("; " if key == "HTTP_COOKIE" else ", ") + text
-                env[key] = text
-            # The keys of these names are the cache's own objects (see __init__).
-            if key is HOST_KEY:
-                host = text
-            elif key is FORWARDED_FOR_KEY or key is FORWARDED_PROTO_KEY:
-                proxied = True
+        # The keys of Host and the proxy's fields are the cache's own objects (see
+        # __init__), told apart by identity.
+        host, proxied = primitives.wsgi_fields(
+            call.fields, env, self.keys, self.key, HOST_KEY, FORWARDED_FOR_KEY, FORWARDED_PROTO_KEY
+        )
         if proxied and peer[3]:
-            self.forwarded(env, call.fields)
+            self.forwarded(env, primitives.asgi_headers(call.fields))
         if host:
             self.server_name(env, host)
         body = call.body
@@ -601,7 +585,7 @@ class _Call(primitives.Landing):  # type: ignore[misc]  # Any to mypy: the compi
         self.target: bytes = r.raw_path
         self.protocol = "HTTP/1.0" if r._is_http10 else "HTTP/1.1"
         self.client: Optional[Tuple[str, int]] = r.client
-        self.fields = primitives.asgi_headers(r._fields)  # names lower-cased
+        self.fields = r._fields  # as the request has them (read into the environ in C)
         self.is_head: bool = r._is_head
         # A copy of the context the request was read in: what the application sets
         # there does not leak into the next request its thread serves.

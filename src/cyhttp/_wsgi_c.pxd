@@ -68,9 +68,8 @@ cdef class Wsgi:
 
     cpdef str key(self, bytes name)
 
-    @cython.locals(env=dict, name=bytes, value=bytes, key=str, text=str, raw_path=bytes,
-                   query=bytes, peer=tuple, keys=dict, host=str, proxied=bint, prior=str,
-                   body=bytes)
+    @cython.locals(env=dict, raw_path=bytes, query=bytes, peer=tuple, host=str,
+                   proxied=bint, body=bytes)
     cpdef dict environ(self, _Call call)
 
     cdef tuple peer_of(self, client)
@@ -96,7 +95,7 @@ cdef class _Call(Landing):
     cdef bytes target
     cdef str protocol
     cdef object client
-    cdef list fields
+    cdef object fields
     cdef bint is_head
     cdef object context
     cdef object body

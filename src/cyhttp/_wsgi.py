@@ -65,6 +65,7 @@ except ImportError:  # Cython is needed only to build the compiled core
     from . import _no_cython as cython  # type: ignore[no-redef]
 
 if cython.compiled:
+    from cython.cimports.cpython.contextvars import PyContext_Enter, PyContext_Exit
     from cython.cimports.cyhttp import _primitives as primitives
     from cython.cimports.cyhttp._asgi_c import forwarded_by
     from cython.cimports.cyhttp._request import Request as CRequest
@@ -616,7 +617,15 @@ class _Call(primitives.Landing):  # type: ignore[misc]  # Any to mypy: the compi
 
     def __call__(self) -> None:
         """A pool thread's job: the request in its own context, as a native handler's."""
-        self.context.run(self.serve)
+        if cython.compiled:  # entered by the C API: no bound method, no run() call
+            context = self.context
+            PyContext_Enter(context)
+            try:
+                self.serve()
+            finally:
+                PyContext_Exit(context)
+        else:
+            self.context.run(self.serve)
 
     def serve(self) -> None:
         """Call the application and consume what it returns."""

@@ -114,6 +114,8 @@ cdef class _Call(Landing):
     cdef _Wait room
     cdef object more
 
+    cdef serve(self)
+
     cdef consume(self, result)
 
     cdef check_started(self)

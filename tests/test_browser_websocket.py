@@ -142,7 +142,10 @@ class DevTools:
 def page_endpoint(profile: Path) -> str:
     """The DevTools WebSocket of the one page Chromium opened."""
     port_file = profile / "DevToolsActivePort"  # written once the browser listens
-    port = port_file.read_text().split()[0]
+    words = port_file.read_text().split()
+    if not words:  # made, not yet written: the caller asks again
+        raise ValueError("DevToolsActivePort is not written yet")
+    port = words[0]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
         targets = json.load(answer)
     (page,) = (target for target in targets if target["type"] == "page")

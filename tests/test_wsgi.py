@@ -186,6 +186,31 @@ def test_header_fields_reach_the_environ_the_same_whoever_read_the_head(live, im
     assert not [key for key in env if "DROPPED" in key]
 
 
+@pytest.mark.parametrize("method", ["GET", "TRACE"])
+def test_each_request_has_its_own_host_though_the_last_one_is_reused(live, impl, method):
+    # A Host that reads as the previous request's reuses its string; one that differs,
+    # even by a character or in length only, must not.
+    hosts = [
+        b"a.example:8080",
+        b"a.example:8080",
+        b"b.example:8080",
+        b"a.example:808",
+        b"a.example",
+    ]
+    data = b"".join(
+        method.encode() + b" / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n" for host in hosts
+    )
+    with serve(live, echo_environ) as srv:
+        answers = split_responses(ask(srv, data + get()))
+    envs = [json.loads(body_of(answer)) for answer in answers[:-1]]
+    seen = [(env["HTTP_HOST"], env["SERVER_NAME"], env["SERVER_PORT"]) for env in envs]
+    assert seen[0] == seen[1] == ("a.example:8080", "a.example", seen[0][2])
+    assert seen[2][:2] == ("b.example:8080", "b.example")
+    assert seen[3][:2] == ("a.example:808", "a.example")
+    assert seen[4][:2] == ("a.example", "a.example")
+    assert json.loads(body_of(answers[-1]))["HTTP_HOST"] == "x"
+
+
 def test_wsgi_errors_goes_to_the_error_log_and_http_10_is_said(live, impl, caplog):
     def app(environ: Environ, start_response: StartResponse) -> List[bytes]:
         errors = environ["wsgi.errors"]

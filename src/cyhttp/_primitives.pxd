@@ -165,7 +165,7 @@ cdef bint is_future(obj)
 cdef object settled(task)
 cdef list asgi_headers(fields)
 cdef tuple wsgi_fields(fields, dict env, dict keys, key_of, str host_key, str for_key,
-                       str proto_key)
+                       str proto_key, str last_host)
 cdef tuple split_target(bytes target)
 cdef object call_handler(app, req)
 cdef bytes date_block()

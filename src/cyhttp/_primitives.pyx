@@ -35,7 +35,14 @@ from cpython.pythread cimport (
     PyThread_release_lock,
 )
 from cpython.ref cimport Py_XDECREF
-from cpython.unicode cimport PyUnicode_DecodeLatin1
+from cpython.unicode cimport (
+    PyUnicode_1BYTE_DATA,
+    PyUnicode_1BYTE_KIND,
+    PyUnicode_DecodeLatin1,
+    PyUnicode_GET_LENGTH,
+    PyUnicode_KIND,
+)
+from libc.string cimport memcmp
 from libc.time cimport time, time_t
 
 from ._response cimport StreamingResponse
@@ -286,42 +293,62 @@ cdef list asgi_headers(fields):
 
 
 cdef tuple wsgi_fields(fields, dict env, dict keys, key_of, str host_key, str for_key,
-                       str proto_key):
+                       str proto_key, str last_host):
     """Put a request's header *fields* (the scanner's field lines, or ``(name, value)``
     pairs) in the WSGI environ *env*, each under its key: *keys* maps names in lower
     case to keys, ``key_of(name)`` makes one it lacks ("" for a field not passed on).
     Returns the value under *host_key* (None without one) and whether *for_key* or
-    *proto_key* was put."""
+    *proto_key* was put. A Host that reads as *last_host* (the previous request's) is
+    that very string: nothing decoded, and its hash (the server's cache key) known."""
     cdef Field field
-    cdef const char* p
-    cdef const char* end
+    cdef const char* p = NULL
+    cdef const char* end = NULL
+    cdef Py_ssize_t i = 0
+    cdef Py_ssize_t count = 0
     cdef str key
+    cdef str text
+    cdef bint lines = type(fields) is bytes  # read in place: no pair made per field
     host = None
     cdef bint proxied = False
-    if type(fields) is bytes:  # read in place: no pair made per field
+    if lines:
         p = PyBytes_AS_STRING(fields)
         end = p + PyBytes_GET_SIZE(fields)
-        while p < end:
-            p = next_field(p, end, &field)
-            key = _wsgi_key(lower_name(field.name, field.name_size), keys, key_of)
-            if key:
-                text = _put_field(env, key, PyUnicode_DecodeLatin1(
-                    field.value, field.value_size, NULL))
-                if key is host_key:
-                    host = text
-                elif key is for_key or key is proto_key:
-                    proxied = True
     else:
-        for name, value in fields:
-            key = _wsgi_key(lower_name(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)),
-                            keys, key_of)
-            if key:
-                text = _put_field(env, key, (<bytes>value).decode("latin-1"))
-                if key is host_key:
-                    host = text
-                elif key is for_key or key is proto_key:
-                    proxied = True
+        count = len(fields)
+    while True:
+        if lines:
+            if p >= end:
+                break
+            p = next_field(p, end, &field)
+        else:
+            if i >= count:
+                break
+            name, value = fields[i]  # held here while the field points into them
+            i += 1
+            field.name, field.name_size = PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)
+            field.value, field.value_size = PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value)
+        key = _wsgi_key(lower_name(field.name, field.name_size), keys, key_of)
+        if not key:
+            continue
+        if key is host_key:
+            # Only the first Host is taken as *last_host*: a repeated one must not read
+            # as the first (its text the same object) and so escape the join.
+            text = _text_as(field.value, field.value_size, last_host if host is None else None)
+            host = _put_field(env, key, text)
+        else:
+            _put_field(env, key, PyUnicode_DecodeLatin1(field.value, field.value_size, NULL))
+            if key is for_key or key is proto_key:
+                proxied = True
     return host, proxied
+
+
+cdef inline str _text_as(const char* value, Py_ssize_t size, str known):
+    """*value* as text (latin-1): *known* itself where it reads the same."""
+    if (known is not None and PyUnicode_KIND(known) == PyUnicode_1BYTE_KIND
+            and PyUnicode_GET_LENGTH(known) == size
+            and memcmp(PyUnicode_1BYTE_DATA(known), value, size) == 0):
+        return known
+    return PyUnicode_DecodeLatin1(value, size, NULL)
 
 
 cdef inline str _wsgi_key(bytes name, dict keys, key_of):

@@ -171,11 +171,13 @@ def wsgi_fields(
     host_key: str,
     for_key: str,
     proto_key: str,
+    last_host: Optional[str],
 ) -> Tuple[Optional[str], bool]:
     """Put a request's header *fields* in the WSGI environ *env*, each under its key:
     *keys* maps names in lower case to keys, ``key_of(name)`` makes one it lacks (""
     for a field not passed on). Returns the value under *host_key* (None without one)
-    and whether *for_key* or *proto_key* was put."""
+    and whether *for_key* or *proto_key* was put. A Host that reads as *last_host* (the
+    previous request's) is that very string."""
     host = None
     proxied = False
     for name, value in fields:
@@ -186,6 +188,8 @@ def wsgi_fields(
         if not key:
             continue
         text = value.decode("latin-1")
+        if key is host_key and host is None and text == last_host:  # the first Host only
+            text = last_host
         prior = env.setdefault(key, text)
         if prior is not text:
             # RFC 9110 §5.3: repeated fields are one comma-separated list; Cookie's

@@ -204,6 +204,25 @@ class _Shared:
         # What a response is served as (status, flags, field lines, body): read into
         # locals by respond() at once.
         self.response_parts = primitives.ResponseFields()
+        # Connections whose answers came outside a read in this loop turn (a future's,
+        # a pool thread's): flushed together at the next turn, by one loop callback
+        # rather than one per answer (see ``_Connection._flush_soon``).
+        self.flushing: List[_Connection] = []
+
+    def flush_all(self) -> None:
+        """The loop callback: each connection that asked for a flush, in turn."""
+        conns, self.flushing = self.flushing, []
+        for i in range(len(conns)):
+            conn = conns[i]
+            try:
+                conn._flush_later()
+            except BaseException:
+                # Reported by the loop as before; the others are flushed on its next turn.
+                rest = conns[i + 1 :]
+                if rest:
+                    self.flushing.extend(rest)
+                    asyncio.get_running_loop().call_soon(self.flush_all)
+                raise
 
 
 def shared(server: Any) -> _Shared:
@@ -609,6 +628,8 @@ class _Queue:
 
     def __init__(self, conn: _Connection, server: Any, writer: _Writer, life: _Lifecycle) -> None:
         self.conn = conn  # its handlers' Tasks report to it (``_Connection._handler_done``)
+        # That report, bound once per connection rather than once per answer.
+        self.report: Any = conn._handler_done
         self.writer = writer
         self.life = life
         self.app = server.app
@@ -626,6 +647,7 @@ class _Queue:
     def cut(self) -> None:
         """Forget the connection once it is lost: nothing cycles."""
         self.conn = None  # type: ignore[assignment]
+        self.report = None
 
     def dispatch(self, req: Request) -> None:
         """Hand *req* to its handler, or keep it until the queue has room."""
@@ -659,11 +681,11 @@ class _Queue:
             # Told where its response goes: no callback object per request.
             landing = result
             landing.slot = slot
-            landing.on_done = self.conn._handler_done
+            landing.on_done = self.report
             slot.task = result
         elif primitives.is_future(result):
             slot.task = result
-            result.add_done_callback(partial(self.conn._handler_done, slot))
+            result.add_done_callback(partial(self.report, slot))
         else:
             slot.response = result
 
@@ -1247,6 +1269,7 @@ class _Connection:
         # The loop, once a flush was scheduled: asking asyncio for it costs a getpid()
         # system call on every answer a future gave (Python 3.11's running-loop check).
         self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._shared = shared(server)
         life = self._life = _Lifecycle(server)
         writer = self._writer = _Writer(self, server, life)
         queue = self._queue = _Queue(self, server, writer, life)
@@ -1390,10 +1413,13 @@ class _Connection:
         """Flush once the callbacks of this loop turn have run (see ``_handler_done``)."""
         if not self.flush_due:
             self.flush_due = True
-            loop = self._loop
-            if loop is None:
-                loop = self._loop = asyncio.get_running_loop()
-            loop.call_soon(self._flush_later)
+            flushing = self._shared.flushing
+            flushing.append(self)
+            if len(flushing) == 1:
+                loop = self._loop
+                if loop is None:
+                    loop = self._loop = asyncio.get_running_loop()
+                loop.call_soon(self._shared.flush_all)
 
     def _flush_later(self) -> None:
         self.flush_due = False

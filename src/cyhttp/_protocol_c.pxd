@@ -43,6 +43,10 @@ cdef class _Slot:
 cdef class _Shared:
     cdef Scanner scanner
     cdef ResponseFields response_parts
+    cdef list flushing
+
+    @cython.locals(conn=_Connection)
+    cpdef flush_all(self)
 
 
 cdef _Shared shared(server)
@@ -127,6 +131,7 @@ cdef class _Reader:
 @cython.final
 cdef class _Queue:
     cdef _Connection conn
+    cdef object report
     cdef _Writer writer
     cdef _Lifecycle life
     cdef object app
@@ -295,6 +300,7 @@ cdef class _Connection:
     cdef public bint parked
     cdef bint flush_due
     cdef object _loop
+    cdef _Shared _shared
     cdef readonly _Reader _reader  # httptools' callback target (readable for tests)
     cdef _Queue _queue
     cdef readonly _Writer _writer  # readable for tests
@@ -310,4 +316,7 @@ cdef class _Connection:
     @cython.locals(queue=_Queue, writer=_Writer)
     cdef inline bint _switched(self) except -1
 
+    @cython.locals(flushing=list)
     cdef inline _flush_soon(self)
+
+    cdef inline _flush_later(self)

@@ -346,6 +346,10 @@ class Wsgi:
         }
         self.statuses: Dict[str, Tuple[int, Optional[str]]] = {}  # status -> code, own line
         self.hosts: Dict[str, Tuple[str, str]] = {}  # Host -> name, port ("" for none)
+        # The last request's Host: the next one that reads the same reuses its string
+        # (nothing decoded; its hash, the key in hosts, already known).
+        self.last_host: Optional[str] = None
+        self.key_of = self.key  # bound once, not per request (the server keeps it)
         # The last client seen, and what the environ takes of it (peer_of): replaced
         # whole, so that a thread never reads one client's address with another's trust.
         self.peer: Tuple[Any, str, str, bool] = (UNSEEN, "", "", False)
@@ -375,10 +379,15 @@ class Wsgi:
 
     def __call__(self, req: Any) -> Any:
         """Start the application for *req* on the pool: a future of its response."""
+        return self.launch(req)
+
+    def launch(self, req: Any) -> Any:
+        """``__call__``'s work, typed: a C call to the compiled code."""
         loop = self.loop
         if loop is None:  # not started by a Server (in-process tests, benchmarks)
             loop = asyncio.get_running_loop()
-        call = _Call(self, req, loop)
+        call = _Call.__new__(_Call)  # compiled: no argument tuple, no __init__ call
+        call.start(self, req, loop)
         batch = self.batch
         batch.append(call)  # called by a pool thread (no bound method made per request)
         if len(batch) == 1:
@@ -485,12 +494,22 @@ class Wsgi:
             del env["REMOTE_PORT"]
         # The keys of Host and the proxy's fields are the cache's own objects (see
         # __init__), told apart by identity.
+        last_host = self.last_host
         host, proxied = primitives.wsgi_fields(
-            call.fields, env, self.keys, self.key, HOST_KEY, FORWARDED_FOR_KEY, FORWARDED_PROTO_KEY
+            call.fields,
+            env,
+            self.keys,
+            self.key_of,
+            HOST_KEY,
+            FORWARDED_FOR_KEY,
+            FORWARDED_PROTO_KEY,
+            last_host,
         )
         if proxied and peer[3]:
             self.forwarded(env, primitives.asgi_headers(call.fields))
         if host:
+            if host is not last_host:
+                self.last_host = host  # a str, replaced whole: safe between threads
             self.server_name(env, host)
         body = call.body
         env["wsgi.input"] = NO_INPUT if body is not None and not body else _Input(call, body)
@@ -572,7 +591,8 @@ class _Call(primitives.Landing):  # type: ignore[misc]  # Any to mypy: the compi
     """
 
     @cython.locals(r=CRequest)
-    def __init__(self, wsgi: Wsgi, req: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def start(self, wsgi: Wsgi, req: Any, loop: asyncio.AbstractEventLoop) -> None:
+        """Take what the application's call needs of *req* (made by ``Wsgi.__call__``)."""
         self.wsgi = wsgi
         self.req = r = req  # compiled, r is typed: its fields are read in C
         self.loop = loop

@@ -57,8 +57,13 @@ cdef class Wsgi:
     cdef bint port_of_host
     cdef dict keys
     cdef dict hosts
+    cdef str last_host
+    cdef object key_of
     cdef tuple peer
     cdef public dict base
+
+    @cython.locals(call=_Call, batch=list)
+    cdef launch(self, CRequest req)
 
     @cython.locals(batch=list, call=_Call, lock=Mutex)
     cpdef kick(self, loop)
@@ -69,7 +74,7 @@ cdef class Wsgi:
     cpdef str key(self, bytes name)
 
     @cython.locals(env=dict, raw_path=bytes, query=bytes, peer=tuple, host=str,
-                   proxied=bint, body=bytes)
+                   proxied=bint, body=bytes, last_host=str)
     cpdef dict environ(self, _Call call)
 
     cdef tuple peer_of(self, client)
@@ -113,6 +118,8 @@ cdef class _Call(Landing):
     cdef bint gone
     cdef _Wait room
     cdef object more
+
+    cdef start(self, Wsgi wsgi, CRequest req, loop)
 
     cdef serve(self)
 

@@ -89,7 +89,6 @@ DRAIN_GRACE = 0.1
 DRAIN_POLL = 0.01
 # "200 OK"...: a status whose line the core's table has (the application's is kept else).
 STANDARD_STATUSES = frozenset(line[9:-2].decode("latin-1") for line in STATUS_LINES.values())
-UNSEEN = object()  # no client yet (None is a Unix socket's)
 # Posted for a body that started streaming: the loop makes its head when it lands it.
 # Most bodies end before the loop looks (a framework's iterable of one piece); the
 # thread then posts one whole Response and no stream is ever made.
@@ -350,9 +349,9 @@ class Wsgi:
         # (nothing decoded; its hash, the key in hosts, already known).
         self.last_host: Optional[str] = None
         self.key_of = self.key  # bound once, not per request (the server keeps it)
-        # The last client seen, and what the environ takes of it (peer_of): replaced
-        # whole, so that a thread never reads one client's address with another's trust.
-        self.peer: Tuple[Any, str, str, bool] = (UNSEEN, "", "", False)
+        # Client -> what the environ takes of it (peer_of): asked once per connection,
+        # not once per request, as the requests of many connections interleave.
+        self.peers: Dict[Any, Tuple[str, str, bool]] = {}
         #: What every environ is copied from (each key there, so that filling one in
         #: never grows the copy); ``wsgi.multiprocess`` is set by a server running
         #: under worker processes.
@@ -479,17 +478,17 @@ class Wsgi:
 
             raw_path = unquote_to_bytes(raw_path)
         client = call.client
-        peer = self.peer  # (client, REMOTE_ADDR, REMOTE_PORT, trusted): one per connection
-        if peer[0] is not client:
-            peer = self.peer = self.peer_of(client)
+        peer = self.peers.get(client)  # (REMOTE_ADDR, REMOTE_PORT, trusted)
+        if peer is None:
+            peer = self.peer_of(client)
         # A copy of a dict that has every key: a copy of its table, then overwrites.
         env = self.base.copy()
         env["REQUEST_METHOD"] = call.method
         env["PATH_INFO"] = raw_path.decode("latin-1")
         env["QUERY_STRING"] = query.decode("latin-1")
         env["SERVER_PROTOCOL"] = call.protocol
-        env["REMOTE_ADDR"] = peer[1]
-        env["REMOTE_PORT"] = peer[2]
+        env["REMOTE_ADDR"] = peer[0]
+        env["REMOTE_PORT"] = peer[1]
         if client is None:
             del env["REMOTE_PORT"]
         # The keys of Host and the proxy's fields are the cache's own objects (see
@@ -505,7 +504,7 @@ class Wsgi:
             FORWARDED_PROTO_KEY,
             last_host,
         )
-        if proxied and peer[3]:
+        if proxied and peer[2]:
             self.forwarded(env, primitives.asgi_headers(call.fields))
         if host:
             if host is not last_host:
@@ -515,14 +514,19 @@ class Wsgi:
         env["wsgi.input"] = NO_INPUT if body is not None and not body else _Input(call, body)
         return env
 
-    def peer_of(self, client: Optional[Tuple[str, int]]) -> Tuple[Any, str, str, bool]:
+    def peer_of(self, client: Optional[Tuple[str, int]]) -> Tuple[str, str, bool]:
         """What the environ takes of a client: its address, its port, and whether it is
-        a proxy trusted with X-Forwarded-* (a Unix socket's peer only by "*")."""
+        a proxy trusted with X-Forwarded-* (a Unix socket's peer only by "*"); kept."""
         proxies = self.proxies
         if client is None:
-            return client, "", "", proxies is not None and proxies.everyone
-        trusted = proxies is not None and proxies.trusts(client[0])
-        return client, client[0], str(client[1]), trusted
+            peer = ("", "", proxies is not None and proxies.everyone)
+        else:
+            peer = (client[0], str(client[1]), proxies is not None and proxies.trusts(client[0]))
+        peers = self.peers
+        if len(peers) >= KEYS_CACHED:
+            peers.clear()  # bounded: connections come and go, each asks once again
+        peers[client] = peer
+        return peer
 
     @property
     def server(self) -> Optional[Tuple[str, Optional[int]]]:

@@ -11,7 +11,6 @@ from ._threads_c cimport Pool
 
 cdef Py_ssize_t STREAM_HIGH_WATER
 cdef Py_ssize_t KEYS_CACHED
-cdef object UNSEEN
 cdef object HEAD_DUE
 cdef str HOST_KEY
 cdef str FORWARDED_FOR_KEY
@@ -59,7 +58,7 @@ cdef class Wsgi:
     cdef dict hosts
     cdef str last_host
     cdef object key_of
-    cdef tuple peer
+    cdef dict peers
     cdef public dict base
 
     @cython.locals(call=_Call, batch=list)
@@ -77,6 +76,7 @@ cdef class Wsgi:
                    proxied=bint, body=bytes, last_host=str)
     cpdef dict environ(self, _Call call)
 
+    @cython.locals(peers=dict)
     cdef tuple peer_of(self, client)
 
     @cython.locals(known=tuple)

@@ -48,7 +48,6 @@ import logging
 import os
 import stat
 import threading
-from contextvars import copy_context
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -65,6 +64,7 @@ except ImportError:  # Cython is needed only to build the compiled core
     from . import _no_cython as cython  # type: ignore[no-redef]
 
 if cython.compiled:
+    from cython.cimports.cpython.contextvars import PyContext_CopyCurrent as copy_context
     from cython.cimports.cpython.contextvars import PyContext_Enter, PyContext_Exit
     from cython.cimports.cyhttp import _primitives as primitives
     from cython.cimports.cyhttp._asgi_c import forwarded_by
@@ -72,6 +72,8 @@ if cython.compiled:
     from cython.cimports.cyhttp._response import Response, StreamingResponse
     from cython.cimports.cyhttp._threads_c import Pool
 else:
+    from contextvars import copy_context
+
     from . import _primitives_py as primitives
     from ._asgi import forwarded_by
     from ._threads import Pool
@@ -609,7 +611,8 @@ class _Call(primitives.Landing):  # type: ignore[misc]  # Any to mypy: the compi
         self.method: str = r.method
         self.target: bytes = r.raw_path
         self.protocol = "HTTP/1.0" if r._is_http10 else "HTTP/1.1"
-        self.client: Optional[Tuple[str, int]] = r.client
+        # The connection's, read there: the request's property is a Python call.
+        self.client: Optional[Tuple[str, int]] = r._conn.client
         self.fields = r._fields  # as the request has them (read into the environ in C)
         self.is_head: bool = r._is_head
         # A copy of the context the request was read in: what the application sets

@@ -329,7 +329,10 @@ cdef tuple wsgi_fields(fields, dict env, dict keys, key_of, str host_key, str fo
             i += 1
             field.name, field.name_size = PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)
             field.value, field.value_size = PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value)
-        key = _wsgi_key(lower_name(field.name, field.name_size), keys, key_of)
+        if field.name_size == 4 and _is_host(field.name):  # in every request: no lookup
+            key = host_key
+        else:
+            key = _wsgi_key(lower_name(field.name, field.name_size), keys, key_of)
         if not key:
             continue
         if key is host_key:
@@ -342,6 +345,13 @@ cdef tuple wsgi_fields(fields, dict env, dict keys, key_of, str host_key, str fo
             if key is for_key or key is proto_key:
                 proxied = True
     return host, proxied
+
+
+cdef inline bint _is_host(const char* name) noexcept:
+    """Whether the 4 characters at *name* are "host" in any case (a letter's only
+    other case differs by the 0x20 bit; no other character reads as one with it)."""
+    return ((name[0] | 0x20) == b"h" and (name[1] | 0x20) == b"o"
+            and (name[2] | 0x20) == b"s" and (name[3] | 0x20) == b"t")
 
 
 cdef inline str _text_as(const char* value, Py_ssize_t size, str known):

@@ -351,9 +351,10 @@ class Wsgi:
         # (nothing decoded; its hash, the key in hosts, already known).
         self.last_host: Optional[str] = None
         self.key_of = self.key  # bound once, not per request (the server keeps it)
-        # Client -> what the environ takes of it (peer_of): asked once per connection,
-        # not once per request, as the requests of many connections interleave.
-        self.peers: Dict[Any, Tuple[str, str, bool]] = {}
+        # Client -> the environ its requests start from, and whether it is a trusted
+        # proxy (peer_of): made once per connection, not once per request, as the
+        # requests of many connections interleave; emptied when ``base`` changes.
+        self.peers: Dict[Any, Tuple[Dict[str, Any], bool]] = {}
         #: What every environ is copied from (each key there, so that filling one in
         #: never grows the copy); ``wsgi.multiprocess`` is set by a server running
         #: under worker processes.
@@ -480,19 +481,15 @@ class Wsgi:
 
             raw_path = unquote_to_bytes(raw_path)
         client = call.client
-        peer = self.peers.get(client)  # (REMOTE_ADDR, REMOTE_PORT, trusted)
+        peer = self.peers.get(client)
         if peer is None:
             peer = self.peer_of(client)
         # A copy of a dict that has every key: a copy of its table, then overwrites.
-        env = self.base.copy()
+        env = peer[0].copy()
         env["REQUEST_METHOD"] = call.method
         env["PATH_INFO"] = raw_path.decode("latin-1")
         env["QUERY_STRING"] = query.decode("latin-1")
         env["SERVER_PROTOCOL"] = call.protocol
-        env["REMOTE_ADDR"] = peer[0]
-        env["REMOTE_PORT"] = peer[1]
-        if client is None:
-            del env["REMOTE_PORT"]
         # The keys of Host and the proxy's fields are the cache's own objects (see
         # __init__), told apart by identity.
         last_host = self.last_host
@@ -506,7 +503,7 @@ class Wsgi:
             FORWARDED_PROTO_KEY,
             last_host,
         )
-        if proxied and peer[2]:
+        if proxied and peer[1]:
             self.forwarded(env, primitives.asgi_headers(call.fields))
         if host:
             if host is not last_host:
@@ -516,14 +513,20 @@ class Wsgi:
         env["wsgi.input"] = NO_INPUT if body is not None and not body else _Input(call, body)
         return env
 
-    def peer_of(self, client: Optional[Tuple[str, int]]) -> Tuple[str, str, bool]:
-        """What the environ takes of a client: its address, its port, and whether it is
-        a proxy trusted with X-Forwarded-* (a Unix socket's peer only by "*"); kept."""
+    def peer_of(self, client: Optional[Tuple[str, int]]) -> Tuple[Dict[str, Any], bool]:
+        """What the environ takes of a client: ``base`` with its address and port, and
+        whether it is a proxy trusted with X-Forwarded-* (a Unix socket's peer, which
+        has no port, only by "*"); kept for its next requests."""
         proxies = self.proxies
+        start = self.base.copy()
         if client is None:
-            peer = ("", "", proxies is not None and proxies.everyone)
+            del start["REMOTE_PORT"]
+            trusted = proxies is not None and proxies.everyone
         else:
-            peer = (client[0], str(client[1]), proxies is not None and proxies.trusts(client[0]))
+            start["REMOTE_ADDR"] = client[0]
+            start["REMOTE_PORT"] = str(client[1])
+            trusted = proxies is not None and proxies.trusts(client[0])
+        peer = (start, trusted)
         peers = self.peers
         if len(peers) >= KEYS_CACHED:
             peers.clear()  # bounded: connections come and go, each asks once again
@@ -540,9 +543,14 @@ class Wsgi:
     def server(self, where: Optional[Tuple[str, Optional[int]]]) -> None:
         self.listening = where
         name, port = ("", None) if where is None else where
-        self.base["SERVER_NAME"] = name
-        self.base["SERVER_PORT"] = "" if port is None else str(port)
+        self.set_base("SERVER_NAME", name)
+        self.set_base("SERVER_PORT", "" if port is None else str(port))
         self.port_of_host = port is None
+
+    def set_base(self, key: str, value: Any) -> None:
+        """What every environ starts with under *key* from now on (``base``)."""
+        self.base[key] = value
+        self.peers.clear()  # their environs were copied from the old one
 
     def server_name(self, env: Dict[str, Any], host: str) -> None:
         """SERVER_NAME from *host* (Host's value; else it stays where the server

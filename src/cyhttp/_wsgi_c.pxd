@@ -76,8 +76,10 @@ cdef class Wsgi:
                    proxied=bint, body=bytes, last_host=str)
     cpdef dict environ(self, _Call call)
 
-    @cython.locals(peers=dict)
+    @cython.locals(peers=dict, start=dict)
     cdef tuple peer_of(self, client)
+
+    cpdef set_base(self, str key, value)
 
     @cython.locals(known=tuple)
     cdef server_name(self, dict env, str host)

@@ -221,7 +221,7 @@ class Server:
     @multiprocess.setter
     def multiprocess(self, value: bool) -> None:
         if self._wsgi is not None:
-            self._wsgi.base["wsgi.multiprocess"] = bool(value)
+            self._wsgi.set_base("wsgi.multiprocess", bool(value))
 
     def sweeps_for(self, seconds: float) -> int:
         """*seconds* counted in sweeps of this server (at least one; 0 stays 0: off)."""

@@ -137,6 +137,10 @@ cdef class Mutex:
     cpdef release(self)
 
 
+cdef class Launcher:
+    cdef launch(self, req)
+
+
 cdef class Landing:
     cdef public object answer
     cdef public object on_done

@@ -35,6 +35,9 @@ class Mutex:
     def __enter__(self) -> Mutex: ...
     def __exit__(self, *exc: object) -> None: ...
 
+class Launcher:
+    """The base of a handler that runs none of the application on the loop."""
+
 class Landing:
     """The base of a future-like handler result whose response lands on the loop."""
 

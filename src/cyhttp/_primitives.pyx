@@ -479,6 +479,16 @@ cdef class Landing:
     """
 
 
+cdef class Launcher:
+    """The base of a handler that runs none of the application on the loop (the WSGI
+    layer's): it starts each request's work elsewhere, in a context of its own, and
+    returns the future of its response. The protocol calls its ``launch`` in C, with
+    no context made for the call."""
+
+    cdef launch(self, req):
+        raise NotImplementedError
+
+
 cdef class Wake:
     """A pool thread's wake-up call: ``wait`` sleeps until ``give``.
 

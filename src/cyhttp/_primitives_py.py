@@ -131,6 +131,17 @@ Mutex = Lock
 """A lock (the compiled twin's methods are C calls to the compiled code)."""
 
 
+class Launcher:
+    """The base of a handler that runs none of the application on the loop (the WSGI
+    layer's): it starts each request's work elsewhere, in a context of its own, and
+    returns the future of its response. The protocol calls its ``launch`` in C, with
+    no context made for the call."""
+
+    def launch(self, req: Any) -> Any:
+        """The future of *req*'s response, its work started."""
+        raise NotImplementedError
+
+
 class Landing:
     """The base of a future-like handler result whose response lands on the loop (a
     WSGI call): the protocol gives it the callback and the slot its response goes to,

@@ -633,9 +633,9 @@ class _Queue:
         self.writer = writer
         self.life = life
         self.app = server.app
-        # A handler that gives the application a context of its own, and runs none of
-        # it here (the WSGI layer's), is called without the one each call would get.
-        self.own_context = getattr(self.app, "own_context", False) is True
+        # A handler that runs none of the application here (the WSGI layer's) is
+        # called in C, without the context each call would get.
+        self.launcher = self.app if isinstance(self.app, primitives.Launcher) else None
         self.max_pipeline = server.config.max_pipelined
         self.refusals = server.refusals
         self.debug = server.config.debug  # the rule that refused goes in the answer's body
@@ -669,10 +669,11 @@ class _Queue:
 
     def call(self, req: Request) -> Any:
         """The handler's answer to *req*: a response, or the future of one."""
-        if not self.own_context:
+        launcher = self.launcher
+        if launcher is None:
             return primitives.call_handler(self.app, req)
         try:
-            return self.app(req)
+            return launcher.launch(req)
         except Exception as exc:
             return _outcomes.failed(req, exc)
 

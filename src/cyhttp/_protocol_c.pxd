@@ -4,7 +4,7 @@
 
 cimport cython
 
-from ._primitives cimport Landing, Output, ResponseFields, Scanner
+from ._primitives cimport Landing, Launcher, Output, ResponseFields, Scanner
 # The compiled Request as CRequest: _protocol.py names the pure class Request for type checkers.
 from ._request cimport Request as CRequest
 
@@ -135,7 +135,7 @@ cdef class _Queue:
     cdef _Writer writer
     cdef _Lifecycle life
     cdef object app
-    cdef bint own_context
+    cdef Launcher launcher
     cdef int max_pipeline
     cdef object refusals
     cdef bint debug
@@ -148,6 +148,7 @@ cdef class _Queue:
     @cython.locals(slot=_Slot)
     cdef dispatch(self, CRequest req)
 
+    @cython.locals(launcher=Launcher)
     cdef inline call(self, CRequest req)
 
     @cython.locals(landing=Landing)

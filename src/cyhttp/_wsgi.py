@@ -309,12 +309,9 @@ class _Errors:
             log.error("%s", partial)
 
 
-class Wsgi:
-    """The handler the protocol calls for each request of a WSGI application."""
-
-    #: To the protocol: each call runs the application in a context of its own, on a
-    #: pool thread, and none of it on the loop; so the call needs no context made for it.
-    own_context = True
+class Wsgi(primitives.Launcher):  # type: ignore[misc]  # Any to mypy: the compiled one
+    """The handler the protocol calls for each request of a WSGI application: a
+    ``Launcher``, as it runs the application on a pool thread, none of it on the loop."""
 
     def __init__(
         self,
@@ -384,7 +381,7 @@ class Wsgi:
         return self.launch(req)
 
     def launch(self, req: Any) -> Any:
-        """``__call__``'s work, typed: a C call to the compiled code."""
+        """``__call__``'s work: what the protocol calls, in C when compiled."""
         loop = self.loop
         if loop is None:  # not started by a Server (in-process tests, benchmarks)
             loop = asyncio.get_running_loop()

@@ -4,7 +4,7 @@
 
 cimport cython
 
-from ._primitives cimport Landing, Mutex
+from ._primitives cimport Landing, Launcher, Mutex
 from ._request cimport Request as CRequest
 from ._response cimport Response, StreamingResponse
 from ._threads_c cimport Pool
@@ -38,8 +38,8 @@ cdef class _Input:
     cdef bytes _take(self, Py_ssize_t end)
 
 
-@cython.final
-cdef class Wsgi:
+# Not final: it overrides Launcher's launch (Cython refuses that in a final class).
+cdef class Wsgi(Launcher):
     cdef readonly object app
     cdef readonly Pool pool
     cdef object proxies
@@ -62,7 +62,7 @@ cdef class Wsgi:
     cdef public dict base
 
     @cython.locals(call=_Call, batch=list)
-    cdef launch(self, CRequest req)
+    cdef launch(self, req)
 
     @cython.locals(batch=list, call=_Call, lock=Mutex)
     cpdef kick(self, loop)

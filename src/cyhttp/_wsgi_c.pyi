@@ -3,6 +3,7 @@
 import asyncio
 from typing import Any, Callable, Dict, Optional, Tuple, final
 
+from ._primitives import Launcher
 from ._proxy import TrustedProxies
 from ._request import Request
 from ._threads import Pool
@@ -21,10 +22,9 @@ class FileWrapper:
     def close(self) -> None: ...
 
 @final
-class Wsgi:
+class Wsgi(Launcher):
     """The handler the protocol calls for each request of a WSGI application."""
 
-    own_context: bool
     @property
     def app(self) -> Callable[..., Any]: ...
     @property

@@ -356,11 +356,12 @@ class Wsgi(primitives.Launcher):  # type: ignore[misc]  # Any to mypy: the compi
         #: never grows the copy); ``wsgi.multiprocess`` is set by a server running
         #: under worker processes.
         self.base: Dict[str, Any] = {
-            "REQUEST_METHOD": "",
+            # What most requests have: an environ sets these only where it differs.
+            "REQUEST_METHOD": "GET",
             "SCRIPT_NAME": root_path,
             "PATH_INFO": "",
             "QUERY_STRING": "",
-            "SERVER_PROTOCOL": "",
+            "SERVER_PROTOCOL": "HTTP/1.1",
             "SERVER_NAME": "",
             "SERVER_PORT": "",
             "REMOTE_ADDR": "",
@@ -483,10 +484,15 @@ class Wsgi(primitives.Launcher):  # type: ignore[misc]  # Any to mypy: the compi
             peer = self.peer_of(client)
         # A copy of a dict that has every key: a copy of its table, then overwrites.
         env = peer[0].copy()
-        env["REQUEST_METHOD"] = call.method
+        method = call.method
+        if method != "GET":  # base has GET, HTTP/1.1 and no query: each set only if not
+            env["REQUEST_METHOD"] = method
         env["PATH_INFO"] = raw_path.decode("latin-1")
-        env["QUERY_STRING"] = query.decode("latin-1")
-        env["SERVER_PROTOCOL"] = call.protocol
+        if query:
+            env["QUERY_STRING"] = query.decode("latin-1")
+        protocol = call.protocol
+        if protocol != "HTTP/1.1":
+            env["SERVER_PROTOCOL"] = protocol
         # The keys of Host and the proxy's fields are the cache's own objects (see
         # __init__), told apart by identity.
         last_host = self.last_host

@@ -73,7 +73,7 @@ cdef class Wsgi(Launcher):
     cpdef str key(self, bytes name)
 
     @cython.locals(env=dict, raw_path=bytes, query=bytes, peer=tuple, host=str,
-                   proxied=bint, body=bytes, last_host=str)
+                   proxied=bint, body=bytes, last_host=str, method=str, protocol=str)
     cpdef dict environ(self, _Call call)
 
     @cython.locals(peers=dict, start=dict)

@@ -208,6 +208,16 @@ class _Shared:
         # a pool thread's): flushed together at the next turn, by one loop callback
         # rather than one per answer (see ``_Connection._flush_soon``).
         self.flushing: List[_Connection] = []
+        # The loop, once a flush was scheduled: asking asyncio for it costs a getpid()
+        # system call on every answer a future gave (Python 3.11's running-loop check).
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
+
+    def flush_soon(self) -> None:
+        """Schedule ``flush_all`` (its connections were the first to ask this turn)."""
+        loop = self.loop
+        if loop is None:
+            loop = self.loop = asyncio.get_running_loop()
+        loop.call_soon(self.flush_all)
 
     def flush_all(self) -> None:
         """The loop callback: each connection that asked for a flush, in turn."""
@@ -221,7 +231,7 @@ class _Shared:
                 rest = conns[i + 1 :]
                 if rest:
                     self.flushing.extend(rest)
-                    asyncio.get_running_loop().call_soon(self.flush_all)
+                    self.flush_soon()
                 raise
 
 
@@ -635,7 +645,7 @@ class _Queue:
         self.app = server.app
         # A handler that runs none of the application here (the WSGI layer's) is
         # called in C, without the context each call would get.
-        self.launcher = self.app if isinstance(self.app, primitives.Launcher) else None
+        self.launches = isinstance(self.app, primitives.Launcher)
         self.max_pipeline = server.config.max_pipelined
         self.refusals = server.refusals
         self.debug = server.config.debug  # the rule that refused goes in the answer's body
@@ -669,11 +679,10 @@ class _Queue:
 
     def call(self, req: Request) -> Any:
         """The handler's answer to *req*: a response, or the future of one."""
-        launcher = self.launcher
-        if launcher is None:
+        if not self.launches:
             return primitives.call_handler(self.app, req)
         try:
-            return launcher.launch(req)
+            return cython.cast(primitives.Launcher, self.app).launch(req)
         except Exception as exc:
             return _outcomes.failed(req, exc)
 
@@ -1268,9 +1277,6 @@ class _Connection:
         self.sweep_slot = 0
         self.parked = False
         self.flush_due = False  # a flush is scheduled for the next loop turn (_flush_soon)
-        # The loop, once a flush was scheduled: asking asyncio for it costs a getpid()
-        # system call on every answer a future gave (Python 3.11's running-loop check).
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._shared = shared(server)
         life = self._life = _Lifecycle(server)
         writer = self._writer = _Writer(self, server, life)
@@ -1418,10 +1424,7 @@ class _Connection:
             flushing = self._shared.flushing
             flushing.append(self)
             if len(flushing) == 1:
-                loop = self._loop
-                if loop is None:
-                    loop = self._loop = asyncio.get_running_loop()
-                loop.call_soon(self._shared.flush_all)
+                self._shared.flush_soon()
 
     def _flush_later(self) -> None:
         self.flush_due = False

@@ -44,6 +44,9 @@ cdef class _Shared:
     cdef Scanner scanner
     cdef ResponseFields response_parts
     cdef list flushing
+    cdef object loop
+
+    cdef flush_soon(self)
 
     @cython.locals(conn=_Connection)
     cpdef flush_all(self)
@@ -135,7 +138,7 @@ cdef class _Queue:
     cdef _Writer writer
     cdef _Lifecycle life
     cdef object app
-    cdef Launcher launcher
+    cdef bint launches
     cdef int max_pipeline
     cdef object refusals
     cdef bint debug
@@ -148,7 +151,6 @@ cdef class _Queue:
     @cython.locals(slot=_Slot)
     cdef dispatch(self, CRequest req)
 
-    @cython.locals(launcher=Launcher)
     cdef inline call(self, CRequest req)
 
     @cython.locals(landing=Landing)
@@ -300,7 +302,6 @@ cdef class _Connection:
     cdef public Py_ssize_t sweep_slot
     cdef public bint parked
     cdef bint flush_due
-    cdef object _loop
     cdef _Shared _shared
     cdef readonly _Reader _reader  # httptools' callback target (readable for tests)
     cdef _Queue _queue

@@ -267,6 +267,7 @@ class Server:
                     await self._stop([self._lifespan.shutdown])
                 raise StartupFailed(f"startup hook {_name(hook)} failed: {exc!r}") from exc
         loop = asyncio.get_running_loop()
+        self.shared = None  # made again by the first connection: it keeps this run's loop
         try:
             if self.config.reset_contextvars:
                 # A handler runs in a copy of the context its connection was accepted in:

@@ -55,8 +55,11 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # A zombie is gone for our purposes.
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    try:
+        # A zombie is gone for our purposes.
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:  # reaped since the signal found it (a recycled worker)
+        return False
 
 
 def _wait_for(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]

@@ -211,6 +211,26 @@ def test_each_request_has_its_own_host_though_the_last_one_is_reused(live, impl,
     assert json.loads(body_of(answers[-1]))["HTTP_HOST"] == "x"
 
 
+def test_what_every_environ_starts_with_changes_only_through_set_base(live, impl):
+    # Each client's environ start is made once per connection: a change must reach the
+    # next request of a connection already open, and a change behind set_base's back
+    # (which would not) is refused.
+    with serve(live, echo_environ) as srv:
+        with srv.connect() as sock:
+            sock.sendall(get(close=False))
+            first = b""
+            while not first.endswith(b"}"):  # one JSON body, framed by its length
+                first += sock.recv(65536)
+            srv.server.multiprocess = True
+            sock.sendall(get())
+            second = read_until_closed(sock)
+        with pytest.raises(TypeError):
+            srv.server._wsgi.base["wsgi.multiprocess"] = False  # type: ignore[index]
+        assert srv.server.multiprocess is True
+    assert json.loads(body_of(first))["wsgi.multiprocess"] is False
+    assert json.loads(body_of(second))["wsgi.multiprocess"] is True
+
+
 def test_wsgi_errors_goes_to_the_error_log_and_http_10_is_said(live, impl, caplog):
     def app(environ: Environ, start_response: StartResponse) -> List[bytes]:
         errors = environ["wsgi.errors"]

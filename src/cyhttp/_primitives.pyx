@@ -298,9 +298,9 @@ cdef tuple wsgi_fields(fields, dict env, dict keys, key_of, str host_key, str fo
                        str proto_key, str last_host):
     """Put a request's header *fields* (the scanner's field lines, or ``(name, value)``
     pairs) in the WSGI environ *env*, each under its key: *keys* maps names in lower
-    case to keys, ``key_of(name)`` makes one it lacks ("" for a field not passed on).
-    Returns the value under *host_key* (None without one) and whether *for_key* or
-    *proto_key* was put. A Host that reads as *last_host* (the previous request's) is
+    case to keys, ``key_of(keys, name)`` makes one it lacks ("" for a field not passed
+    on). Returns the value under *host_key* (None without one) and whether *for_key*
+    or *proto_key* was put. A Host that reads as *last_host* (the previous request's) is
     that very string: nothing decoded, and its hash (the server's cache key) known."""
     cdef Field field
     cdef const char* p = NULL
@@ -365,7 +365,7 @@ cdef inline str _text_as(const char* value, Py_ssize_t size, str known):
 
 cdef inline str _wsgi_key(bytes name, dict keys, key_of):
     key = keys.get(name)
-    return key_of(name) if key is None else key
+    return key_of(keys, name) if key is None else key
 
 
 cdef inline str _put_field(dict env, str key, str text):

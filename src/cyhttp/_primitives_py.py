@@ -178,15 +178,15 @@ def wsgi_fields(
     fields: RawHeaders,
     env: Dict[str, Any],
     keys: Dict[bytes, str],
-    key_of: Callable[[bytes], str],
+    key_of: Callable[[Dict[bytes, str], bytes], str],
     host_key: str,
     for_key: str,
     proto_key: str,
     last_host: Optional[str],
 ) -> Tuple[Optional[str], bool]:
     """Put a request's header *fields* in the WSGI environ *env*, each under its key:
-    *keys* maps names in lower case to keys, ``key_of(name)`` makes one it lacks (""
-    for a field not passed on). Returns the value under *host_key* (None without one)
+    *keys* maps names in lower case to keys, ``key_of(keys, name)`` makes one it lacks
+    ("" for a field not passed on). Returns the value under *host_key* (None without one)
     and whether *for_key* or *proto_key* was put. A Host that reads as *last_host* (the
     previous request's) is that very string."""
     host = None
@@ -195,7 +195,7 @@ def wsgi_fields(
         lowered = name.lower()
         key = keys.get(lowered)
         if key is None:
-            key = key_of(lowered)
+            key = key_of(keys, lowered)
         if not key:
             continue
         text = value.decode("latin-1")

@@ -209,7 +209,8 @@ class _Shared:
         # rather than one per answer (see ``_Connection._flush_soon``).
         self.flushing: List[_Connection] = []
         # The loop, once a flush was scheduled: asking asyncio for it costs a getpid()
-        # system call on every answer a future gave (Python 3.11's running-loop check).
+        # system call (Python 3.11's running-loop check), on every loop turn that
+        # flushes.
         self.loop: Optional[asyncio.AbstractEventLoop] = None
 
     def flush_soon(self) -> None:

@@ -49,7 +49,8 @@ import os
 import stat
 import threading
 from functools import partial
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from types import MappingProxyType
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import _outcomes, _streaming
 from ._proxy import TrustedProxies
@@ -125,6 +126,25 @@ def parse_status(status: Any) -> Tuple[int, Optional[str]]:
     if not 200 <= int(code) <= 599:
         raise ValueError(f"status must be from 200 to 599, got {status!r}")
     return int(code), None if status in STANDARD_STATUSES else status
+
+
+def environ_key(keys: Dict[bytes, str], name: bytes) -> str:
+    """The environ key of header *name* (lower case), kept in *keys* while it has room:
+    "" for a field not passed on. A module function, not a method, so that the handler
+    can hand it to the core without a bound method that refers back to it."""
+    key = keys.get(name)
+    if key is None:
+        if b"_" in name:
+            # An underscore would read as a dash in the key: X_Auth_User could pose
+            # as X-Auth-User, which a proxy in front may have vetted. Dropped.
+            key = ""
+        elif name == b"content-type" or name == b"content-length":
+            key = name.decode("latin-1").upper().replace("-", "_")
+        else:
+            key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+        if len(keys) < KEYS_CACHED:
+            keys[name] = key
+    return key
 
 
 class _Gone(Exception):
@@ -347,15 +367,13 @@ class Wsgi(primitives.Launcher):  # type: ignore[misc]  # Any to mypy: the compi
         # The last request's Host: the next one that reads the same reuses its string
         # (nothing decoded; its hash, the key in hosts, already known).
         self.last_host: Optional[str] = None
-        self.key_of = self.key  # bound once, not per request (the server keeps it)
         # Client -> the environ its requests start from, and whether it is a trusted
         # proxy (peer_of): made once per connection, not once per request, as the
         # requests of many connections interleave; emptied when ``base`` changes.
         self.peers: Dict[Any, Tuple[Dict[str, Any], bool]] = {}
-        #: What every environ is copied from (each key there, so that filling one in
-        #: never grows the copy); ``wsgi.multiprocess`` is set by a server running
-        #: under worker processes.
-        self.base: Dict[str, Any] = {
+        # What every environ is copied from (each key there, so that filling one in
+        # never grows the copy); changed only by set_base(), which empties peers.
+        self._base: Dict[str, Any] = {
             # What most requests have: an environ sets these only where it differs.
             "REQUEST_METHOD": "GET",
             "SCRIPT_NAME": root_path,
@@ -455,22 +473,6 @@ class Wsgi(primitives.Launcher):  # type: ignore[misc]  # Any to mypy: the compi
                 "shutdown timeout: %d WSGI thread(s) still running the application", len(stuck)
             )
 
-    def key(self, name: bytes) -> str:
-        """The environ key of header *name* (lower case): "" for a field not passed on."""
-        key = self.keys.get(name)
-        if key is None:
-            if b"_" in name:
-                # An underscore would read as a dash in the key: X_Auth_User could pose
-                # as X-Auth-User, which a proxy in front may have vetted. Dropped.
-                key = ""
-            elif name == b"content-type" or name == b"content-length":
-                key = name.decode("latin-1").upper().replace("-", "_")
-            else:
-                key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
-            if len(self.keys) < KEYS_CACHED:
-                self.keys[name] = key
-        return key
-
     def environ(self, call: _Call) -> Dict[str, Any]:
         """The environ of *call*'s request (PEP 3333), built on the application's thread."""
         raw_path, query = primitives.split_target(call.target)
@@ -500,7 +502,7 @@ class Wsgi(primitives.Launcher):  # type: ignore[misc]  # Any to mypy: the compi
             call.fields,
             env,
             self.keys,
-            self.key_of,
+            environ_key,
             HOST_KEY,
             FORWARDED_FOR_KEY,
             FORWARDED_PROTO_KEY,
@@ -521,7 +523,7 @@ class Wsgi(primitives.Launcher):  # type: ignore[misc]  # Any to mypy: the compi
         whether it is a proxy trusted with X-Forwarded-* (a Unix socket's peer, which
         has no port, only by "*"); kept for its next requests."""
         proxies = self.proxies
-        start = self.base.copy()
+        start = self._base.copy()
         if client is None:
             del start["REMOTE_PORT"]
             trusted = proxies is not None and proxies.everyone
@@ -550,9 +552,15 @@ class Wsgi(primitives.Launcher):  # type: ignore[misc]  # Any to mypy: the compi
         self.set_base("SERVER_PORT", "" if port is None else str(port))
         self.port_of_host = port is None
 
+    @property
+    def base(self) -> Mapping[str, Any]:
+        """What every environ starts with (read-only: see :meth:`set_base`)."""
+        return MappingProxyType(self._base)
+
     def set_base(self, key: str, value: Any) -> None:
-        """What every environ starts with under *key* from now on (``base``)."""
-        self.base[key] = value
+        """What every environ starts with under *key* from now on (``base``; a server
+        running under worker processes sets ``wsgi.multiprocess``)."""
+        self._base[key] = value
         self.peers.clear()  # their environs were copied from the old one
 
     def server_name(self, env: Dict[str, Any], host: str) -> None:

@@ -17,6 +17,9 @@ cdef str FORWARDED_FOR_KEY
 cdef str FORWARDED_PROTO_KEY
 
 
+cpdef str environ_key(dict keys, bytes name)
+
+
 @cython.final
 @cython.freelist(8)
 cdef class _Wait:
@@ -57,9 +60,8 @@ cdef class Wsgi(Launcher):
     cdef dict keys
     cdef dict hosts
     cdef str last_host
-    cdef object key_of
     cdef dict peers
-    cdef public dict base
+    cdef dict _base
 
     @cython.locals(call=_Call, batch=list)
     cdef launch(self, req)
@@ -69,8 +71,6 @@ cdef class Wsgi(Launcher):
 
     @cython.locals(calls=list, responses=list, i=Py_ssize_t, call=_Call, lock=Mutex)
     cpdef deliver(self)
-
-    cpdef str key(self, bytes name)
 
     @cython.locals(env=dict, raw_path=bytes, query=bytes, peer=tuple, host=str,
                    proxied=bint, body=bytes, last_host=str, method=str, protocol=str)

@@ -1,7 +1,7 @@
 """Typed face of the compiled WSGI layer: ``_wsgi.py`` compiled as ``_wsgi_c`` (see setup.py)."""
 
 import asyncio
-from typing import Any, Callable, Dict, Optional, Tuple, final
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, final
 
 from ._primitives import Launcher
 from ._proxy import TrustedProxies
@@ -11,6 +11,9 @@ from ._threads import Pool
 __all__ = ["FileWrapper", "Wsgi"]
 
 STALL: float
+
+def environ_key(keys: Dict[bytes, str], name: bytes) -> str:
+    """The environ key of header *name* (lower case); "" for a field not passed on."""
 
 class FileWrapper:
     """``wsgi.file_wrapper``: a file-like object as a response body."""
@@ -31,7 +34,8 @@ class Wsgi(Launcher):
     def pool(self) -> Pool: ...
     loop: Optional[asyncio.AbstractEventLoop]
     server: Optional[Tuple[str, Optional[int]]]
-    base: Dict[str, Any]
+    @property
+    def base(self) -> Mapping[str, Any]: ...
     def __init__(
         self,
         app: Callable[..., Any],
@@ -45,6 +49,5 @@ class Wsgi(Launcher):
     def watch(self, loop: asyncio.AbstractEventLoop, seen: int) -> None: ...
     def deliver(self) -> None: ...
     async def drain(self, timeout: float) -> None: ...
-    def key(self, name: bytes) -> str: ...
     def set_base(self, key: str, value: Any) -> None: ...
     def environ(self, call: Any) -> Dict[str, Any]: ...

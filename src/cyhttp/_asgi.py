@@ -43,7 +43,7 @@ from collections import deque
 from collections.abc import Coroutine, Mapping
 from contextvars import Context, copy_context
 from types import CoroutineType
-from typing import Any, Deque, Dict, Optional, Set, Tuple
+from typing import Any, Deque, Dict, List, Optional, Set, Tuple
 
 from . import _asgi_ws, _outcomes, _stepping, _streaming
 from ._proxy import TrustedProxies
@@ -84,6 +84,8 @@ FAILED = 4  # a message the spec does not allow (or the client went away mid-str
 
 # Streamed body held for the writer before send() makes the application wait.
 STREAM_HIGH_WATER = 64 * 1024
+# What forwarded_by() says of a request with no X-Forwarded-* field.
+NOT_FORWARDED = (None, None)
 
 
 class _Completed:
@@ -328,13 +330,13 @@ class Asgi:
             scope["client"] = (host, 0)  # the proxy does not say which port
 
 
-@cython.locals(name=bytes, hops=list)
+@cython.locals(name=bytes, value=bytes, hops=list)
 def forwarded_by(fields: Any, proxies: TrustedProxies) -> Tuple[Optional[str], Optional[str]]:
-    """What a trusted proxy's request says through *fields* (``(name, value)`` bytes,
-    names lower-cased): the scheme (``"http"`` or ``"https"``) and the client's host,
-    each None where it says nothing usable. Compiled here for ASGI and WSGI alike."""
-    proto = None
-    hops = None
+    """What a trusted proxy's request says through *fields* (a list of ``(name, value)``
+    bytes, names lower-cased): the scheme (``"http"`` or ``"https"``) and the client's
+    host, each None where it says nothing usable. Compiled here for ASGI and WSGI alike."""
+    proto: Optional[bytes] = None
+    hops: Optional[List[bytes]] = None
     for name, value in fields:
         if name == b"x-forwarded-for":
             if hops is None:
@@ -342,6 +344,8 @@ def forwarded_by(fields: Any, proxies: TrustedProxies) -> Tuple[Optional[str], O
             hops.append(value)
         elif name == b"x-forwarded-proto":
             proto = value
+    if proto is None and hops is None:
+        return NOT_FORWARDED  # what almost every request says: no tuple made for it
     scheme = None
     if proto is not None:
         said = proto.decode("latin-1").strip().lower()

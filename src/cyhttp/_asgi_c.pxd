@@ -13,6 +13,7 @@ cdef tuple SCOPE_KEYS
 cdef int NOTHING, STARTED, STREAMING, COMPLETE, FAILED
 cdef int FLAG_CONTENT_LENGTH
 cdef Py_ssize_t STREAM_HIGH_WATER
+cdef tuple NOT_FORWARDED
 cdef bint EAGER_START
 
 
@@ -28,8 +29,8 @@ cdef _Completed SENT
 cdef dict disconnect()
 
 
-@cython.locals(name=bytes, hops=list)
-cpdef tuple forwarded_by(fields, proxies)  # cpdef: the WSGI layer calls it too
+@cython.locals(name=bytes, value=bytes, hops=list)
+cpdef tuple forwarded_by(list fields, proxies)  # cpdef: the WSGI layer calls it too
 
 
 @cython.final

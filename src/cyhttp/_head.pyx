@@ -26,7 +26,7 @@ only ever uses httptools.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport uint64_t
-from libc.string cimport memchr, memcmp, memcpy
+from libc.string cimport memcmp, memcpy
 
 from ._wire import SCANNED_METHODS, TOKEN_CHARS
 
@@ -255,25 +255,6 @@ cdef bytes lower_name(const char* name, Py_ssize_t size):
     for i in range(size):
         out[i] = <char>LOWER[<unsigned char>name[i]]
     return lowered
-
-
-cdef const char* next_field(const char* p, const char* end, Field* field) noexcept nogil:
-    """Read the field line at *p* (of the lines ``scan`` accepted, which end at *end*)
-    into *field*; returns where the next one starts."""
-    cdef const char* colon = <const char*>memchr(p, b":", end - p)  # a name holds no colon
-    cdef const char* value = colon + 1
-    while value[0] == b" " or value[0] == b"\t":
-        value += 1
-    cdef const char* eol = <const char*>memchr(value, b"\r", end - value)  # a value holds no CR
-    cdef const char* last = eol
-    # A field value has no trailing whitespace either (RFC 9110 §5.5).
-    while last > value and (last[-1] == b" " or last[-1] == b"\t"):
-        last -= 1
-    field.name = p
-    field.name_size = colon - p
-    field.value = value
-    field.value_size = last - value
-    return eol + 2
 
 
 cdef list read_fields(bytes lines, bint lower=False):

@@ -680,8 +680,13 @@ class _Queue:
 
     def call(self, req: Request) -> Any:
         """The handler's answer to *req*: a response, or the future of one."""
-        if not self.launches:
-            return primitives.call_handler(self.app, req)
+        if self.launches:
+            return self.launch(req)
+        return primitives.call_handler(self.app, req)
+
+    def launch(self, req: Request) -> Any:
+        """A ``Launcher``'s answer to *req*; one that fails to start is answered 500.
+        Apart from ``call``, so that the other handlers' path has no ``try``."""
         try:
             return cython.cast(primitives.Launcher, self.app).launch(req)
         except Exception as exc:

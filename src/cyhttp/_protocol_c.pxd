@@ -153,6 +153,8 @@ cdef class _Queue:
 
     cdef inline call(self, CRequest req)
 
+    cdef launch(self, CRequest req)
+
     @cython.locals(landing=Landing)
     cdef settle(self, _Slot slot, result)
 

@@ -171,5 +171,6 @@ cdef list asgi_headers(fields)
 cdef tuple wsgi_fields(fields, dict env, dict keys, key_of, str host_key, str for_key,
                        str proto_key, str last_host)
 cdef tuple split_target(bytes target)
+cdef dict roomy_copy(dict items, Py_ssize_t room)
 cdef object call_handler(app, req)
 cdef bytes date_block()

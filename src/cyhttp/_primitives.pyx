@@ -66,6 +66,7 @@ cdef extern from "Python.h":
     # Returns -1 (exception set), 0 (returned, *presult = value) or 1 (yielded).
     int PyIter_Send(object iter, object arg, PyObject** presult) except -1
     long PyLong_AsLongAndOverflow(object value, int* overflow) noexcept
+    dict _PyDict_NewPresized(Py_ssize_t minused)
 
 cdef enum:
     OUT_MIN = 4096          # first allocation of the output buffer
@@ -389,6 +390,15 @@ cdef tuple split_target(bytes target):
         return target, b""
     return (PyBytes_FromStringAndSize(data, mark - data),
             PyBytes_FromStringAndSize(mark + 1, size - (mark - data) - 1))
+
+
+cdef dict roomy_copy(dict items, Py_ssize_t room):
+    """A copy of *items* with room for *room* keys before it grows; a copy of that
+    keeps its table, and so its room."""
+    cdef dict copy = _PyDict_NewPresized(room)
+    for key, value in items.items():  # one by one: update() would take items' table
+        copy[key] = value
+    return copy
 
 
 cdef object call_handler(app, req):

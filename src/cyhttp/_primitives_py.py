@@ -229,6 +229,12 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
     return path, query
 
 
+def roomy_copy(items: Dict[Any, Any], room: int) -> Dict[Any, Any]:
+    """A copy of *items* (Python cannot size a dict ahead; the compiled twin makes
+    room for *room* keys, which copies of it keep)."""
+    return dict(items)
+
+
 def call_handler(app: Callable[[Any], Any], req: Any) -> Any:
     """Run the handler, its first step eagerly: the response, or the Task finishing it."""
     ctx = copy_context()

@@ -11,6 +11,7 @@ from ._threads_c cimport Pool
 
 cdef Py_ssize_t STREAM_HIGH_WATER
 cdef Py_ssize_t KEYS_CACHED
+cdef Py_ssize_t ENVIRON_ROOM
 cdef object HEAD_DUE
 cdef str HOST_KEY
 cdef str FORWARDED_FOR_KEY

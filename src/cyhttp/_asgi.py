@@ -59,11 +59,13 @@ except ImportError:  # Cython is needed only to build the compiled core
 if cython.compiled:
     from cython.cimports.cyhttp import _primitives as primitives
     from cython.cimports.cyhttp._request import Request as CRequest
-    from cython.cimports.cyhttp._response import Response, StreamingResponse
+    from cython.cimports.cyhttp._response import Response, StreamingResponse, new_response
 else:
     from . import _primitives_py as primitives
     from .request import Request as CRequest
     from .response import Response, StreamingResponse
+
+    new_response = Response  # the compiled core makes one without a Python call
 
 log = logging.getLogger("cyhttp.error")
 
@@ -474,7 +476,7 @@ class _Exchange:
     def respond(self, body: bytes) -> Any:
         """The whole response in one message: one ``Response``, framed by the core."""
         try:
-            response = Response(body, self.status, self.headers)
+            response = new_response(body, self.status, self.headers)
         except (TypeError, ValueError):
             return self.mismatched(body)
         if (

@@ -16,3 +16,6 @@ cdef class StreamingResponse:
     cdef readonly bytes _head
     cdef readonly int _flags
     cdef readonly long long _length
+
+
+cdef Response new_response(body, status, headers)

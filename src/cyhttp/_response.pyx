@@ -258,6 +258,31 @@ cdef bytes _encode(headers, content_type, int status, int* flags, long long* dec
         PyMem_Free(out.heap)
 
 
+cdef int _setup(Response response, body, status, headers, content_type) except -1:
+    """Fill *response* in: ``Response.__init__``'s work, which ``new_response`` does
+    without a Python call."""
+    cdef int flags = 0
+    cdef long long declared = -1
+    cdef int overflow = 0
+    cdef long code = PyLong_AsLongAndOverflow(status, &overflow) if type(status) is int else 0
+    if overflow or not 100 <= code <= 599:
+        _pure.check_status(status)  # raises the pure class's error
+    if type(body) is not bytes:
+        body = _pure.body_bytes(body)
+    if headers is None:
+        response._head = b"" if content_type is None else _content_type_line(content_type)
+    else:
+        response._head = _encode(headers, content_type, <int>code, &flags, &declared)
+        if flags & FLAG_CONTENT_LENGTH and PyBytes_GET_SIZE(body) and (
+                declared != PyBytes_GET_SIZE(body)):
+            _pure.check_length(headers, content_type, body)  # raises the pure code's error
+    response.body = body
+    response._flags = flags
+    response._length = declared
+    response.status = <int>code
+    return 0
+
+
 @cython.freelist(32)
 cdef class Response:
     """A complete response: status, headers and a body held in memory (compiled).
@@ -271,28 +296,18 @@ cdef class Response:
     """
 
     def __init__(self, body=b"", status=200, headers=None, content_type=None):
-        cdef int flags = 0
-        cdef long long declared = -1
-        cdef int overflow = 0
-        cdef long code = PyLong_AsLongAndOverflow(status, &overflow) if type(status) is int else 0
-        if overflow or not 100 <= code <= 599:
-            _pure.check_status(status)  # raises the pure class's error
-        if type(body) is not bytes:
-            body = _pure.body_bytes(body)
-        if headers is None:
-            self._head = b"" if content_type is None else _content_type_line(content_type)
-        else:
-            self._head = _encode(headers, content_type, <int>code, &flags, &declared)
-            if flags & FLAG_CONTENT_LENGTH and PyBytes_GET_SIZE(body) and (
-                    declared != PyBytes_GET_SIZE(body)):
-                _pure.check_length(headers, content_type, body)  # raises the pure code's error
-        self.body = body
-        self._flags = flags
-        self._length = declared
-        self.status = <int>code
+        _setup(self, body, status, headers, content_type)
 
     def __repr__(self):
         return f"<Response {self.status} {len(self.body or b'')} bytes>"
+
+
+cdef Response new_response(body, status, headers):
+    """``Response(body, status, headers)`` for the compiled layers: no Python call, no
+    argument parsing."""
+    cdef Response response = Response.__new__(Response)
+    _setup(response, body, status, headers, None)
+    return response
 
 
 @cython.freelist(8)

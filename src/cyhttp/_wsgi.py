@@ -70,7 +70,7 @@ if cython.compiled:
     from cython.cimports.cyhttp import _primitives as primitives
     from cython.cimports.cyhttp._asgi_c import forwarded_by
     from cython.cimports.cyhttp._request import Request as CRequest
-    from cython.cimports.cyhttp._response import Response, StreamingResponse
+    from cython.cimports.cyhttp._response import Response, StreamingResponse, new_response
     from cython.cimports.cyhttp._threads_c import Pool
 else:
     from contextvars import copy_context
@@ -80,6 +80,8 @@ else:
     from ._threads import Pool
     from .request import Request as CRequest
     from .response import Response, StreamingResponse
+
+    new_response = Response  # the compiled core makes one without a Python call
 
 __all__ = ["FileWrapper", "Wsgi"]
 
@@ -782,11 +784,11 @@ class _Call(primitives.Landing):  # type: ignore[misc]  # Any to mypy: the compi
         self.check_started()
         code, headers = self.status, self.headers
         try:
-            response = Response(body, code, headers)
+            response = new_response(body, code, headers)
         except ValueError:
             encode_headers(headers, None, code)  # raises for a header the core refuses
             if self.is_head:  # only the head goes out: the length stands as declared
-                return self.reasoned(Response(b"", code, headers))
+                return self.reasoned(new_response(b"", code, headers))
             return None
         if body or self.is_head or encode_headers(headers, None, code)[2] <= 0:
             return self.reasoned(response)

@@ -18,7 +18,8 @@ speaks https to the latter: the cost of TLS and the servers over TLS, in one run
 ``--wsgi``: the WSGI servers (a raw PEP 3333 app and a Flask one, on cyhttp's WSGI
 interface, gunicorn sync and gthread, granian, bjoern, fastpysgi, and cyhttp's ASGI
 interface through a2wsgi), hello and the realistic route on 64 keep-alive connections,
-not pipelined, into ``wsgi.json``, ``wsgi.md`` and ``wsgi.png``.
+not pipelined, into ``wsgi.json``, ``wsgi.md`` and ``wsgi.png``; beside them, in the same
+run, the floor: the same routes answered without WSGI (``FLOORS``).
 """
 
 from __future__ import annotations
@@ -191,6 +192,13 @@ def _cyhttp_asgi(port: int, module: str, core: str) -> list[str]:
 
 # The WSGI rows: each server twice, with the raw app and (name + "-flask") the Flask one.
 WSGI_APPS = {"": "wsgi_app", "-flask": "flask_app"}
+# What no WSGI server can go below, measured in the same run: the same routes answered by
+# a native handler on cyhttp's core (no environ, no thread: the request and the response
+# alone), and nginx's static hello (no application at all; it has no realistic route).
+FLOORS: dict[str, Callable[[int, Path], list[str]]] = {
+    "floor-cyhttp-native": lambda p, w: _py("benchmarks.servers.cyhttp_app", "cython", str(p)),
+    "floor-nginx-static": _nginx,
+}
 WSGI_SCENARIOS = ("c64", "realistic-c64")  # hello and the realistic route, not pipelined
 
 
@@ -247,6 +255,10 @@ def wsgi_servers() -> list[Server]:
                 if missing and not _has(missing):
                     server.available, server.why = False, f"{missing} is not installed"
             servers.append(server)
+    for name, command in FLOORS.items():
+        servers.append(Server(name, "ceiling", command))
+    if shutil.which("nginx") is None:
+        servers[-1].available, servers[-1].why = False, "nginx is not on PATH"
     return servers
 
 
@@ -764,6 +776,8 @@ def wsgi_markdown(
     setup = "64 keep-alive connections, not pipelined; "
     cells = (
         "Each cell: requests/s / the server's CPU time per request (its whole process group's, µs)."
+        " The `floor-` rows are no WSGI server: the same routes as a native cyhttp handler,"
+        " and nginx's static hello, what serving the route costs without WSGI."
     )
     lines = [
         *intro(info, rounds, duration, setup, cells),
@@ -780,7 +794,8 @@ def wsgi_markdown(
             for scen in ("c64", "realistic-c64"):
                 result = summary.get(name, {}).get(scen)
                 if result is None:
-                    cells.append(by_name[name].why if name in by_name else "not run")
+                    why = by_name[name].why if name in by_name else ""
+                    cells.append(why or ("n/a" if server.name in FLOORS else "not run"))
                     continue
                 flag = "!" if result["flagged_runs"] else ""
                 cells.append(
@@ -802,12 +817,12 @@ def wsgi_chart(summary: dict[str, Any], path: Path) -> None:
                 label = f"{'Flask' if suffix else 'raw'} {route}: {what}"
                 panels.append((label, names, values))
     title = "WSGI servers (server pinned to one core, wrk on the other, 64 connections)"
-    figure(panels, title, "", path)
+    figure(panels, title, tuple(FLOORS), path)
 
 
-def figure(panels: list[Panel], title: str, ceiling: str, path: Path) -> None:
-    """Draw *panels* two a row into *path*: a bar per server, cyhttp's red, the *ceiling*'s
-    grey, the others blue."""
+def figure(panels: list[Panel], title: str, greys: tuple[str, ...], path: Path) -> None:
+    """Draw *panels* two a row into *path*: a bar per server, the references named in
+    *greys* grey (a ceiling, a floor), cyhttp's red, the others blue."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -819,7 +834,7 @@ def figure(panels: list[Panel], title: str, ceiling: str, path: Path) -> None:
         ax.axis("off")
     for ax, (label, names, values) in zip(axes.flat[: len(panels)], panels, strict=True):
         colors = [
-            "#d62728" if n.startswith("cyhttp") else "#7f7f7f" if n == ceiling else "#1f77b4"
+            "#7f7f7f" if n in greys else "#d62728" if n.startswith("cyhttp") else "#1f77b4"
             for n in names
         ]
         ax.barh(names, values, color=colors)
@@ -889,7 +904,7 @@ def chart(summary: dict[str, Any], path: Path) -> None:
     figure(
         [panel for panel in drawn if any(panel[2])],
         "cyhttp load suite (server pinned to one core, wrk on the other)",
-        "raw-uvloop",
+        ("raw-uvloop",),
         path,
     )
 

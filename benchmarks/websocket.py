@@ -426,7 +426,7 @@ def chart(summary: dict[str, Any], path: Path) -> None:
         if names:
             drawn.append((title, names, [summary[n][scen][key] for n in names]))
     title = "cyhttp WebSocket suite (server pinned to one core, load client on the other)"
-    figure(drawn, title, "raw-echo", path)
+    figure(drawn, title, ("raw-echo",), path)
 
 
 def main(argv: list[str] | None = None) -> None:

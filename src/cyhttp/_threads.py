@@ -131,11 +131,12 @@ class Pool:
     @cython.locals(lock=Mutex)
     def _work(self, wake: Any) -> None:
         lock, calls = self.lock, self.calls
+        take = calls.popleft  # bound once: compiled, a method call looks it up each time
         while True:
             lock.acquire()  # not ``with``: compiled, a C call, on every call
             try:
                 if calls:
-                    call = calls.popleft()
+                    call = take()
                     self.taken += 1
                 else:
                     self.awake -= 1

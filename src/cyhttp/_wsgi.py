@@ -494,8 +494,10 @@ class Wsgi(primitives.Launcher):  # type: ignore[misc]  # Any to mypy: the compi
         peer = self.peers.get(client)
         if peer is None:
             peer = self.peer_of(client)
-        # A copy of a dict that has every key: a copy of its table, then overwrites.
-        env = peer[0].copy()
+        # A copy of a dict that has every key: a copy of its table, then overwrites
+        # (compiled, a typed dict's copy is PyDict_Copy, with no method looked up).
+        template = peer[0]
+        env = template.copy()
         method = call.method
         if method != "GET":  # base has GET, HTTP/1.1 and no query: each set only if not
             env["REQUEST_METHOD"] = method
@@ -699,7 +701,8 @@ class _Call(primitives.Landing):  # type: ignore[misc]  # Any to mypy: the compi
         except BaseException as exc:
             outcome = exc
         finally:
-            close = getattr(result, "close", None)
+            # A list (the usual body) has no close(): not looked up.
+            close = None if type(result) is list else getattr(result, "close", None)
             if close is not None:
                 try:
                     close()

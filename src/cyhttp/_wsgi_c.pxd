@@ -73,7 +73,7 @@ cdef class Wsgi(Launcher):
     @cython.locals(calls=list, responses=list, i=Py_ssize_t, call=_Call, lock=Mutex)
     cpdef deliver(self)
 
-    @cython.locals(env=dict, raw_path=bytes, query=bytes, peer=tuple, host=str,
+    @cython.locals(env=dict, template=dict, raw_path=bytes, query=bytes, peer=tuple, host=str,
                    proxied=bint, body=bytes, last_host=str, method=str, protocol=str)
     cpdef dict environ(self, _Call call)
 

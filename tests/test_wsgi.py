@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import importlib
 import io
 import json
 import logging
@@ -184,6 +185,42 @@ def test_header_fields_reach_the_environ_the_same_whoever_read_the_head(live, im
     assert env["HTTP_X_FORWARDED_FOR"] == "10.0.0.1" and env["REMOTE_ADDR"] == "10.0.0.1"
     assert env["CONTENT_LENGTH"] == "0"
     assert not [key for key in env if "DROPPED" in key]
+
+
+@pytest.mark.parametrize("method", ["GET", "TRACE"])
+def test_known_field_names_are_found_in_any_case_and_near_misses_are_other_fields(
+    live, impl, method
+):
+    # The well-known names (User-Agent, Accept-Language...) have a table of their own,
+    # read in any case (KNOWN_FIELDS); a name that is not one of them exactly (a letter
+    # more or less, an underscore for a dash) must not borrow one's key.
+    fields = (
+        b"USER-AGENT: ua\r\naccept-LANGUAGE: en\r\nUser-Agents: 2\r\nUser-Agen: 3\r\n"
+        b"Accept_Language: fr\r\nX-REQUEST-ID: r1\r\nSec-Fetch-Modes: m\r\nTE: trailers\r\n"
+        b"user-agent: ua2\r\nX-Custom-Thing: c\r\n"
+    )
+    request = get("/", fields).replace(b"GET", method.encode(), 1)
+    with serve(live, echo_environ) as srv:
+        env = environ_of(srv, request)
+    assert env["HTTP_USER_AGENT"] == "ua, ua2"  # the same field, whatever its case
+    assert env["HTTP_ACCEPT_LANGUAGE"] == "en"  # the underscore one dropped
+    assert env["HTTP_USER_AGENTS"] == "2" and env["HTTP_USER_AGEN"] == "3"
+    assert env["HTTP_X_REQUEST_ID"] == "r1" and env["HTTP_SEC_FETCH_MODES"] == "m"
+    assert env["HTTP_TE"] == "trailers" and env["HTTP_X_CUSTOM_THING"] == "c"
+
+
+def test_the_known_field_table_takes_only_names_in_lower_case(impl):
+    # Its lookup folds case one way (a name as received to lower case): a name stored
+    # in another form could never be found, so it is refused.
+    primitives = importlib.import_module(
+        "cyhttp._primitives" if impl == "cython" else "cyhttp._primitives_py"
+    )
+    table = primitives.FieldKeys({b"user-agent": "HTTP_USER_AGENT", b"x-1": "HTTP_X_1"})
+    assert table.get(b"User-Agent") == "HTTP_USER_AGENT" and table.get(b"X-1") == "HTTP_X_1"
+    assert table.get(b"user_agent") is None and table.get(b"user-agen") is None
+    for bad in (b"User-Agent", b"user_agent", b"", b"a b"):
+        with pytest.raises(ValueError):
+            primitives.FieldKeys({bad: "HTTP_X"})
 
 
 @pytest.mark.parametrize("method", ["GET", "TRACE"])

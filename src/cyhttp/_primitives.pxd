@@ -3,6 +3,7 @@
 # the compiled build of _protocol.py. _primitives_py.py holds their pure-Python twins.
 
 cimport cython
+from cpython.object cimport PyObject
 from cpython.pythread cimport PyThread_type_lock
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.tuple cimport PyTuple_GET_ITEM
@@ -168,8 +169,23 @@ cdef bint is_streaming(obj)
 cdef bint is_future(obj)
 cdef object settled(task)
 cdef list asgi_headers(fields)
-cdef tuple wsgi_fields(fields, dict env, dict keys, key_of, str host_key, str for_key,
-                       str proto_key, str last_host)
+cdef struct _Known:
+    const char* name  # in lower case; NULL: an empty slot
+    Py_ssize_t size
+    PyObject* key
+
+
+@cython.final
+cdef class FieldKeys:
+    cdef _Known* table
+    cdef size_t mask
+    cdef list owned
+
+    cdef str find(self, const char* name, Py_ssize_t size)
+
+
+cdef tuple wsgi_fields(fields, dict env, FieldKeys known, dict keys, key_of, str host_key,
+                       str for_key, str proto_key, str last_host)
 cdef tuple split_target(bytes target)
 cdef dict roomy_copy(dict items, Py_ssize_t room)
 cdef object call_handler(app, req)

@@ -23,6 +23,14 @@ class ResponseFields:
     """What the protocol serves of a response: ``read`` fills the fields, returns the status."""
 
 @final
+class FieldKeys:
+    """The environ keys of well-known field names, found from a name in any case."""
+
+    def __new__(cls, known: dict[bytes, str]) -> FieldKeys: ...
+    def get(self, name: bytes) -> str | None:
+        """The key of field *name* (any case), or None for a name not in the table."""
+
+@final
 class Mutex:
     """A lock, as ``threading.Lock``."""
 

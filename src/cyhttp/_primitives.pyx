@@ -16,6 +16,7 @@ twins in ``_primitives_py.py``, which give the same results in plain Python:
 * ``date_block``: the Server/Date lines, cached per second with C ``time()``;
 * ``asgi_headers``: a request's fields for an ASGI scope, names lowered in C;
 * ``wsgi_fields``: a request's fields put in a WSGI environ, read from its lines in C;
+  ``FieldKeys``, the environ keys of well-known field names, found without a name made;
 * ``new_headers``, ``new_query``, ``decode_path``: the request accessors of ``_fields``
   (cimported through ``_primitives.pxd``), which read the received bytes in place;
 * ``split_target``: a target's path and query string, split with ``memchr``;
@@ -23,7 +24,7 @@ twins in ``_primitives_py.py``, which give the same results in plain Python:
 * ``Mutex``: a lock whose methods are C calls to the compiled code that types it.
 """
 
-from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Realloc
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.object cimport PyObject
 from cpython.pythread cimport (
@@ -295,14 +296,81 @@ cdef list asgi_headers(fields):
             for name, value in fields]
 
 
-cdef tuple wsgi_fields(fields, dict env, dict keys, key_of, str host_key, str for_key,
-                       str proto_key, str last_host):
+cdef class FieldKeys:
+    """The environ keys of well-known field names, found in C from a name as received,
+    in any case: no lower-case name is made, hashed and dropped per field.
+
+    A table of open addressing, filled once by the constructor from *known* (names in
+    lower case, letters, digits and dashes only) and never changed after: threads read
+    it without a lock."""
+
+    def __cinit__(self, dict known):
+        cdef size_t size = 16
+        cdef size_t slot
+        cdef bytes name
+        cdef str key
+        while size < 2 * <size_t>len(known):  # at most half full: short probes
+            size *= 2
+        self.table = <_Known*>PyMem_Calloc(size, sizeof(_Known))
+        if self.table == NULL:
+            raise MemoryError()
+        self.mask = size - 1
+        self.owned = []
+        for name, key in known.items():
+            if not name or name.strip(b"abcdefghijklmnopqrstuvwxyz0123456789-"):
+                raise ValueError(f"not a field name in lower case: {name!r}")
+            slot = _fold_hash(name, len(name)) & self.mask
+            while self.table[slot].name != NULL:
+                slot = (slot + 1) & self.mask
+            self.table[slot].name = PyBytes_AS_STRING(name)
+            self.table[slot].size = len(name)
+            self.table[slot].key = <PyObject*>key
+            self.owned.append((name, key))  # what the table points into, kept alive
+
+    def __dealloc__(self):
+        PyMem_Free(self.table)
+
+    def get(self, bytes name):
+        """The key of field *name* (any case), or None for a name not in the table."""
+        return self.find(PyBytes_AS_STRING(name), len(name))
+
+    cdef str find(self, const char* name, Py_ssize_t size):
+        cdef size_t slot = _fold_hash(name, size) & self.mask
+        cdef _Known* known
+        cdef Py_ssize_t i
+        while True:
+            known = &self.table[slot]
+            if known.name == NULL:
+                return None
+            if known.size == size:
+                for i in range(size):
+                    # Exact for the table's characters (letters, digits, dashes) against
+                    # a token's (what the parsers let through as a name).
+                    if (name[i] | 0x20) != known.name[i]:
+                        break
+                else:
+                    return <str>known.key
+            slot = (slot + 1) & self.mask
+
+
+cdef inline size_t _fold_hash(const char* name, Py_ssize_t size) noexcept:
+    """FNV-1a of *name* with each byte's 0x20 bit set: the same for a name in any case."""
+    cdef size_t h = 2166136261
+    cdef Py_ssize_t i
+    for i in range(size):
+        h = (h ^ <unsigned char>(name[i] | 0x20)) * 16777619
+    return h
+
+
+cdef tuple wsgi_fields(fields, dict env, FieldKeys known, dict keys, key_of, str host_key,
+                       str for_key, str proto_key, str last_host):
     """Put a request's header *fields* (the scanner's field lines, or ``(name, value)``
-    pairs) in the WSGI environ *env*, each under its key: *keys* maps names in lower
-    case to keys, ``key_of(keys, name)`` makes one it lacks ("" for a field not passed
-    on). Returns the value under *host_key* (None without one) and whether *for_key*
-    or *proto_key* was put. A Host that reads as *last_host* (the previous request's) is
-    that very string: nothing decoded, and its hash (the server's cache key) known."""
+    pairs) in the WSGI environ *env*, each under its key: *known*'s, else *keys*' (names
+    in lower case to keys), else ``key_of(keys, name)`` makes one ("" for a field not
+    passed on). Returns the value under *host_key* (None without one) and whether
+    *for_key* or *proto_key* was put. A Host that reads as *last_host* (the previous
+    request's) is that very string: nothing decoded, and its hash (the server's cache
+    key) known."""
     cdef Field field
     cdef const char* p = NULL
     cdef const char* end = NULL
@@ -333,7 +401,9 @@ cdef tuple wsgi_fields(fields, dict env, dict keys, key_of, str host_key, str fo
         if field.name_size == 4 and _is_host(field.name):  # in every request: no lookup
             key = host_key
         else:
-            key = _wsgi_key(lower_name(field.name, field.name_size), keys, key_of)
+            key = known.find(field.name, field.name_size)
+            if key is None:
+                key = _wsgi_key(lower_name(field.name, field.name_size), keys, key_of)
         if not key:
             continue
         if key is host_key:

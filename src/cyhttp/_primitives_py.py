@@ -17,6 +17,7 @@ from ._fields_py import Headers, Query, RawHeaders, decode_path
 from ._wire import FLAG_CONTENT_LENGTH, DateBlock
 
 __all__ = [
+    "FieldKeys",
     "Landing",
     "Mutex",
     "Output",
@@ -174,9 +175,27 @@ def asgi_headers(fields: RawHeaders) -> RawHeaders:
     return [(name.lower(), value) for name, value in fields]
 
 
+class FieldKeys:
+    """The environ keys of well-known field names (in lower case, letters, digits and
+    dashes only), found from a name in any case; filled once, never changed."""
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, known: Dict[bytes, str]) -> None:
+        for name in known:
+            if not name or name.strip(b"abcdefghijklmnopqrstuvwxyz0123456789-"):
+                raise ValueError(f"not a field name in lower case: {name!r}")
+        self._keys = dict(known)
+
+    def get(self, name: bytes) -> Optional[str]:
+        """The key of field *name* (any case), or None for a name not in the table."""
+        return self._keys.get(name.lower())
+
+
 def wsgi_fields(
     fields: RawHeaders,
     env: Dict[str, Any],
+    known: FieldKeys,
     keys: Dict[bytes, str],
     key_of: Callable[[Dict[bytes, str], bytes], str],
     host_key: str,
@@ -185,17 +204,19 @@ def wsgi_fields(
     last_host: Optional[str],
 ) -> Tuple[Optional[str], bool]:
     """Put a request's header *fields* in the WSGI environ *env*, each under its key:
-    *keys* maps names in lower case to keys, ``key_of(keys, name)`` makes one it lacks
-    ("" for a field not passed on). Returns the value under *host_key* (None without one)
+    *known*'s, else *keys*' (names in lower case to keys), else ``key_of(keys, name)``
+    makes one ("" for a field not passed on). Returns the value under *host_key* (None without one)
     and whether *for_key* or *proto_key* was put. A Host that reads as *last_host* (the
     previous request's) is that very string."""
     host = None
     proxied = False
     for name, value in fields:
         lowered = name.lower()
-        key = keys.get(lowered)
+        key = known._keys.get(lowered)
         if key is None:
-            key = key_of(keys, lowered)
+            key = keys.get(lowered)
+            if key is None:
+                key = key_of(keys, lowered)
         if not key:
             continue
         text = value.decode("latin-1")

@@ -152,6 +152,30 @@ def environ_key(keys: Dict[bytes, str], name: bytes) -> str:
     return key
 
 
+# The fields browsers, API clients and proxies send, whose keys are found without a
+# lower-case name made per field (FieldKeys); any other's key is made once and kept.
+KNOWN_NAMES = (
+    b"accept", b"accept-charset", b"accept-encoding", b"accept-language", b"authorization",
+    b"cache-control", b"connection", b"content-encoding", b"content-length",
+    b"content-type", b"cookie", b"dnt", b"expect", b"forwarded", b"if-match",
+    b"if-modified-since", b"if-none-match", b"if-range", b"if-unmodified-since",
+    b"keep-alive", b"origin", b"pragma", b"priority", b"range", b"referer", b"sec-ch-ua",
+    b"sec-ch-ua-mobile", b"sec-ch-ua-platform", b"sec-fetch-dest", b"sec-fetch-mode",
+    b"sec-fetch-site", b"sec-fetch-user", b"te", b"transfer-encoding", b"upgrade",
+    b"upgrade-insecure-requests", b"user-agent", b"via", b"x-csrftoken",
+    b"x-forwarded-host", b"x-real-ip", b"x-request-id", b"x-requested-with",
+)  # fmt: skip
+KNOWN_FIELDS = primitives.FieldKeys(
+    {
+        **{name: environ_key({}, name) for name in KNOWN_NAMES},
+        # The very strings environ() tells these apart by.
+        b"host": HOST_KEY,
+        b"x-forwarded-for": FORWARDED_FOR_KEY,
+        b"x-forwarded-proto": FORWARDED_PROTO_KEY,
+    }
+)
+
+
 class _Gone(Exception):
     """Nobody reads the response any more: the thread stops producing it."""
 
@@ -360,13 +384,8 @@ class Wsgi(primitives.Launcher):  # type: ignore[misc]  # Any to mypy: the compi
         self.loop: Optional[asyncio.AbstractEventLoop] = None  # the server's, once started
         self.listening: Optional[Tuple[str, Optional[int]]] = None  # see server
         self.port_of_host = True  # SERVER_PORT is Host's: no port of the server's own
-        # Header name -> environ key ("" for none). The keys environ() looks for are
-        # there from the start, so that it tells them by identity.
-        self.keys: Dict[bytes, str] = {
-            b"host": HOST_KEY,
-            b"x-forwarded-for": FORWARDED_FOR_KEY,
-            b"x-forwarded-proto": FORWARDED_PROTO_KEY,
-        }
+        # Header name -> environ key ("" for none), for the names not in KNOWN_FIELDS.
+        self.keys: Dict[bytes, str] = {}
         self.statuses: Dict[str, Tuple[int, Optional[str]]] = {}  # status -> code, own line
         self.hosts: Dict[str, Tuple[str, str]] = {}  # Host -> name, port ("" for none)
         # The last request's Host: the next one that reads the same reuses its string
@@ -513,6 +532,7 @@ class Wsgi(primitives.Launcher):  # type: ignore[misc]  # Any to mypy: the compi
         host, proxied = primitives.wsgi_fields(
             call.fields,
             env,
+            KNOWN_FIELDS,
             self.keys,
             environ_key,
             HOST_KEY,

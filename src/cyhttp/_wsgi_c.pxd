@@ -4,7 +4,7 @@
 
 cimport cython
 
-from ._primitives cimport Landing, Launcher, Mutex
+from ._primitives cimport FieldKeys, Landing, Launcher, Mutex
 from ._request cimport Request as CRequest
 from ._response cimport Response, StreamingResponse
 from ._threads_c cimport Pool
@@ -16,6 +16,7 @@ cdef object HEAD_DUE
 cdef str HOST_KEY
 cdef str FORWARDED_FOR_KEY
 cdef str FORWARDED_PROTO_KEY
+cdef FieldKeys KNOWN_FIELDS
 
 
 cpdef str environ_key(dict keys, bytes name)

@@ -205,15 +205,15 @@ def wsgi_fields(
 ) -> Tuple[Optional[str], bool]:
     """Put a request's header *fields* in the WSGI environ *env*, each under its key:
     *known*'s, else *keys*' (names in lower case to keys), else ``key_of(keys, name)``
-    makes one ("" for a field not passed on). Returns the value under *host_key* (None without one)
-    and whether *for_key* or *proto_key* was put. A Host that reads as *last_host* (the
-    previous request's) is that very string."""
+    makes one ("" for a field not passed on). Returns the value under *host_key* (None
+    without one) and whether *for_key* or *proto_key* was put. A Host that reads as
+    *last_host* (the previous request's) is that very string."""
     host = None
     proxied = False
     for name, value in fields:
-        lowered = name.lower()
-        key = known._keys.get(lowered)
+        key = known.get(name)
         if key is None:
+            lowered = name.lower()
             key = keys.get(lowered)
             if key is None:
                 key = key_of(keys, lowered)

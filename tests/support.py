@@ -295,6 +295,27 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def children(pid: int) -> set[int]:
+    """The processes whose parent is *pid*, zombies left out.
+
+    Read from each process's own ``/proc/N/stat``: ``/proc/PID/task/PID/children``
+    is reliable only while the children are stopped (proc(5)), and one exiting as
+    it is read can hide the others (a worker retired by SIGTTOU made it read empty)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:  # gone since the listing
+            continue
+        # After the command name (in parentheses, which may hold anything): state, ppid.
+        state, ppid = stat.rpartition(")")[2].split()[:2]
+        if int(ppid) == pid and state != "Z":
+            found.add(int(entry))
+    return found
+
+
 def free_port() -> int:
     """A port of 127.0.0.1 nothing listens on now (for servers that cannot pick one)."""
     with socket.socket() as probe:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from .support import children
+
 pytest.importorskip("gunicorn")
 pytestmark = [
     pytest.mark.slow,
@@ -38,11 +40,6 @@ def _get(port: int, path: str = "/") -> bytes:
         while chunk := sock.recv(65536):
             data += chunk
     return data
-
-
-def _children(pid: int) -> set[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return {int(p) for p in path.read_text().split()} if path.exists() else set()
 
 
 def _gunicorn(app: str, port: int, *extra: str) -> subprocess.Popen[str]:
@@ -113,14 +110,14 @@ def test_gunicorn_serves_with_two_cyhttp_workers(app, expected):
         assert b"\r\nserver: cyhttp\r\n" in answer.lower()
         body = answer.partition(b"\r\n\r\n")[2]
         if expected is None:
-            assert int(body) in _children(proc.pid)
+            assert int(body) in children(proc.pid)
         else:
             assert body == expected
-        workers = _children(proc.pid)
+        workers = children(proc.pid)
         assert len(workers) == 2
         proc.send_signal(signal.SIGHUP)  # gunicorn's reload: new workers, then the old go
         deadline = time.monotonic() + 30
-        while _children(proc.pid) & workers or len(_children(proc.pid)) != 2:
+        while children(proc.pid) & workers or len(children(proc.pid)) != 2:
             assert time.monotonic() < deadline, "the workers were not replaced"
             assert _get(port, path).startswith(b"HTTP/1.1 200 ")
             time.sleep(0.05)
@@ -138,7 +135,7 @@ def test_gunicorn_max_requests_recycles_the_workers():
     proc = _gunicorn("tests.workers_app:app", port, "--max-requests", "5")
     try:
         _until_served(port, proc)
-        first = _children(proc.pid)
+        first = children(proc.pid)
         pids = {int(_get(port).partition(b"\r\n\r\n")[2]) for _ in range(40)}
         # Two workers of at most 5 requests each cannot answer 40 requests alone.
         assert len(pids) > 2 and pids - first

@@ -21,7 +21,7 @@ import cyhttp
 from cyhttp import _uvicorn, cli
 from cyhttp._process import parse_env
 
-from .support import cli_env, read_until_closed, run_cli
+from .support import children, cli_env, read_until_closed, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "uvicorn.md"
@@ -380,10 +380,9 @@ def test_web_concurrency_and_workers(impl, appdir):
     )
     try:
         assert _body(_get(port)) == b"ok"
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
         deadline = time.monotonic() + 15
-        while children.exists() and len(children.read_text().split()) != 2:
-            assert time.monotonic() < deadline, children.read_text()
+        while len(children(proc.pid)) != 2:
+            assert time.monotonic() < deadline, children(proc.pid)
             time.sleep(0.05)
     finally:
         _stop(proc)

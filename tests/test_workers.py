@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import NGINX_CONF
+from .support import NGINX_CONF, children
 
 pytestmark = [
     pytest.mark.slow,
@@ -45,11 +45,6 @@ def _get(port: int, path: str = "/", timeout: float = 10) -> bytes:
     return data.partition(b"\r\n\r\n")[2]
 
 
-def _children(pid: int) -> set[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return {int(p) for p in path.read_text().split()} if path.exists() else set()
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -70,15 +65,23 @@ def _wait_for(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-unty
 
 
 class Cluster:
-    """``python -m cyhttp APP --workers N`` on a free port."""
+    """``python -m cyhttp APP --workers N`` on a free port (after *prelude*, Python code
+    run first in the supervisor's process, if given)."""
 
-    def __init__(self, app: str = "tests.workers_app:app", *extra: str, workers: int = 2):
+    def __init__(
+        self, app: str = "tests.workers_app:app", *extra: str, workers: int = 2, prelude: str = ""
+    ):
         self.port = _free_port()
+        main = ["-m", "cyhttp"]
+        if prelude:
+            main = [
+                "-c",
+                f"{prelude}\nimport runpy\nrunpy.run_module('cyhttp', run_name='__main__')",
+            ]
         self.proc = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "cyhttp",
+                *main,
                 app,
                 "--port",
                 str(self.port),
@@ -104,7 +107,7 @@ class Cluster:
         return True
 
     def pids(self) -> set[int]:
-        return {pid for pid in _children(self.proc.pid) if _alive(pid)}
+        return children(self.proc.pid)
 
     def serving_pids(self, tries: int = 60) -> set[int]:
         return {int(_get(self.port)) for _ in range(tries)}
@@ -242,6 +245,24 @@ def test_ttin_and_ttou_change_the_number_of_workers():
             cluster.proc.send_signal(signal.SIGTTOU)
             _wait_for(lambda count=count: len(cluster.pids()) == count)
         assert len(cluster.serving_pids(10)) == 1
+        assert cluster.stop()[0] == 0
+
+
+def test_a_signal_to_a_worker_still_being_forked_is_not_the_supervisors():
+    # SIGTTOU retires the newest worker with SIGTERM. Until the child has dropped the
+    # supervisor's signal handlers, a signal to it runs them and writes into the wake-up
+    # pipe the two share: the supervisor took the worker's SIGTERM for its own and
+    # stopped everything (the test above failed so about 1 run in 10). Here each child
+    # lingers in os.fork() (an at-fork hook), which holds that moment open.
+    linger = "import os, time\nos.register_at_fork(after_in_child=lambda: time.sleep(0.5))"
+    with Cluster(prelude=linger) as cluster:
+        cluster.proc.send_signal(signal.SIGTTIN)
+        _wait_for(lambda: len(cluster.pids()) == 3)
+        cluster.proc.send_signal(signal.SIGTTOU)  # the third is still in its hook
+        _wait_for(lambda: len(cluster.pids()) == 2 or cluster.proc.poll() is not None)
+        time.sleep(0.5)  # had the supervisor taken it for its own, it would be stopping
+        assert cluster.proc.poll() is None and len(cluster.pids()) == 2
+        assert cluster._answers()
         assert cluster.stop()[0] == 0
 
 
@@ -398,7 +419,7 @@ def test_behind_nginx_on_a_unix_socket(tmp_path):
     )
     nginx = None
     try:
-        _wait_for(lambda: os.path.exists(uds) and len(_children(proc.pid)) == 2)
+        _wait_for(lambda: os.path.exists(uds) and len(children(proc.pid)) == 2)
         nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp_path)])
         pids: set[int] = set()
         deadline = time.monotonic() + 15
@@ -408,7 +429,7 @@ def test_behind_nginx_on_a_unix_socket(tmp_path):
                 pids.add(int(_get(port)))
             except (OSError, AssertionError, ValueError):
                 time.sleep(0.05)
-        assert pids <= _children(proc.pid)
+        assert pids <= children(proc.pid)
     finally:
         if nginx is not None:
             nginx.terminate()

@@ -225,7 +225,16 @@ class Supervisor:
     def spawn(self) -> int:
         report_r, report_w = os.pipe()
         slot = self.loads.claim()
-        pid = os.fork()
+        # The signals wait while the worker is forked: until the child has dropped the
+        # supervisor's handlers, one sent to it (SIGTTOU retires the newest worker) would
+        # run them and write into the wake-up pipe it shares with the supervisor, which
+        # would take the worker's SIGTERM for its own and stop everything.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+        try:
+            pid = os.fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            raise
         if pid == 0:  # the worker
             status = 1
             self.loads.slot = slot
@@ -235,12 +244,14 @@ class Supervisor:
                 for sig in HANDLED:
                     signal.signal(sig, signal.SIG_DFL)
                 signal.set_wakeup_fd(-1)
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # what waited acts now
                 status = self.serve(self.sockets, report_w, self.pid, self.loads)
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
             finally:
                 logging.shutdown()
                 os._exit(status)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(report_w)
         os.set_blocking(report_r, False)
         worker = _Worker(pid, report_r, time.monotonic(), slot=slot)

@@ -256,9 +256,10 @@ def wsgi_servers() -> list[Server]:
                     server.available, server.why = False, f"{missing} is not installed"
             servers.append(server)
     for name, command in FLOORS.items():
-        servers.append(Server(name, "ceiling", command))
-    if shutil.which("nginx") is None:
-        servers[-1].available, servers[-1].why = False, "nginx is not on PATH"
+        floor = Server(name, "ceiling", command)
+        if command is _nginx and shutil.which("nginx") is None:
+            floor.available, floor.why = False, "nginx is not on PATH"
+        servers.append(floor)
     return servers
 
 

@@ -212,6 +212,15 @@ def read_until_closed(sock: socket.socket) -> bytes:
         chunks.append(chunk)
 
 
+def get_closing(port: int, path: str = "/", fields: bytes = b"", timeout: float = 10) -> bytes:
+    """The whole response of 127.0.0.1:*port* to one ``GET`` that asks to close (*fields*:
+    more field lines, each ending in CRLF)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(b"GET %s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n%s\r\n" % (
+            path.encode(), fields))  # fmt: skip
+        return read_until_closed(sock)
+
+
 def eventually(condition: Callable[[], object], seconds: float = 5.0) -> bool:
     """Whether *condition()* holds within *seconds* (a live server runs in its own thread)."""
     deadline = time.monotonic() + seconds

@@ -7,7 +7,6 @@ them over sockets, signal the arbiter by PID, and end every process they started
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import children
+from .support import children, free_port, get_closing
 
 pytest.importorskip("gunicorn")
 pytestmark = [
@@ -25,21 +24,6 @@ pytestmark = [
 
 ROOT = Path(__file__).parent.parent
 FORMAT = 'gunicorn-format "%(r)s" %(s)s %(b)s'
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _get(port: int, path: str = "/") -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    return data
 
 
 def _gunicorn(app: str, port: int, *extra: str) -> subprocess.Popen[str]:
@@ -70,7 +54,7 @@ def _until_served(port: int, proc: subprocess.Popen[str]) -> bytes:
     for _ in range(200):
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         try:
-            answer = _get(port)
+            answer = get_closing(port)
         except OSError:
             time.sleep(0.05)
             continue
@@ -100,12 +84,12 @@ def _stop(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
     ids=["native", "fastapi"],
 )
 def test_gunicorn_serves_with_two_cyhttp_workers(app, expected):
-    port = _free_port()
+    port = free_port()
     proc = _gunicorn(app, port, "--access-logfile", "-", "--access-logformat", FORMAT)
     try:
         answer = _until_served(port, proc)
         path = "/" if expected is None else "/health"
-        answer = _get(port, path)
+        answer = get_closing(port, path)
         assert answer.startswith(b"HTTP/1.1 200 "), answer
         assert b"\r\nserver: cyhttp\r\n" in answer.lower()
         body = answer.partition(b"\r\n\r\n")[2]
@@ -119,7 +103,7 @@ def test_gunicorn_serves_with_two_cyhttp_workers(app, expected):
         deadline = time.monotonic() + 30
         while children(proc.pid) & workers or len(children(proc.pid)) != 2:
             assert time.monotonic() < deadline, "the workers were not replaced"
-            assert _get(port, path).startswith(b"HTTP/1.1 200 ")
+            assert get_closing(port, path).startswith(b"HTTP/1.1 200 ")
             time.sleep(0.05)
     finally:
         code, out, err = _stop(proc)
@@ -131,12 +115,12 @@ def test_gunicorn_serves_with_two_cyhttp_workers(app, expected):
 
 
 def test_gunicorn_max_requests_recycles_the_workers():
-    port = _free_port()
+    port = free_port()
     proc = _gunicorn("tests.workers_app:app", port, "--max-requests", "5")
     try:
         _until_served(port, proc)
         first = children(proc.pid)
-        pids = {int(_get(port).partition(b"\r\n\r\n")[2]) for _ in range(40)}
+        pids = {int(get_closing(port).partition(b"\r\n\r\n")[2]) for _ in range(40)}
         # Two workers of at most 5 requests each cannot answer 40 requests alone.
         assert len(pids) > 2 and pids - first
     finally:

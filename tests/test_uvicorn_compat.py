@@ -21,7 +21,7 @@ import cyhttp
 from cyhttp import _uvicorn, cli
 from cyhttp._process import parse_env
 
-from .support import children, cli_env, read_until_closed, run_cli
+from .support import children, cli_env, free_port, get_closing, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "uvicorn.md"
@@ -104,21 +104,8 @@ def _stop(proc: subprocess.Popen[str]) -> str:
         return proc.stderr.read()
 
 
-def _get(port: int, path: str = "/", fields: bytes = b"") -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(b"GET %s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n%s\r\n" % (
-            path.encode(), fields))  # fmt: skip
-        return read_until_closed(sock)
-
-
 def _body(response: bytes) -> bytes:
     return response.partition(b"\r\n\r\n")[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _one_line_error(result: subprocess.CompletedProcess[str], start: str) -> None:
@@ -144,7 +131,7 @@ def test_the_deployment_line_of_the_issue_serves(impl, appdir):
         "--header", "x-served-by:api",
     )  # fmt: skip
     try:
-        response = _get(port)
+        response = get_closing(port)
         assert response.startswith(b"HTTP/1.1 200 OK\r\n")
         assert b"\r\nx-served-by: api\r\n" in response
         assert _body(response) == b"ok"
@@ -177,7 +164,7 @@ def test_the_deployment_line_of_the_issue_serves(impl, appdir):
 def test_uvicorn_deployment_lines_serve(impl, appdir, args, path, fields, body):
     proc, port, _ = _start(impl, "uvapp:app", "--port", "0", "--app-dir", str(appdir), *args)
     try:
-        assert _body(_get(port, path, fields)) == body
+        assert _body(get_closing(port, path, fields)) == body
     finally:
         _stop(proc)
 
@@ -188,7 +175,7 @@ def test_app_dir_is_where_the_module_is_found(appdir):
     env = cli_env(PYTHONPATH="")
     proc, port, _ = _start("python", "uvapp:app", "--port", "0", "--app-dir", str(appdir), env=env)
     try:
-        assert _body(_get(port)) == b"ok"
+        assert _body(get_closing(port)) == b"ok"
     finally:
         _stop(proc)
 
@@ -197,14 +184,14 @@ def test_header_adds_fields_and_date_header_is_a_switch(impl, appdir):
     common = ("uvapp:app", "--port", "0", "--app-dir", str(appdir))
     proc, port, _ = _start(impl, *common, "--header", "x-a:1", "--header", "X-B: two words")
     try:
-        head = _get(port).partition(b"\r\n\r\n")[0].split(b"\r\n")
+        head = get_closing(port).partition(b"\r\n\r\n")[0].split(b"\r\n")
         assert head[3:5] == [b"x-a: 1", b"X-B: two words"]
         assert head[1] == b"Server: cyhttp" and head[2].startswith(b"Date: ")
     finally:
         _stop(proc)
     proc, port, _ = _start(impl, *common, "--no-date-header", "--header", "server:api")
     try:
-        head = _get(port).partition(b"\r\n\r\n")[0].split(b"\r\n")
+        head = get_closing(port).partition(b"\r\n\r\n")[0].split(b"\r\n")
         assert b"server: api" in head
         assert not [line for line in head if line.lower().startswith((b"date:", b"server: cy"))]
     finally:
@@ -254,7 +241,7 @@ def test_limit_max_requests_ends_the_process(impl, appdir):
     )
     for _ in range(3):
         assert proc.poll() is None
-        assert _body(_get(port)) == b"ok"
+        assert _body(get_closing(port)) == b"ok"
     assert proc.wait(timeout=10) == 0  # by itself, gracefully
     rest = _stop(proc)
     assert "served 3 requests (limit_max_requests): shutting down" in rest
@@ -278,12 +265,12 @@ def test_env_file_sets_what_the_environment_does_not(impl, appdir):
     common = ("uvapp:app", "--port", "0", "--app-dir", str(appdir), "--env-file", str(env_file))
     proc, port, _ = _start(impl, *common, env=cli_env(WHO="world"))
     try:
-        assert _body(_get(port, "/env")) == b"hello world"
+        assert _body(get_closing(port, "/env")) == b"hello world"
     finally:
         _stop(proc)
     proc, port, _ = _start(impl, *common, env=cli_env(GREETING="from outside"))
     try:
-        assert _body(_get(port, "/env")) == b"from outside"
+        assert _body(get_closing(port, "/env")) == b"from outside"
     finally:
         _stop(proc)
     env_file.write_text("GREETING\n")
@@ -317,7 +304,7 @@ def test_dotenv_errors_name_the_line():
 
 
 def test_uvicorn_and_cyhttp_variables_and_the_command_line(impl, appdir):
-    uvicorn_port, cyhttp_port, flag_port = _free_port(), _free_port(), _free_port()
+    uvicorn_port, cyhttp_port, flag_port = free_port(), free_port(), free_port()
     env = cli_env(UVICORN_PORT=str(uvicorn_port), UVICORN_APP="uvapp:app")
     env.update(UVICORN_APP_DIR=str(appdir), UVICORN_HEADER="x-a:1 x-b:2")
     proc, port, before = _start(impl, env=env)
@@ -327,7 +314,7 @@ def test_uvicorn_and_cyhttp_variables_and_the_command_line(impl, appdir):
             "INFO cyhttp: settings from the environment: UVICORN_APP, UVICORN_APP_DIR, "
             "UVICORN_HEADER, UVICORN_PORT"
         )
-        assert b"\r\nx-a: 1\r\nx-b: 2\r\n" in _get(port)
+        assert b"\r\nx-a: 1\r\nx-b: 2\r\n" in get_closing(port)
     finally:
         _stop(proc)
     env["CYHTTP_PORT"] = str(cyhttp_port)  # cyhttp's own name wins over uvicorn's
@@ -371,7 +358,7 @@ def test_web_concurrency_and_workers(impl, appdir):
         impl, "uvapp:app", "--port", "0", "--app-dir", str(appdir), env=cli_env(WEB_CONCURRENCY="1")
     )
     try:
-        assert _body(_get(port)) == b"ok"
+        assert _body(get_closing(port)) == b"ok"
     finally:
         _stop(proc)
     # As under uvicorn, WEB_CONCURRENCY is the default number of worker processes.
@@ -379,7 +366,7 @@ def test_web_concurrency_and_workers(impl, appdir):
         impl, "uvapp:app", "--port", "0", "--app-dir", str(appdir), env=cli_env(WEB_CONCURRENCY="2")
     )
     try:
-        assert _body(_get(port)) == b"ok"
+        assert _body(get_closing(port)) == b"ok"
         deadline = time.monotonic() + 15
         while len(children(proc.pid)) != 2:
             assert time.monotonic() < deadline, children(proc.pid)
@@ -436,7 +423,7 @@ def test_use_colors_colours_the_level(impl, appdir):
 
 
 def test_log_level_is_the_threshold(appdir):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "cyhttp", "uvapp:app", "--port", str(port),
          "--app-dir", str(appdir), "--log-level", "warning"],
@@ -445,7 +432,7 @@ def test_log_level_is_the_threshold(appdir):
     deadline = time.monotonic() + 20
     while True:
         try:
-            assert _body(_get(port)) == b"ok"
+            assert _body(get_closing(port)) == b"ok"
             break
         except ConnectionRefusedError:
             assert time.monotonic() < deadline
@@ -508,7 +495,7 @@ def test_log_config_routes_access_records_with_their_fields(impl, appdir):
             "--access-log",
             "--log-config", str(path),
         )  # fmt: skip
-        _get(port, "/env?x=1")
+        get_closing(port, "/env?x=1")
         rest = _stop(proc)
         access = [line for line in rest.splitlines() if line.startswith("ACCESS ")]
         assert len(access) == 1, (kind, rest)
@@ -537,7 +524,7 @@ def test_reset_contextvars_hides_the_servers_context(impl, appdir):
     for args, seen in (((), b"import"), (("--reset-contextvars",), b"fresh")):
         proc, port, _ = _start(impl, *common, *args)
         try:
-            assert _body(_get(port, "/var")) == seen
+            assert _body(get_closing(port, "/var")) == seen
         finally:
             _stop(proc)
 
@@ -561,7 +548,7 @@ def test_run_takes_uvicorns_keywords(impl, appdir):
     with proc.stderr:
         match = re.search(r"serving on http://127\.0\.0\.1:(\d+)", proc.stderr.readline())
         assert match
-        response = _get(int(match.group(1)))
+        response = get_closing(int(match.group(1)))
         assert b"\r\nx-served-by: script\r\n" in response and _body(response) == b"ok"
         assert proc.wait(timeout=10) == 0  # limit_max_requests=1
         assert "served 1 requests" in proc.stderr.read()

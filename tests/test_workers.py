@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import NGINX_CONF, children
+from .support import NGINX_CONF, children, free_port, get_closing
 
 pytestmark = [
     pytest.mark.slow,
@@ -29,18 +29,8 @@ pytestmark = [
 ROOT = Path(__file__).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _get(port: int, path: str = "/", timeout: float = 10) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
+    data = get_closing(port, path, timeout=timeout)
     assert data.startswith(b"HTTP/1.1 200 "), data
     return data.partition(b"\r\n\r\n")[2]
 
@@ -71,7 +61,7 @@ class Cluster:
     def __init__(
         self, app: str = "tests.workers_app:app", *extra: str, workers: int = 2, prelude: str = ""
     ):
-        self.port = _free_port()
+        self.port = free_port()
         main = ["-m", "cyhttp"]
         if prelude:
             main = [
@@ -408,7 +398,7 @@ def _get_quietly(port: int, path: str) -> None:
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
 def test_behind_nginx_on_a_unix_socket(tmp_path):
     uds = str(tmp_path / "app.sock")
-    port = _free_port()
+    port = free_port()
     conf = tmp_path / "nginx.conf"
     conf.write_text(NGINX_CONF.format(prefix=tmp_path, port=port, uds=uds))
     proc = subprocess.Popen(

@@ -200,6 +200,7 @@ FLOORS: dict[str, Callable[[int, Path], list[str]]] = {
     "floor-nginx-static": _nginx,
 }
 WSGI_SCENARIOS = ("c64", "realistic-c64")  # hello and the realistic route, not pipelined
+_ROUTES = {"c64": "hello", "realistic-c64": "realistic"}
 
 
 def _cyhttp_wsgi(port: int, module: str) -> list[str]:
@@ -803,6 +804,33 @@ def wsgi_markdown(
                     f"{result['rps'] / 1000:,.1f}k / {result['cpu_us_per_req']:.1f} us{flag}"
                 )
         lines.append(f"| {server.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n" + _granian_shares(summary)
+
+
+def _granian_shares(summary: dict[str, Any]) -> str:
+    """Each raw row's CPU per request as a share of granian's in the same run: where the
+    floors stand against a fraction of granian's (half, say), and the servers against them."""
+    granian = summary.get("granian-wsgi", {})
+    scens = [s for s in WSGI_SCENARIOS if granian.get(s, {}).get("cpu_us_per_req")]
+    if not scens:
+        return ""
+    lines = [
+        "",
+        "The raw application's CPU per request as a share of granian-wsgi's in this run:",
+        "",
+        "| server | " + " | ".join(f"raw {_ROUTES[s]}" for s in scens) + " |",
+        "|---|" + "---:|" * len(scens),
+    ]
+    for name, results in summary.items():
+        if name.endswith("-flask") or name == "granian-wsgi":
+            continue
+        shares = [
+            f"{results[s]['cpu_us_per_req'] / granian[s]['cpu_us_per_req']:.2f}"
+            if s in results
+            else "n/a"
+            for s in scens
+        ]
+        lines.append(f"| {name} | " + " | ".join(shares) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -813,7 +841,7 @@ def wsgi_chart(summary: dict[str, Any], path: Path) -> None:
         what = "req/s" if key == "rps" else "server µs CPU/req (lower is better)"
         for suffix in WSGI_APPS:
             for scen in WSGI_SCENARIOS:
-                route = "hello" if scen == "c64" else "realistic"
+                route = _ROUTES[scen]
                 values = [summary.get(n + suffix, {}).get(scen, {}).get(key, 0) for n in names]
                 label = f"{'Flask' if suffix else 'raw'} {route}: {what}"
                 panels.append((label, names, values))
